@@ -1,0 +1,205 @@
+//! Reading the `Cookie` header and writing `Set-Cookie` as the `cookie` npm
+//! module does (the one express-session uses).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use http::HeaderMap;
+use http::header::COOKIE;
+
+use crate::record::CookieMeta;
+use crate::time;
+
+/// The value of the first cookie called `name` across all `Cookie` headers,
+/// quotes stripped and percent-decoded (kept raw when decoding fails), as
+/// `cookie.parse`: the first occurrence wins.
+pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
+    for header in headers.get_all(COOKIE) {
+        let Ok(header) = header.to_str() else {
+            continue;
+        };
+        for pair in header.split(';') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if key.trim() != name {
+                continue;
+            }
+            let mut value = value.trim();
+            if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+                value = &value[1..value.len() - 1];
+            }
+            return Some(if value.contains('%') {
+                percent_decode(value).map_or(Cow::Borrowed(value), Cow::Owned)
+            } else {
+                Cow::Borrowed(value)
+            });
+        }
+    }
+    None
+}
+
+/// `decodeURIComponent`: `None` for a malformed escape or invalid UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` is escaped.
+pub(crate) fn encode_uri_component(text: &str, out: &mut String) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            write!(out, "%{byte:02X}").expect("writing to a String");
+        }
+    }
+}
+
+/// Whether `name` is a valid cookie name (an RFC 7230 token), as `cookie.serialize` requires.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A `Set-Cookie` value: `name=value; Domain=…; Path=…; Expires=…; HttpOnly; Secure; Partitioned; Priority=…; SameSite=…`,
+/// the attribute order of express-session (it never sends `Max-Age`).
+pub(crate) fn set_cookie(name: &str, signed_value: &str, meta: &CookieMeta) -> String {
+    let mut out = String::with_capacity(name.len() + signed_value.len() + 64);
+    out.push_str(name);
+    out.push('=');
+    encode_uri_component(signed_value, &mut out);
+    write_attributes(&mut out, meta, meta.expires);
+    out
+}
+
+/// A `Set-Cookie` that makes the browser drop the cookie: empty value, `Expires` at the epoch,
+/// with the same `Domain` and `Path` (else the browser would keep the original).
+pub(crate) fn clear_cookie(name: &str, meta: &CookieMeta) -> String {
+    let mut out = String::with_capacity(name.len() + 64);
+    out.push_str(name);
+    out.push('=');
+    write_attributes(&mut out, meta, Some(0));
+    out
+}
+
+fn write_attributes(out: &mut String, meta: &CookieMeta, expires: Option<u64>) {
+    if let Some(domain) = &meta.domain {
+        write!(out, "; Domain={domain}").expect("writing to a String");
+    }
+    write!(out, "; Path={}", meta.path).expect("writing to a String");
+    if let Some(ms) = expires {
+        write!(out, "; Expires={}", time::http_date(ms)).expect("writing to a String");
+    }
+    if meta.http_only {
+        out.push_str("; HttpOnly");
+    }
+    if meta.secure == Some(true) {
+        out.push_str("; Secure");
+    }
+    if meta.partitioned == Some(true) {
+        out.push_str("; Partitioned");
+    }
+    if let Some(priority) = meta.priority {
+        write!(out, "; Priority={}", priority.attribute()).expect("writing to a String");
+    }
+    if let Some(same_site) = meta.same_site {
+        write!(out, "; SameSite={}", same_site.attribute()).expect("writing to a String");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Priority, SameSite};
+    use http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(COOKIE, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn first_occurrence_wins_across_headers() {
+        let map = headers(&["a=1; sid=first", "sid=second"]);
+        assert_eq!(find(&map, "sid").as_deref(), Some("first"));
+        assert_eq!(find(&map, "missing"), None);
+    }
+
+    #[test]
+    fn decodes_quotes_and_percent() {
+        assert_eq!(
+            find(&headers(&["sid=\"s%3Aab\""]), "sid").as_deref(),
+            Some("s:ab")
+        );
+        assert_eq!(
+            find(&headers(&[" sid = s:a+b "]), "sid").as_deref(),
+            Some("s:a+b")
+        );
+        // A malformed escape is kept raw, as `cookie.parse` does.
+        assert_eq!(find(&headers(&["sid=%zz"]), "sid").as_deref(), Some("%zz"));
+    }
+
+    #[test]
+    fn encodes_like_encode_uri_component() {
+        let mut out = String::new();
+        encode_uri_component("s:%.+/=a-_!~*'()", &mut out);
+        assert_eq!(out, "s%3A%25.%2B%2F%3Da-_!~*'()");
+    }
+
+    #[test]
+    fn attribute_order_matches_express() {
+        // express-session with {domain, expires: 2026-01-15T12:00:00Z, secure, partitioned, priority: 'high', sameSite: 'lax'}
+        let meta = CookieMeta {
+            original_max_age: None,
+            expires: Some(1_768_478_400_000),
+            http_only: true,
+            path: "/".into(),
+            domain: Some("example.com".into()),
+            secure: Some(true),
+            same_site: Some(SameSite::Lax),
+            partitioned: Some(true),
+            priority: Some(Priority::High),
+        };
+        let signed =
+            crate::signing::Secrets::new("keyboard cat").sign("tQ8cEjIsoeA3r6XOCPnZd8H8PFnH0xWv");
+        assert_eq!(
+            set_cookie("connect.sid", &signed, &meta),
+            "connect.sid=s%3AtQ8cEjIsoeA3r6XOCPnZd8H8PFnH0xWv.3KiB7xY%2Bo1izrUDl0U1gjXaQYzXy%2FlJEWNvyj1y4bhw; \
+             Domain=example.com; Path=/; Expires=Thu, 15 Jan 2026 12:00:00 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn clear_cookie_expires_at_epoch() {
+        assert_eq!(
+            clear_cookie("connect.sid", &CookieMeta::default()),
+            "connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
+        );
+    }
+
+    #[test]
+    fn cookie_names_are_tokens() {
+        assert!(is_valid_name("connect.sid"));
+        assert!(!is_valid_name("a b"));
+        assert!(!is_valid_name("a;b"));
+        assert!(!is_valid_name(""));
+    }
+}

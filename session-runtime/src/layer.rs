@@ -1,0 +1,345 @@
+//! `SessionLayer` and the service it wraps handlers in.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::Config;
+use crate::cookie;
+use crate::id::SessionId;
+use crate::record::{Priority, SameSite};
+use crate::signing::Secrets;
+use crate::state::{Incoming, RequestSession, SessionHandle};
+use crate::store::{BoxFuture, DynStore, SessionStore};
+
+/// Adds sessions to an axum router: handlers below it can extract [`Session<T>`](crate::Session).
+///
+/// Defaults are express-session's with `resave: false, saveUninitialized:
+/// false` (the values its README recommends): cookie `connect.sid`, `Path=/`,
+/// `HttpOnly`, a browser-session cookie unless [`max_age`](Self::max_age) is set;
+/// a session is stored and its cookie sent only once a handler changes it.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use session_runtime::{MemoryStore, Session, SessionLayer};
+///
+/// #[derive(Session)]
+/// struct Visits {
+///     count: u64,
+/// }
+///
+/// async fn index(mut session: Session<Visits>) -> String {
+///     session.count += 1;
+///     format!("{} visits", session.count)
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/", get(index))
+///     .layer(SessionLayer::new(MemoryStore::new(), "a long random secret"));
+/// ```
+#[derive(Clone)]
+pub struct SessionLayer {
+    config: Arc<Config>,
+    store: Arc<dyn DynStore>,
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionLayer {
+    /// Sessions kept in `store`, cookies signed with `secrets` (a `&str`, a
+    /// `String`, or [`Secrets`] for several keys: the first signs, all verify).
+    ///
+    /// ```
+    /// use session_runtime::{MemoryStore, Secrets, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), Secrets::try_new(["new", "old"]).unwrap());
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn new(store: impl SessionStore, secrets: impl Into<Secrets>) -> Self {
+        SessionLayer {
+            config: Arc::new(Config::new(secrets.into())),
+            store: Arc::new(store),
+        }
+    }
+
+    fn configure(mut self, apply: impl FnOnce(&mut Config)) -> Self {
+        apply(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// The cookie's name (default `connect.sid`).
+    ///
+    /// # Panics
+    /// If `name` is not a valid cookie name (letters, digits and ``!#$%&'*+-.^_`|~``).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").name("_es_demo");
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn name(self, name: &str) -> Self {
+        assert!(
+            cookie::is_valid_name(name),
+            "invalid session cookie name {name:?}: use letters, digits and !#$%&'*+-.^_`|~"
+        );
+        self.configure(|c| c.name = name.to_owned())
+    }
+
+    /// express's `resave`: store a loaded session at the end of every request
+    /// even when no field changed (default `false`).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").resave(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn resave(self, resave: bool) -> Self {
+        self.configure(|c| c.resave = resave)
+    }
+
+    /// express's `saveUninitialized`: store a new session and send its cookie
+    /// even when no field changed (default `false`).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").save_uninitialized(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn save_uninitialized(self, save: bool) -> Self {
+        self.configure(|c| c.save_uninitialized = save)
+    }
+
+    /// express's `rolling`: send the cookie on every response for a loaded
+    /// session, restarting its max age (default `false`).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// # use std::time::Duration;
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret")
+    ///     .max_age(Duration::from_secs(30 * 60))
+    ///     .rolling(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn rolling(self, rolling: bool) -> Self {
+        self.configure(|c| c.rolling = rolling)
+    }
+
+    /// The cookie's lifetime: `Expires` is set to now plus `max_age` whenever
+    /// the cookie is sent. Without it the cookie lasts until the browser closes.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// # use std::time::Duration;
+    /// let five_years = Duration::from_secs(5 * 365 * 24 * 60 * 60);
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").max_age(five_years);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn max_age(self, max_age: Duration) -> Self {
+        self.configure(|c| c.max_age = Some(max_age))
+    }
+
+    /// The cookie's `Path` (default `/`). Requests whose path does not start
+    /// with it get no session, as in express.
+    ///
+    /// # Panics
+    /// If `path` contains a control character or `;`.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").path("/app");
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn path(self, path: &str) -> Self {
+        assert!(
+            is_attribute_value(path),
+            "invalid session cookie path {path:?}"
+        );
+        self.configure(|c| c.cookie.path = path.to_owned())
+    }
+
+    /// The cookie's `Domain` (default: none, so the cookie goes back only to this host).
+    ///
+    /// # Panics
+    /// If `domain` contains a control character or `;`.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").domain("example.com");
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn domain(self, domain: &str) -> Self {
+        assert!(
+            is_attribute_value(domain),
+            "invalid session cookie domain {domain:?}"
+        );
+        self.configure(|c| c.cookie.domain = Some(domain.to_owned()))
+    }
+
+    /// The `HttpOnly` flag (default `true`: page scripts cannot read the session
+    /// id, so an XSS bug cannot steal it).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").http_only(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn http_only(self, http_only: bool) -> Self {
+        self.configure(|c| c.cookie.http_only = http_only)
+    }
+
+    /// The `Secure` flag (default off, so that sessions work on plain-HTTP
+    /// development servers; turn it on in production behind HTTPS).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").secure(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn secure(self, secure: bool) -> Self {
+        self.configure(|c| c.cookie.secure = secure.then_some(true))
+    }
+
+    /// The `SameSite` attribute (default: none sent).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SameSite, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").same_site(SameSite::Lax);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn same_site(self, same_site: SameSite) -> Self {
+        self.configure(|c| c.cookie.same_site = Some(same_site))
+    }
+
+    /// The `Partitioned` flag (CHIPS; default off).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").partitioned(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn partitioned(self, partitioned: bool) -> Self {
+        self.configure(|c| c.cookie.partitioned = partitioned.then_some(true))
+    }
+
+    /// The `Priority` attribute (default: none sent).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, Priority, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").priority(Priority::High);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn priority(self, priority: Priority) -> Self {
+        self.configure(|c| c.cookie.priority = Some(priority))
+    }
+}
+
+fn is_attribute_value(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b';')
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            config: Arc::clone(&self.config),
+            store: Arc::clone(&self.store),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around the router.
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    config: Arc<Config>,
+    store: Arc<dyn DynStore>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for SessionService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionService")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<&'static str> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The clone that was polled ready is the one that gets called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+
+        // express's path rule: a plain prefix test against the cookie's path.
+        if !request.uri().path().starts_with(&self.config.cookie.path) {
+            return Box::pin(inner.call(request));
+        }
+        let raw = cookie::find(request.headers(), &self.config.name);
+        let had_cookie = raw.is_some();
+        let cookie_id = raw.as_deref().and_then(|value| {
+            let id = self.config.secrets.unsign(value);
+            if id.is_none() {
+                tracing::debug!(
+                    "session cookie is unsigned or its signature is invalid; ignoring it"
+                );
+            }
+            id.and_then(SessionId::parse)
+        });
+        let session = Arc::new(RequestSession::new(
+            Arc::clone(&self.config),
+            Arc::clone(&self.store),
+            Incoming {
+                cookie_id,
+                had_cookie,
+            },
+        ));
+        request
+            .extensions_mut()
+            .insert(SessionHandle(Arc::clone(&session)));
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            Ok(session.finalize(response).await)
+        })
+    }
+}

@@ -1,0 +1,165 @@
+//! The trait `#[derive(Session)]` implements, and the per-field machinery behind dirty tracking.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::record::Fields;
+
+/// A session schema: a struct whose named fields are the session's stored keys.
+///
+/// Implemented by `#[derive(Session)]`; writing it by hand is possible but not
+/// needed. The runtime decodes the struct from the stored record when a handler
+/// extracts [`Session<T>`](crate::Session), and at the end of the request diffs
+/// each field against its state at the first mutable access, so that only
+/// changed fields are written back.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a session schema",
+    label = "`{Self}` does not derive `Session`",
+    note = "add `#[derive(Session)]` to `{Self}` (from `session_runtime::Session`)"
+)]
+pub trait SessionSchema: Sized + Send + 'static {
+    /// Stored key of each stored field, in the order [`visit_fields`](Self::visit_fields) visits them.
+    const KEYS: &'static [&'static str];
+
+    /// The value of a brand-new session: every field at its `default`.
+    fn default_session() -> Self;
+
+    /// Decodes the struct from a stored record. Absent keys and values that no
+    /// longer decode into their field's type take the field's default (the
+    /// latter with a `tracing` warning); unknown keys are ignored here and kept
+    /// in the record.
+    fn decode_session(fields: &Fields) -> Self;
+
+    /// Calls `visitor.field` once per stored field, in [`KEYS`](Self::KEYS) order.
+    fn visit_fields<V: FieldVisitor>(&self, visitor: &mut V);
+}
+
+/// Receives each stored field of a schema in turn. Used for snapshots and diffs.
+pub trait FieldVisitor {
+    /// Visits the next field.
+    fn field<F: Serialize + ?Sized>(&mut self, value: &F);
+}
+
+/// Decodes one field for the derive: the first of `keys` (stored key, then
+/// aliases) that is present and decodes wins; otherwise the default.
+#[doc(hidden)]
+pub fn decode_field<F: DeserializeOwned>(
+    fields: &Fields,
+    schema: &'static str,
+    field: &'static str,
+    keys: &[&'static str],
+    default: fn() -> F,
+) -> F {
+    for key in keys {
+        if let Some(raw) = fields.get(key) {
+            match serde_json::from_str::<F>(raw.get()) {
+                Ok(value) => return value,
+                Err(error) => {
+                    tracing::warn!(
+                        schema,
+                        field,
+                        key,
+                        %error,
+                        "stored session value does not decode into the field's type; using the field's default"
+                    );
+                    return default();
+                }
+            }
+        }
+    }
+    default()
+}
+
+/// Each stored field's JSON encoding, in one buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// A field that could not be encoded; the request fails with a 500 rather than
+/// silently dropping the write.
+#[derive(Debug)]
+pub(crate) struct EncodeFailure {
+    pub(crate) key: &'static str,
+    pub(crate) error: serde_json::Error,
+}
+
+impl Snapshot {
+    /// Encodes every stored field of `value`.
+    pub(crate) fn take<T: SessionSchema>(value: &T) -> Self {
+        struct Take<'a>(&'a mut Snapshot);
+        impl FieldVisitor for Take<'_> {
+            fn field<F: Serialize + ?Sized>(&mut self, value: &F) {
+                // An unencodable field leaves an empty slice, which never equals valid
+                // JSON, so the diff reports it and surfaces the error.
+                if serde_json::to_writer(&mut self.0.buf, value).is_err() {
+                    let start = self.0.ends.last().copied().unwrap_or(0);
+                    self.0.buf.truncate(start);
+                }
+                self.0.ends.push(self.0.buf.len());
+            }
+        }
+        let mut snapshot = Snapshot {
+            buf: Vec::with_capacity(16 * T::KEYS.len()),
+            ends: Vec::with_capacity(T::KEYS.len()),
+        };
+        value.visit_fields(&mut Take(&mut snapshot));
+        snapshot
+    }
+
+    fn get(&self, index: usize) -> &[u8] {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        &self.buf[start..self.ends[index]]
+    }
+
+    /// The fields of `value` whose encoding differs from this snapshot, with their new encodings.
+    pub(crate) fn diff<T: SessionSchema>(
+        &self,
+        value: &T,
+    ) -> Result<Vec<(&'static str, Box<serde_json::value::RawValue>)>, EncodeFailure> {
+        struct Diff<'a> {
+            snapshot: &'a Snapshot,
+            keys: &'static [&'static str],
+            index: usize,
+            scratch: Vec<u8>,
+            changed: Vec<(&'static str, Box<serde_json::value::RawValue>)>,
+            failure: Option<EncodeFailure>,
+        }
+        impl FieldVisitor for Diff<'_> {
+            fn field<F: Serialize + ?Sized>(&mut self, value: &F) {
+                let index = self.index;
+                self.index += 1;
+                if self.failure.is_some() {
+                    return;
+                }
+                self.scratch.clear();
+                let key = self.keys[index];
+                if let Err(error) = serde_json::to_writer(&mut self.scratch, value) {
+                    self.failure = Some(EncodeFailure { key, error });
+                    return;
+                }
+                if self.scratch != self.snapshot.get(index) {
+                    let json =
+                        String::from_utf8(self.scratch.clone()).expect("serde_json writes UTF-8");
+                    let raw = serde_json::value::RawValue::from_string(json)
+                        .expect("serde_json writes valid JSON");
+                    self.changed.push((key, raw));
+                }
+            }
+        }
+        let mut diff = Diff {
+            snapshot: self,
+            keys: T::KEYS,
+            index: 0,
+            scratch: Vec::with_capacity(64),
+            changed: Vec::new(),
+            failure: None,
+        };
+        value.visit_fields(&mut diff);
+        match diff.failure {
+            Some(failure) => Err(failure),
+            None => Ok(diff.changed),
+        }
+    }
+}

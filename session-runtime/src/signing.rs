@@ -1,0 +1,210 @@
+//! express-session's cookie signature: `s:` + id + `.` + base64(HMAC-SHA256(secret, id)).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The secrets that sign and verify session cookies.
+///
+/// The first secret signs; every secret verifies, so keys rotate by putting
+/// the new one first and keeping the old ones until their cookies have
+/// expired. `Debug` never prints them.
+#[derive(Clone)]
+pub struct Secrets {
+    // Keyed HMAC states, so a request never re-derives the key.
+    keys: Vec<HmacSha256>,
+}
+
+/// A secret list that cannot sign anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretError {
+    /// The list had no secret.
+    Empty,
+    /// A secret was the empty string.
+    EmptySecret,
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretError::Empty => f.write_str("the secret list is empty: give at least one secret"),
+            SecretError::EmptySecret => {
+                f.write_str("a session secret is empty: use a long random string")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SecretError {}
+
+impl Secrets {
+    /// One secret.
+    ///
+    /// # Panics
+    /// If `secret` is empty: a session layer without a key is a configuration bug.
+    /// Use [`Secrets::try_new`] for secrets that come from outside the program.
+    ///
+    /// ```
+    /// let secrets = session_runtime::Secrets::new("a long random string");
+    /// assert_eq!(format!("{secrets:?}"), "Secrets([REDACTED; 1])");
+    /// ```
+    #[must_use]
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        Self::try_new([secret]).expect("invalid session secret")
+    }
+
+    /// Several secrets: the first signs, all verify.
+    ///
+    /// # Errors
+    /// [`SecretError::Empty`] for an empty list, [`SecretError::EmptySecret`]
+    /// when one of them is empty.
+    ///
+    /// ```
+    /// use session_runtime::Secrets;
+    /// let rotated = Secrets::try_new(["new secret", "old secret"]).unwrap();
+    /// assert!(Secrets::try_new(Vec::<String>::new()).is_err());
+    /// # let _ = rotated;
+    /// ```
+    pub fn try_new<I>(secrets: I) -> Result<Self, SecretError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let keys = secrets
+            .into_iter()
+            .map(|secret| {
+                let secret = secret.as_ref();
+                if secret.is_empty() {
+                    return Err(SecretError::EmptySecret);
+                }
+                Ok(HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(Secrets { keys })
+    }
+
+    /// The unencoded cookie value for `id`: `s:<id>.<signature>`.
+    pub(crate) fn sign(&self, id: &str) -> String {
+        let mut mac = self.keys[0].clone();
+        mac.update(id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(2 + id.len() + 1 + 43);
+        out.push_str("s:");
+        out.push_str(id);
+        out.push('.');
+        STANDARD_NO_PAD.encode_string(tag, &mut out);
+        out
+    }
+
+    /// The id in an unencoded cookie value, if a secret signed it.
+    ///
+    /// Like cookie-signature: the value must start with `s:`, the signature
+    /// follows the last `.`, and a padded signature is rejected. The tag is
+    /// compared in constant time.
+    pub(crate) fn unsign<'a>(&self, value: &'a str) -> Option<&'a str> {
+        let signed = value.strip_prefix("s:")?;
+        let dot = signed.rfind('.')?;
+        let (id, signature) = (&signed[..dot], &signed[dot + 1..]);
+        // Canonical, unpadded standard base64 of 32 bytes is exactly 43 characters.
+        if signature.len() != 43 {
+            return None;
+        }
+        let tag = STANDARD_NO_PAD.decode(signature).ok()?;
+        let mut verified = false;
+        for key in &self.keys {
+            let mut mac = key.clone();
+            mac.update(id.as_bytes());
+            // Every key is tried, so timing does not tell which one matched.
+            verified |= mac.verify_slice(&tag).is_ok();
+        }
+        verified.then_some(id)
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets([REDACTED; {}])", self.keys.len())
+    }
+}
+
+impl From<&str> for Secrets {
+    /// Same as [`Secrets::new`].
+    fn from(secret: &str) -> Self {
+        Secrets::new(secret)
+    }
+}
+
+impl From<String> for Secrets {
+    /// Same as [`Secrets::new`].
+    fn from(secret: String) -> Self {
+        Secrets::new(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_like_cookie_signature() {
+        let secrets = Secrets::new("keyboard cat");
+        assert_eq!(
+            secrets.sign("apple"),
+            "s:apple.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCU"
+        );
+        assert_eq!(
+            secrets.unsign("s:apple.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCU"),
+            Some("apple")
+        );
+    }
+
+    #[test]
+    fn rejects_padding_prefix_and_tampering() {
+        let secrets = Secrets::new("keyboard cat");
+        assert_eq!(
+            secrets.unsign("s:apple.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCU="),
+            None
+        );
+        assert_eq!(
+            secrets.unsign("apple.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCU"),
+            None
+        );
+        assert_eq!(
+            secrets.unsign("s:apples.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCU"),
+            None
+        );
+        assert_eq!(
+            secrets.unsign("s:apple.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCV"),
+            None
+        );
+        assert_eq!(secrets.unsign("s:apple"), None);
+        assert_eq!(secrets.unsign(""), None);
+        assert_eq!(Secrets::new("other").unsign(&secrets.sign("apple")), None);
+    }
+
+    #[test]
+    fn ids_may_contain_dots() {
+        let secrets = Secrets::new("k");
+        assert_eq!(secrets.unsign(&secrets.sign("a.b")), Some("a.b"));
+    }
+
+    #[test]
+    fn first_signs_all_verify() {
+        let old = Secrets::new("old");
+        let rotated = Secrets::try_new(["new", "old"]).unwrap();
+        assert_eq!(rotated.unsign(&old.sign("x")), Some("x"));
+        assert_eq!(rotated.sign("x"), Secrets::new("new").sign("x"));
+        assert_eq!(
+            Secrets::try_new([""]).unwrap_err(),
+            SecretError::EmptySecret
+        );
+    }
+}
