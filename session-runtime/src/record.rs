@@ -176,6 +176,11 @@ impl CookieMeta {
         }
     }
 
+    /// Whether this is a persistent cookie rather than a browser-session one.
+    pub(crate) fn has_expiry(&self) -> bool {
+        self.original_max_age.is_some() || self.expires.is_some()
+    }
+
     /// Writes express's `Cookie.prototype.toJSON` shape.
     fn write_json(&self, out: &mut String) {
         use std::fmt::Write as _;
@@ -214,26 +219,8 @@ impl CookieMeta {
 
     fn from_json(value: &serde_json::Value) -> Option<Self> {
         let object = value.as_object()?;
-        let mut meta = CookieMeta::default();
-        meta.original_max_age = match object.get("originalMaxAge") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v) => Some(non_negative_ms(v)?),
-        };
-        meta.expires = match object.get("expires") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(time::parse_iso8601(s)?),
-            Some(_) => return None,
-        };
-        if let Some(v) = object.get("httpOnly") {
-            meta.http_only = v.as_bool()?;
-        }
-        if let Some(v) = object.get("path") {
-            meta.path = v.as_str()?.to_owned();
-        }
-        meta.domain = optional(object.get("domain"), |v| v.as_str().map(str::to_owned))?;
-        meta.secure = optional(object.get("secure"), serde_json::Value::as_bool)?;
-        meta.partitioned = optional(object.get("partitioned"), serde_json::Value::as_bool)?;
-        meta.same_site = optional(object.get("sameSite"), |v| match v {
+        let defaults = CookieMeta::default();
+        let same_site = optional(object.get("sameSite"), |v| match v {
             serde_json::Value::Bool(true) => Some(Some(SameSite::Strict)),
             serde_json::Value::Bool(false) => Some(None),
             serde_json::Value::String(s) => match s.to_ascii_lowercase().as_str() {
@@ -245,7 +232,7 @@ impl CookieMeta {
             _ => None,
         })?
         .flatten();
-        meta.priority = optional(object.get("priority"), |v| {
+        let priority = optional(object.get("priority"), |v| {
             match v.as_str()?.to_ascii_lowercase().as_str() {
                 "low" => Some(Priority::Low),
                 "medium" => Some(Priority::Medium),
@@ -253,6 +240,23 @@ impl CookieMeta {
                 _ => None,
             }
         })?;
+        let meta = CookieMeta {
+            original_max_age: optional(object.get("originalMaxAge"), non_negative_ms)?,
+            expires: optional(object.get("expires"), |v| time::parse_iso8601(v.as_str()?))?,
+            http_only: match object.get("httpOnly") {
+                Some(v) => v.as_bool()?,
+                None => defaults.http_only,
+            },
+            path: match object.get("path") {
+                Some(v) => v.as_str()?.to_owned(),
+                None => defaults.path,
+            },
+            domain: optional(object.get("domain"), |v| v.as_str().map(str::to_owned))?,
+            secure: optional(object.get("secure"), serde_json::Value::as_bool)?,
+            same_site,
+            partitioned: optional(object.get("partitioned"), serde_json::Value::as_bool)?,
+            priority,
+        };
         Some(meta)
     }
 }

@@ -41,8 +41,10 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+type Shard = RwLock<HashMap<Box<str>, Entry>>;
+
 struct Inner {
-    shards: Box<[RwLock<HashMap<Box<str>, Entry>>]>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     ttl: Duration,
     reap_interval: Duration,
@@ -160,7 +162,7 @@ impl MemoryStore {
         self.inner.remove_expired()
     }
 
-    fn shard(&self, id: &str) -> &RwLock<HashMap<Box<str>, Entry>> {
+    fn shard(&self, id: &str) -> &Shard {
         let hash = self.inner.hasher.hash_one(id);
         // The shard count is a power of two.
         &self.inner.shards[(hash as usize) & (self.inner.shards.len() - 1)]
@@ -305,5 +307,162 @@ impl SessionStore for MemoryStore {
 
     fn ttl(&self) -> Duration {
         self.inner.ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::value::RawValue;
+
+    fn record(fields: &[(&str, &str)], last_access: u64, max_age: Option<u64>) -> Record {
+        let mut record = Record::default();
+        for (key, value) in fields {
+            record
+                .fields
+                .set(key, RawValue::from_string((*value).to_owned()).unwrap());
+        }
+        record.last_access = Some(last_access);
+        record.cookie.original_max_age = max_age;
+        record
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_never_returned() {
+        let store = MemoryStore::new().with_ttl(Duration::from_secs(60));
+        let id = SessionId::generate();
+        // Last accessed two minutes ago, browser-session cookie: past the one-minute ttl.
+        let stale = record(&[("a", "1")], now_ms() - 120_000, None);
+        store.save(&id, &stale, &[]).await.unwrap();
+        assert!(store.load(&id).await.unwrap().is_none());
+        // A max age on the cookie overrides the store's ttl.
+        let kept = record(&[("a", "1")], now_ms() - 120_000, Some(600_000));
+        store.save(&id, &kept, &[]).await.unwrap();
+        assert!(store.load(&id).await.unwrap().is_some());
+        assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_reaper_removes_expired_sessions_in_the_background() {
+        let store = MemoryStore::new()
+            .with_ttl(Duration::from_millis(50))
+            .with_reap_interval(Duration::from_millis(20));
+        for _ in 0..100 {
+            let fresh = record(&[("a", "1")], now_ms(), None);
+            store
+                .save(&SessionId::generate(), &fresh, &[])
+                .await
+                .unwrap();
+        }
+        let live = SessionId::generate();
+        store
+            .save(&live, &record(&[], now_ms(), Some(60_000)), &[])
+            .await
+            .unwrap();
+        let entries = || -> usize { store.inner.shards.iter().map(|s| read(s).len()).sum() };
+        assert_eq!(entries(), 101);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while entries() > 1 {
+            assert!(std::time::Instant::now() < deadline, "reaper did not run");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(store.load(&live).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_reaper_stops_when_the_store_is_dropped() {
+        let store = MemoryStore::new().with_reap_interval(Duration::from_millis(5));
+        store
+            .save(&SessionId::generate(), &record(&[], now_ms(), None), &[])
+            .await
+            .unwrap();
+        let weak = Arc::downgrade(&store.inner);
+        drop(store);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            weak.upgrade().is_none(),
+            "the reaper must not keep the store alive"
+        );
+    }
+
+    #[tokio::test]
+    async fn saves_merge_only_their_changed_fields() {
+        let store = MemoryStore::new();
+        let id = SessionId::generate();
+        let base = record(&[("a", "0"), ("b", "0")], now_ms(), None);
+        store.save(&id, &base, &[]).await.unwrap();
+        // Two requests loaded `base`; one changed `a`, the other `b`.
+        let first = record(&[("a", "1"), ("b", "0")], now_ms(), None);
+        let second = record(&[("a", "0"), ("b", "2")], now_ms(), None);
+        store.save(&id, &first, &["a"]).await.unwrap();
+        store.save(&id, &second, &["b"]).await.unwrap();
+        let stored = store.load(&id).await.unwrap().unwrap();
+        assert_eq!(stored.fields.get("a").unwrap().get(), "1");
+        assert_eq!(stored.fields.get("b").unwrap().get(), "2");
+    }
+
+    #[tokio::test]
+    async fn touch_refreshes_expiry_but_keeps_fields() {
+        let store = MemoryStore::new().with_ttl(Duration::from_secs(60));
+        let id = SessionId::generate();
+        store
+            .save(&id, &record(&[("a", "1")], now_ms() - 50_000, None), &[])
+            .await
+            .unwrap();
+        // A touch carries a stale view of the fields; they must not be written.
+        store
+            .touch(&id, &record(&[("a", "0")], now_ms(), None))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let stored = store.load(&id).await.unwrap().unwrap();
+        assert_eq!(stored.fields.get("a").unwrap().get(), "1");
+        assert!(stored.last_access.unwrap() > now_ms() - 5_000);
+        // Touching a missing session does not create it.
+        let missing = SessionId::generate();
+        store
+            .touch(&missing, &record(&[], now_ms(), None))
+            .await
+            .unwrap();
+        assert!(store.load(&missing).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn destroy_removes_and_tolerates_missing() {
+        let store = MemoryStore::new();
+        let id = SessionId::generate();
+        store
+            .save(&id, &record(&[], now_ms(), None), &[])
+            .await
+            .unwrap();
+        store.destroy(&id).await.unwrap();
+        store.destroy(&id).await.unwrap();
+        assert!(store.load(&id).await.unwrap().is_none());
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_to_different_sessions() {
+        let store = MemoryStore::new();
+        let tasks: Vec<_> = (0..8)
+            .map(|t| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for i in 0..500 {
+                        let id = SessionId::parse(&format!("t{t}-{i}")).unwrap();
+                        let value = format!("{i}");
+                        store
+                            .save(&id, &record(&[("n", &value)], now_ms(), None), &["n"])
+                            .await
+                            .unwrap();
+                        assert!(store.load(&id).await.unwrap().is_some());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(store.len(), 4000);
     }
 }
