@@ -1,0 +1,294 @@
+//! Shared helpers for the integration tests: a cookie-keeping client over a
+//! router, a raw HTTP/1.1 client over real TCP, and a store that counts calls.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use session_runtime::store::SessionStore;
+use session_runtime::{MemoryStore, Record, SessionId, StoreError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub fn set_cookie(&self) -> Option<String> {
+        let all = self.set_cookies();
+        assert!(all.len() <= 1, "more than one Set-Cookie: {all:?}");
+        all.into_iter().next()
+    }
+
+    /// The session id in the response's Set-Cookie, as express-session's tests read it.
+    pub fn sid(&self) -> Option<String> {
+        let cookie = self.set_cookie()?;
+        let value = cookie.split(';').next()?.split_once('=')?.1.to_owned();
+        let decoded = value.replace("%3A", ":");
+        let signed = decoded.strip_prefix("s:")?;
+        Some(signed[..signed.rfind('.')?].to_owned())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body {:?} is not JSON: {e}", self.body))
+    }
+}
+
+/// Sends requests to a router in-process, keeping the session cookie like a browser.
+pub struct Client {
+    router: Router,
+    /// `name=value` of the current cookie.
+    pub cookie: Option<String>,
+}
+
+impl Client {
+    pub fn new(router: Router) -> Self {
+        Client {
+            router,
+            cookie: None,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.request("GET", path).await
+    }
+
+    pub async fn post(&mut self, path: &str) -> Reply {
+        self.request("POST", path).await
+    }
+
+    pub async fn request(&mut self, method: &str, path: &str) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(cookie) = &self.cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        let reply = send(&self.router, builder.body(Body::empty()).unwrap()).await;
+        if let Some(set) = reply.set_cookies().last() {
+            let pair = set.split(';').next().unwrap();
+            let expired = set.contains("Expires=Thu, 01 Jan 1970");
+            self.cookie = if expired { None } else { Some(pair.to_owned()) };
+        }
+        reply
+    }
+}
+
+/// One request through the router, with the given `Cookie` header.
+pub async fn get_with_cookie(router: &Router, path: &str, cookie: &str) -> Reply {
+    let request = Request::builder()
+        .uri(path)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap();
+    send(router, request).await
+}
+
+pub async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+/// Serves `router` on a real socket on 127.0.0.1; returns its address.
+pub async fn serve(router: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// One HTTP/1.1 request over TCP; returns the raw response text.
+pub async fn tcp_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    if let Some(cookie) = cookie {
+        request.push_str(&format!("Cookie: {cookie}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("response within 10 s")
+    .unwrap();
+    response
+}
+
+/// What a store was asked to do.
+#[derive(Default, Debug)]
+pub struct Calls {
+    pub loads: AtomicUsize,
+    pub saves: AtomicUsize,
+    pub touches: AtomicUsize,
+    pub destroys: AtomicUsize,
+    /// The `changed` argument of each save.
+    pub changed: Mutex<Vec<Vec<String>>>,
+}
+
+impl Calls {
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+    pub fn saves(&self) -> usize {
+        self.saves.load(Ordering::SeqCst)
+    }
+    pub fn touches(&self) -> usize {
+        self.touches.load(Ordering::SeqCst)
+    }
+    pub fn destroys(&self) -> usize {
+        self.destroys.load(Ordering::SeqCst)
+    }
+    /// Store writes of any kind.
+    pub fn writes(&self) -> usize {
+        self.saves() + self.touches() + self.destroys()
+    }
+}
+
+/// A memory store that counts calls and can be told to fail or to be slow.
+#[derive(Clone, Default)]
+pub struct CountingStore {
+    pub inner: MemoryStore,
+    pub calls: Arc<Calls>,
+    pub fail_loads: Arc<AtomicBool>,
+    pub fail_saves: Arc<AtomicBool>,
+    /// Delay before each save completes.
+    pub save_delay: Option<Duration>,
+    /// Set when the last save has completed.
+    pub saved: Arc<AtomicBool>,
+}
+
+impl CountingStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stored record under `id`, read directly.
+    pub async fn record(&self, id: &str) -> Option<Record> {
+        self.inner
+            .load(&SessionId::parse(id).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+impl SessionStore for CountingStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.calls.loads.fetch_add(1, Ordering::SeqCst);
+        if self.fail_loads.load(Ordering::SeqCst) {
+            return Err(StoreError::new("injected load failure"));
+        }
+        self.inner.load(id).await
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changed: &[&str],
+    ) -> Result<(), StoreError> {
+        self.calls.saves.fetch_add(1, Ordering::SeqCst);
+        self.calls
+            .changed
+            .lock()
+            .unwrap()
+            .push(changed.iter().map(|s| (*s).to_owned()).collect());
+        if let Some(delay) = self.save_delay {
+            tokio::time::sleep(delay).await;
+        }
+        if self.fail_saves.load(Ordering::SeqCst) {
+            return Err(StoreError::new("injected save failure"));
+        }
+        let result = self.inner.save(id, record, changed).await;
+        self.saved.store(true, Ordering::SeqCst);
+        result
+    }
+
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.calls.touches.fetch_add(1, Ordering::SeqCst);
+        self.inner.touch(id, record).await
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.calls.destroys.fetch_add(1, Ordering::SeqCst);
+        self.inner.destroy(id).await
+    }
+
+    fn ttl(&self) -> Duration {
+        self.inner.ttl()
+    }
+}
+
+/// Captures `tracing` output on this thread (tests run on a current-thread runtime).
+pub struct LogCapture {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    pub fn install() -> Self {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        LogCapture {
+            buffer,
+            _guard: guard,
+        }
+    }
+
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
