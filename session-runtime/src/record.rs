@@ -295,6 +295,9 @@ pub struct Record {
     /// When the session was last saved or touched, in milliseconds since the
     /// Unix epoch (session-file-store's `__lastAccess`); `None` when unknown.
     pub last_access: Option<u64>,
+    /// When the session was created, in milliseconds since the Unix epoch, kept
+    /// (as `__created`) only when the layer has an absolute timeout.
+    pub created: Option<u64>,
 }
 
 /// Why a stored record could not be read.
@@ -330,6 +333,10 @@ impl Record {
             out.push(':');
             out.push_str(value.get());
         }
+        if let Some(ms) = self.created {
+            use std::fmt::Write as _;
+            write!(out, ",\"__created\":{ms}").expect("writing to a String");
+        }
         if let Some(ms) = self.last_access {
             use std::fmt::Write as _;
             write!(out, ",\"__lastAccess\":{ms}").expect("writing to a String");
@@ -355,19 +362,22 @@ impl Record {
                     record.cookie = CookieMeta::from_json(&parsed)
                         .ok_or_else(|| DecodeError("`cookie` has the wrong shape".to_owned()))?;
                 }
-                "__lastAccess" => {
-                    let parsed: serde_json::Value = serde_json::from_str(value.get())
-                        .map_err(|e| DecodeError(e.to_string()))?;
-                    record.last_access =
-                        Some(non_negative_ms(&parsed).ok_or_else(|| {
-                            DecodeError("`__lastAccess` is not a time".to_owned())
-                        })?);
-                }
+                "__lastAccess" => record.last_access = Some(read_ms(&value, "__lastAccess")?),
+                "__created" => record.created = Some(read_ms(&value, "__created")?),
                 _ => record.fields.set(&key, value),
             }
         }
         Ok(record)
     }
+}
+
+/// A timestamp key the runtime keeps beside the fields.
+fn read_ms(value: &RawValue, key: &str) -> Result<u64, DecodeError> {
+    serde_json::from_str::<serde_json::Value>(value.get())
+        .ok()
+        .as_ref()
+        .and_then(non_negative_ms)
+        .ok_or_else(|| DecodeError(format!("`{key}` is not a time in milliseconds")))
 }
 
 /// A JSON object with its values left raw and its key order kept.
