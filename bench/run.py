@@ -71,11 +71,13 @@ def output(cmd):
 
 
 def ensure_tools():
-    missing = [t for t in ("wrk", "strace", "taskset") if shutil.which(t) is None]
+    tools = {"wrk": "wrk", "strace": "strace", "taskset": "util-linux",
+             "valgrind": "valgrind", "callgrind_control": "valgrind"}
+    missing = sorted({pkg for tool, pkg in tools.items() if shutil.which(tool) is None})
     if missing:
         if os.geteuid() != 0:
-            sys.exit(f"missing {missing}: install them (apt-get install wrk strace util-linux)")
-        packages = ["util-linux" if t == "taskset" else t for t in missing]
+            sys.exit(f"missing tools: apt-get install {' '.join(missing)}")
+        packages = missing
         sh(["apt-get", "update", "-qq"])
         sh(["apt-get", "install", "-y", "-qq", *packages])
     if shutil.which("node") is None or shutil.which("npm") is None:
@@ -137,8 +139,8 @@ class NotAvailable(Exception):
 class Server:
     """A fresh server process pinned to the server CPU; a context manager."""
 
-    def __init__(self, impl, pinned=True):
-        self.impl, self.pinned = impl, pinned
+    def __init__(self, impl, pinned=True, wrapper=()):
+        self.impl, self.pinned, self.wrapper = impl, pinned, list(wrapper)
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"bench-{impl.key}-") if impl.store_dir else None
 
@@ -147,7 +149,7 @@ class Server:
         if os.path.isabs(program) and not os.path.exists(program):
             raise RuntimeError(f"{program} is not built: run without --skip-build")
         cpus = SERVER_CPU if self.pinned else f"{SERVER_CPU},{LOAD_CPU}"
-        cmd = ["taskset", "-c", cpus, *self.impl.cmd]
+        cmd = ["taskset", "-c", cpus, *self.wrapper, *self.impl.cmd]
         if self.dir:
             cmd += ["--path", self.dir]
         cmd.append(str(self.port))
@@ -156,7 +158,7 @@ class Server:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, env=env,
                                      cwd=self.dir or ROOT, text=True)
-        deadline = time.time() + 30
+        deadline = time.time() + (120 if self.wrapper else 30)
         while time.time() < deadline:
             line = self.proc.stdout.readline()
             if not line:  # exited
@@ -408,8 +410,40 @@ def read_path_writes(impl, requests=200):
     with open(trace) as f:
         lines = f.readlines()
     os.remove(trace)
-    writes = sum(1 for line in lines if "rename" in line or ("open" in line and WRITE_FLAGS.search(line)))
-    return writes / requests
+    renames = sum(1 for line in lines if "rename" in line)
+    opens = sum(1 for line in lines if "open" in line and WRITE_FLAGS.search(line))
+    return {"renames": renames / requests, "write_opens": opens / requests}
+
+
+def instructions(impl, scenario, cfg):
+    """User-space instructions per request, counted by callgrind: reproducible
+    on a busy machine where req/s is not (kernel time is not counted)."""
+    path, needs_cookie = SCENARIOS[scenario]
+    out = os.path.join(tempfile.gettempdir(), f"bench-callgrind-{impl.key}-{scenario}-{os.getpid()}")
+    wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    with Server(impl, wrapper=wrapper) as server:
+        cookie = server.new_session() if needs_cookie else None
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        for _ in range(200):  # warm up
+            server.request(path, cookie, conn)
+        pid = str(server.proc.pid)
+        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=True)
+        for _ in range(cfg.callgrind_requests):
+            server.request(path, cookie, conn)
+        subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=True)
+        conn.close()
+    total = None
+    for name in os.listdir(os.path.dirname(out)):
+        full = os.path.join(os.path.dirname(out), name)
+        if full.startswith(out):
+            if full == out + ".1":
+                with open(full) as f:
+                    total = int(re.search(r"^summary: (\d+)", f.read(), re.M).group(1))
+            os.remove(full)
+    if total is None:
+        raise RuntimeError(f"callgrind wrote no dump for {impl.key} {scenario}")
+    log(f"  {impl.key:9} {scenario:6} {total / cfg.callgrind_requests:>10.0f} instructions/request")
+    return total / cfg.callgrind_requests
 
 
 def reap_bench(cfg):
@@ -469,7 +503,7 @@ def environment(cfg):
     ]
 
 
-def report(cfg, impls, cells, rss, growth, lost, read_writes, reap):
+def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
     by = {i.key: i for i in impls}
     bare = cells.get(("bare", "json"))
     bare_rps = bare["rps"] if bare else None
@@ -508,6 +542,28 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap):
         cell = cells.get((key, scenario))
         return cell["rps"] if cell else None
 
+    if irs:
+        lines += ["## User-space instructions per request (callgrind)", "",
+                  "Counted by valgrind's callgrind over a fixed number of sequential requests after a warm-up:"
+                  " reproducible on a busy machine, where req/s is not. Kernel time (sockets, epoll) is not counted,"
+                  " so these ratios are not throughput ratios.", "",
+                  "| implementation | new session GET / | write GET / | read GET /peek |", "|---|--:|--:|--:|"]
+        for key in ("bare", "ours-mem", "ts-mem"):
+            if key not in by or not any(k_[0] == key for k_ in irs):
+                continue
+            if key == "bare":
+                lines.append(f"| {by[key].label} | {irs[(key, 'json')]:.0f} (/json) | | |")
+                continue
+            row = [by[key].label]
+            for scenario in ("new", "write", "read"):
+                v = irs.get((key, scenario))
+                text = "n/a" if v is None else f"{v:.0f}"
+                if key == "ours-mem" and v and irs.get(("ts-mem", scenario)):
+                    text += f" ({fmt_ratio(v / irs[('ts-mem', scenario)])} tower)"
+                row.append(text)
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+
     goals = []
     for scenario, goal in (("new", 0.7), ("write", 0.8), ("read", 0.9)):
         value = ratio(rps("ours-mem", scenario), bare_rps)
@@ -519,8 +575,9 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap):
         value = ratio(rps("ours-file", scenario), rps("ex-file", scenario))
         goals.append((f"file {scenario} ≥ {goal}× session-file-store", fmt_ratio(value), verdict(value, goal)))
     w = read_writes.get("ours-file")
+    w = None if w is None else w["renames"] + w["write_opens"]
     goals.append(("file: zero file writes on the read path",
-                  "n/a" if w is None else f"{w:.2f} per /peek",
+                  "n/a" if w is None else f"{w:.2f} write opens + renames per /peek",
                   verdict(w, 0, higher=False)))
     r = rss.get("ours-mem")
     goals.append((f"memory ≤ 200 B RSS per session at {cfg.rss_sessions} sessions",
@@ -573,7 +630,8 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap):
 
     lines += ["## File writes per read (GET /peek), counted by strace", ""]
     for key, w in read_writes.items():
-        lines.append(f"- {by[key].label}: " + ("not available" if w is None else f"{w:.2f} file writes (write opens + renames) per request"))
+        lines.append(f"- {by[key].label}: " + ("not available" if w is None else
+                     f"{w['write_opens']:.2f} opens for writing and {w['renames']:.2f} renames per request"))
     lines.append("")
 
     if reap:
@@ -590,6 +648,7 @@ def main():
     parser.add_argument("--runs", type=int, help="runs per cell (median); default 3, quick 1")
     parser.add_argument("--duration", type=int, help="seconds per wrk run; default 10, quick 2")
     parser.add_argument("--only", help="comma-separated implementation keys: bare,ours-mem,ts-mem,ex-mem,ours-file,ex-file")
+    parser.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
     cfg = parser.parse_args()
@@ -600,6 +659,7 @@ def main():
     cfg.growth_large = 100_000 if cfg.quick else 1_000_000
     cfg.lost_per_conn = 25 if cfg.quick else 100
     cfg.reap_files = 10_000 if cfg.quick else 100_000
+    cfg.callgrind_requests = 300 if cfg.quick else 2_000
     cfg.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if os.getloadavg()[0] > 0.5:
         log(f"warning: load average {cfg.load_before}: other work is running, numbers will be noisy")
@@ -639,7 +699,16 @@ def main():
         log("== file store reap benchmark")
         reap = reap_bench(cfg)
 
-    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap)
+    irs = {}
+    if not cfg.no_callgrind:
+        log("== instructions per request (callgrind)")
+        for impl in impls:
+            if impl.key in ("bare", "ours-mem", "ts-mem") and not impl.unavailable:
+                for scenario in SCENARIOS:
+                    if applies(impl, scenario) and scenario != "hello":
+                        irs[(impl.key, scenario)] = instructions(impl, scenario, cfg)
+
+    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs)
     os.makedirs(os.path.dirname(cfg.out), exist_ok=True)
     with open(cfg.out, "w") as f:
         f.write(text + "\n")
