@@ -1,21 +1,81 @@
 //! The layer's settings.
 
-use std::time::Duration;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use crate::record::{CookieMeta, Record};
+use crate::id::SessionId;
+use crate::record::{CookieMeta, Record, SameSite};
 use crate::signing::Secrets;
-use crate::time::duration_ms;
+use crate::time::{duration_ms, to_ms};
 
-#[derive(Clone, Debug)]
+/// What happens to a session whose handler calls `Session::unset`,
+/// express-session's `unset` option for `req.session = null`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unset {
+    /// Leave the stored session as it is; save nothing (express's default).
+    #[default]
+    Keep,
+    /// Remove the stored session.
+    Destroy,
+}
+
+/// The `Secure` setting for new sessions' cookies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SecureSetting {
+    Off,
+    On,
+    /// `Secure` exactly when the request that created the session was secure.
+    Auto,
+}
+
+/// Makes session ids: the default draws from the OS CSPRNG.
+pub(crate) type IdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) name: String,
     pub(crate) secrets: Secrets,
     pub(crate) resave: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) rolling: bool,
-    pub(crate) max_age: Option<Duration>,
+    pub(crate) proxy: bool,
+    pub(crate) unset: Unset,
+    pub(crate) genid: Option<IdGenerator>,
+    pub(crate) absolute_timeout: Option<Duration>,
+    /// Lifetime of new sessions' cookies: a max age, or an absolute expiry.
+    pub(crate) lifetime: Lifetime,
+    pub(crate) secure: SecureSetting,
+    pub(crate) same_site_auto: bool,
     /// Settings of new sessions' cookies; `expires` is computed per session.
     pub(crate) cookie: CookieMeta,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lifetime {
+    BrowserSession,
+    MaxAge(Duration),
+    Expires(SystemTime),
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("secrets", &self.secrets)
+            .field("resave", &self.resave)
+            .field("save_uninitialized", &self.save_uninitialized)
+            .field("rolling", &self.rolling)
+            .field("proxy", &self.proxy)
+            .field("unset", &self.unset)
+            .field("genid", &self.genid.as_ref().map(|_| "custom"))
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("lifetime", &self.lifetime)
+            .field("secure", &self.secure)
+            .field("same_site_auto", &self.same_site_auto)
+            .field("cookie", &self.cookie)
+            .finish()
+    }
 }
 
 impl Config {
@@ -26,19 +86,78 @@ impl Config {
             resave: false,
             save_uninitialized: false,
             rolling: false,
-            max_age: None,
+            proxy: false,
+            unset: Unset::Keep,
+            genid: None,
+            absolute_timeout: None,
+            lifetime: Lifetime::BrowserSession,
+            secure: SecureSetting::Off,
+            same_site_auto: false,
             cookie: CookieMeta::default(),
         }
     }
 
-    /// The record of a brand-new session created at `now_ms`.
-    pub(crate) fn new_record(&self, now_ms: u64) -> Record {
+    /// The record of a brand-new session created at `now_ms` by a request
+    /// that was (`secure`) or was not made over HTTPS.
+    pub(crate) fn new_record(&self, now_ms: u64, secure: bool) -> Record {
         let mut cookie = self.cookie.clone();
-        cookie.original_max_age = self.max_age.map(duration_ms);
-        cookie.touch(now_ms);
+        match self.lifetime {
+            Lifetime::BrowserSession => {}
+            Lifetime::MaxAge(max_age) => {
+                cookie.original_max_age = Some(duration_ms(max_age));
+                cookie.touch(now_ms);
+            }
+            // express: setting `expires` records the time left as `originalMaxAge`,
+            // so the first touch turns the absolute date into a relative lifetime.
+            Lifetime::Expires(at) => {
+                let at = to_ms(at);
+                cookie.expires = Some(at);
+                cookie.original_max_age = Some(at.saturating_sub(now_ms));
+            }
+        }
+        match self.secure {
+            SecureSetting::Off => {}
+            SecureSetting::On => cookie.secure = Some(true),
+            SecureSetting::Auto => cookie.secure = Some(secure),
+        }
+        if self.same_site_auto {
+            cookie.same_site = Some(if secure {
+                SameSite::None
+            } else {
+                SameSite::Lax
+            });
+        }
         Record {
             cookie,
+            created: self.absolute_timeout.map(|_| now_ms),
             ..Record::default()
         }
+    }
+
+    /// A new id: from the custom generator, validated, or from the OS CSPRNG.
+    pub(crate) fn generate_id(&self) -> Result<SessionId, InvalidId> {
+        match &self.genid {
+            None => Ok(SessionId::generate()),
+            Some(genid) => {
+                let id = genid();
+                SessionId::parse(&id).ok_or(InvalidId(id))
+            }
+        }
+    }
+}
+
+/// A custom id generator returned an id that cannot be used.
+#[derive(Debug)]
+pub(crate) struct InvalidId(pub(crate) String);
+
+impl fmt::Display for InvalidId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: String = self.0.chars().take(40).collect();
+        write!(
+            f,
+            "the `genid` function returned {shown:?} ({} characters); session ids must be 1 to {} characters of [A-Za-z0-9_-]",
+            self.0.chars().count(),
+            crate::id::MAX_ID_LEN
+        )
     }
 }

@@ -188,6 +188,25 @@ mod tests {
     }
 
     #[test]
+    fn express_genid_vectors() {
+        // express-session's tests "allow custom function" and "encode unsafe chars".
+        let secrets = crate::signing::Secrets::new("keyboard cat");
+        let meta = CookieMeta::default();
+        assert_eq!(
+            set_cookie("connect.sid", &secrets.sign("apple"), &meta),
+            "connect.sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU; Path=/; HttpOnly"
+        );
+        assert_eq!(
+            set_cookie("connect.sid", &secrets.sign("%"), &meta),
+            "connect.sid=s%3A%25.kzQ6x52kKVdF35Qh62AWk4ZekS28K5XYCXKa%2FOTZ01g; Path=/; HttpOnly"
+        );
+        assert_eq!(
+            set_cookie("connect.sid", &secrets.sign("/foo"), &meta),
+            "connect.sid=s%3A%2Ffoo.paEKBtAHbV5s1IB8B2zPnzAgYmmnRPIqObW4VRYj%2FMQ; Path=/; HttpOnly"
+        );
+    }
+
+    #[test]
     fn clear_cookie_expires_at_epoch() {
         assert_eq!(
             clear_cookie("connect.sid", &CookieMeta::default()),

@@ -9,9 +9,13 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
+use std::time::{Duration, SystemTime};
+
 use crate::id::SessionId;
+use crate::record::{CookieMeta, SameSite};
 use crate::schema::{SessionSchema, Snapshot};
-use crate::state::{RequestSession, STORE_ERROR_BODY, SessionHandle};
+use crate::state::{LoadError, RequestSession, STORE_ERROR_BODY, SessionError, SessionHandle};
+use crate::time::{duration_ms, now_ms, to_ms};
 
 /// A typed view of the request's session: plain field access to `T`.
 ///
@@ -68,6 +72,7 @@ impl<T: SessionSchema> Session<T> {
     /// Ends the session: its store entry is removed and the browser is told to
     /// drop the cookie (`Expires` in the past), both before the response leaves.
     /// Changes made through any view of the session in this request are discarded.
+    /// (express's `destroy()` leaves the cookie behind: its issue #241.)
     ///
     /// ```
     /// # use session_runtime::Session;
@@ -81,6 +86,231 @@ impl<T: SessionSchema> Session<T> {
         self.consumed = true;
         self.handle.destroy();
     }
+
+    /// express's `req.session = null`: nothing is saved and no cookie is sent;
+    /// the stored session is kept or removed as the layer's
+    /// [`unset`](crate::SessionLayer::unset) option says.
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # #[derive(Session)] struct Auth { user: Option<String> }
+    /// async fn forget(session: Session<Auth>) {
+    ///     session.unset();
+    /// }
+    /// ```
+    pub fn unset(mut self) {
+        self.consumed = true;
+        self.handle.unset();
+    }
+
+    /// express's `regenerate()`: a new id and fresh data (every field back to its
+    /// default). The old stored entry is removed now; the new session is saved
+    /// and its cookie sent at the end of the request.
+    ///
+    /// # Errors
+    /// When the store fails to remove the old entry, when `genid` returns an
+    /// invalid id, or when the session has already ended.
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # #[derive(Session)] struct Auth { user: Option<String> }
+    /// async fn reset(mut session: Session<Auth>) -> Result<(), String> {
+    ///     session.regenerate().await.map_err(|e| e.to_string())
+    /// }
+    /// ```
+    pub async fn regenerate(&mut self) -> Result<(), SessionError> {
+        self.handle.renew(false).await?;
+        self.value = T::default_session();
+        self.snapshot = None;
+        Ok(())
+    }
+
+    /// A new id for the same data: the defence against session fixation to call
+    /// at login (express users ask for it in #425 and #1036; tower-sessions names
+    /// it `cycle_id`). The old stored entry is removed now; the data is saved
+    /// under the new id and the new cookie sent at the end of the request.
+    ///
+    /// # Errors
+    /// As [`regenerate`](Self::regenerate).
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # #[derive(Session)] struct Auth { user: Option<String> }
+    /// async fn login(mut session: Session<Auth>) -> Result<(), String> {
+    ///     session.cycle_id().await.map_err(|e| e.to_string())?;
+    ///     session.user = Some("bob".into());
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn cycle_id(&mut self) -> Result<(), SessionError> {
+        // This view's pending changes stay pending: they are diffed at drop as usual.
+        self.handle.renew(true).await
+    }
+
+    /// express's `reload()`: reads the session from the store again, dropping
+    /// this view's unsaved changes.
+    ///
+    /// # Errors
+    /// [`SessionError::NotFound`] when the store has no such session (it was
+    /// never saved, has expired or was destroyed), or a store error.
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # #[derive(Session)] struct Cart { items: Vec<String> }
+    /// async fn fresh(mut cart: Session<Cart>) -> String {
+    ///     match cart.reload().await {
+    ///         Ok(()) => format!("{} items", cart.items.len()),
+    ///         Err(error) => error.to_string(),
+    ///     }
+    /// }
+    /// ```
+    pub async fn reload(&mut self) -> Result<(), SessionError> {
+        self.handle.reload().await?;
+        let value = self
+            .handle
+            .with_active(|active| T::decode_session(&active.record.fields))
+            .ok_or(SessionError::Ended)?;
+        self.value = value;
+        self.snapshot = None;
+        Ok(())
+    }
+
+    /// express's `save()`: writes the session to the store now, for example before
+    /// a long-running response. The end of the request then writes only what
+    /// changed after this call. (Saving before a redirect is not needed here:
+    /// the layer always saves before the response head leaves.)
+    ///
+    /// # Errors
+    /// A store error, an invalid `genid` id, or a field that cannot be encoded.
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # #[derive(Session)] struct Cart { items: Vec<String> }
+    /// async fn add(mut cart: Session<Cart>) -> Result<(), String> {
+    ///     cart.items.push("apple".into());
+    ///     cart.save().await.map_err(|e| e.to_string())
+    /// }
+    /// ```
+    pub async fn save(&mut self) -> Result<(), SessionError> {
+        let changes = match self.snapshot.take() {
+            Some(snapshot) => snapshot.diff(&self.value).map_err(|failure| {
+                SessionError::Store(crate::store::StoreError::new(describe(
+                    &failure,
+                    std::any::type_name::<T>(),
+                )))
+            })?,
+            None => Vec::new(),
+        };
+        self.handle.save_now(changes).await
+    }
+
+    /// express's `touch()`: restarts the session's lifetime at the end of this
+    /// request (the store's expiry, and the cookie's `Expires` when the cookie is
+    /// sent), even when nothing changed.
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # #[derive(Session)] struct Auth { user: Option<String> }
+    /// async fn keepalive(mut session: Session<Auth>) {
+    ///     session.touch();
+    /// }
+    /// ```
+    pub fn touch(&mut self) {
+        self.handle.request_touch();
+    }
+
+    /// express's alias of [`touch`](Self::touch).
+    pub fn reset_max_age(&mut self) {
+        self.touch();
+    }
+
+    /// The session's cookie settings, as created (a loaded session keeps the
+    /// settings it was created with, as in express, even if the layer's options
+    /// changed since).
+    #[must_use]
+    pub fn cookie(&self) -> CookieMeta {
+        self.handle
+            .with_active(|active| active.record.cookie.clone())
+            .unwrap_or_default()
+    }
+
+    /// Changes this session's cookie, for example a "remember me" max age. A
+    /// cookie-only change is saved and the cookie re-sent (express ignores it: #452).
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # use std::time::Duration;
+    /// # #[derive(Session)] struct Auth { user: Option<String> }
+    /// async fn remember_me(mut session: Session<Auth>) {
+    ///     session.cookie_mut().set_max_age(Some(Duration::from_secs(30 * 24 * 3600)));
+    /// }
+    /// ```
+    pub fn cookie_mut(&mut self) -> CookieMut<'_> {
+        CookieMut {
+            handle: &self.handle,
+        }
+    }
+}
+
+/// Changes one session's cookie settings; from [`Session::cookie_mut`].
+pub struct CookieMut<'a> {
+    handle: &'a RequestSession,
+}
+
+impl fmt::Debug for CookieMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CookieMut").finish_non_exhaustive()
+    }
+}
+
+impl CookieMut<'_> {
+    fn change(&self, f: impl FnOnce(&mut CookieMeta)) -> &Self {
+        self.handle.with_active(|active| {
+            f(&mut active.record.cookie);
+            active.cookie_changed();
+        });
+        self
+    }
+
+    /// A lifetime from now (`Some`), or a browser-session cookie (`None`).
+    pub fn set_max_age(&self, max_age: Option<Duration>) -> &Self {
+        self.change(|cookie| {
+            cookie.original_max_age = max_age.map(duration_ms);
+            cookie.expires = None;
+            cookie.touch(now_ms());
+        })
+    }
+
+    /// An absolute expiry, recorded as the time left (as express does).
+    pub fn set_expires(&self, at: SystemTime) -> &Self {
+        self.change(|cookie| {
+            let at = to_ms(at);
+            cookie.expires = Some(at);
+            cookie.original_max_age = Some(at.saturating_sub(now_ms()));
+        })
+    }
+
+    /// The `SameSite` attribute (`None` sends none).
+    pub fn set_same_site(&self, same_site: Option<SameSite>) -> &Self {
+        self.change(|cookie| cookie.same_site = same_site)
+    }
+
+    /// The `Secure` flag.
+    pub fn set_secure(&self, secure: bool) -> &Self {
+        self.change(|cookie| cookie.secure = Some(secure))
+    }
+
+    /// The `HttpOnly` flag.
+    pub fn set_http_only(&self, http_only: bool) -> &Self {
+        self.change(|cookie| cookie.http_only = http_only)
+    }
+}
+
+fn describe(failure: &crate::schema::EncodeFailure, schema: &str) -> String {
+    format!(
+        "field stored as `{}` of `{schema}` cannot be encoded as JSON: {}",
+        failure.key, failure.error
+    )
 }
 
 impl<T: SessionSchema> Deref for Session<T> {
@@ -108,14 +338,9 @@ impl<T: SessionSchema> Drop for Session<T> {
         let Some(snapshot) = self.snapshot.take() else {
             return;
         };
-        let changes = snapshot.diff(&self.value).map_err(|failure| {
-            format!(
-                "field stored as `{}` of `{}` cannot be encoded as JSON: {}",
-                failure.key,
-                std::any::type_name::<T>(),
-                failure.error
-            )
-        });
+        let changes = snapshot
+            .diff(&self.value)
+            .map_err(|failure| describe(&failure, std::any::type_name::<T>()));
         if matches!(&changes, Ok(changes) if changes.is_empty()) {
             return;
         }
@@ -136,9 +361,16 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
         let Some(SessionHandle(handle)) = parts.extensions.get::<SessionHandle>().cloned() else {
             return Err(SessionRejection::MissingLayer);
         };
-        if let Err(error) = handle.load().await {
-            tracing::error!(%error, "session store failed to load a session");
-            return Err(SessionRejection::Store);
+        match handle.load().await {
+            Ok(()) => {}
+            Err(LoadError::Store(error)) => {
+                tracing::error!(%error, "session store failed to load a session");
+                return Err(SessionRejection::Store);
+            }
+            Err(LoadError::InvalidId(error)) => {
+                tracing::error!(%error, "cannot start a session");
+                return Err(SessionRejection::InvalidId);
+            }
         }
         let value = handle
             .with_active(|active| T::decode_session(&active.record.fields))
@@ -160,6 +392,8 @@ pub enum SessionRejection {
     MissingLayer,
     /// The store failed to load the session (the error is logged with `tracing`).
     Store,
+    /// The layer's `genid` returned an invalid id for a new session (logged with `tracing`).
+    InvalidId,
 }
 
 impl fmt::Display for SessionRejection {
@@ -170,6 +404,9 @@ impl fmt::Display for SessionRejection {
                  to the router, below the routes that use it",
             ),
             SessionRejection::Store => f.write_str(STORE_ERROR_BODY),
+            SessionRejection::InvalidId => f.write_str(
+                "session id generator (`genid`) returned an invalid id: ids must be 1 to 128 characters of [A-Za-z0-9_-]",
+            ),
         }
     }
 }
@@ -179,6 +416,7 @@ impl std::error::Error for SessionRejection {}
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
         if matches!(self, SessionRejection::MissingLayer) {
+            // The other rejections were logged with their cause where they happened.
             tracing::error!("{self}");
         }
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()

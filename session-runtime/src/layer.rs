@@ -8,7 +8,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::Config;
+use crate::config::{Config, Lifetime, SecureSetting, Unset};
 use crate::cookie;
 use crate::id::SessionId;
 use crate::record::{Priority, SameSite};
@@ -140,6 +140,7 @@ impl SessionLayer {
 
     /// The cookie's lifetime: `Expires` is set to now plus `max_age` whenever
     /// the cookie is sent. Without it the cookie lasts until the browser closes.
+    /// Replaces an earlier [`expires`](Self::expires), as in express the last of the two wins.
     ///
     /// ```
     /// # use session_runtime::{MemoryStore, SessionLayer};
@@ -150,7 +151,7 @@ impl SessionLayer {
     /// ```
     #[must_use]
     pub fn max_age(self, max_age: Duration) -> Self {
-        self.configure(|c| c.max_age = Some(max_age))
+        self.configure(|c| c.lifetime = Lifetime::MaxAge(max_age))
     }
 
     /// The cookie's `Path` (default `/`). Requests whose path does not start
@@ -215,7 +216,121 @@ impl SessionLayer {
     /// ```
     #[must_use]
     pub fn secure(self, secure: bool) -> Self {
-        self.configure(|c| c.cookie.secure = secure.then_some(true))
+        self.configure(|c| {
+            c.secure = if secure {
+                SecureSetting::On
+            } else {
+                SecureSetting::Off
+            };
+        })
+    }
+
+    /// express's `secure: 'auto'`: a new session's cookie is `Secure` exactly when
+    /// the request that created it came over HTTPS (see [`proxy`](Self::proxy)).
+    /// A `Secure` cookie is never sent over plain HTTP; the session is still saved.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").proxy(true).secure_auto();
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn secure_auto(self) -> Self {
+        self.configure(|c| c.secure = SecureSetting::Auto)
+    }
+
+    /// Whether to trust the `X-Forwarded-Proto` header of a reverse proxy
+    /// (its first comma-separated value) to tell an HTTPS request, as express's
+    /// `proxy: true`. Default `false`: only a request whose URI has the `https`
+    /// scheme counts as secure. Turn it on only behind a proxy that sets the header.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").proxy(true).secure(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn proxy(self, trust: bool) -> Self {
+        self.configure(|c| c.proxy = trust)
+    }
+
+    /// express's `sameSite: 'auto'`: `SameSite=None` for a session created over
+    /// HTTPS, `SameSite=Lax` otherwise. Replaces [`same_site`](Self::same_site).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").secure_auto().same_site_auto();
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn same_site_auto(self) -> Self {
+        self.configure(|c| {
+            c.same_site_auto = true;
+            c.cookie.same_site = None;
+        })
+    }
+
+    /// express's `genid`: makes the ids of new sessions. An id must be 1 to 128
+    /// characters of `[A-Za-z0-9_-]` (safe as a file name); any other is refused
+    /// with a `500` and a `tracing` error naming the rule, never sent as a broken
+    /// cookie. Without it, ids are 24 bytes from the OS CSPRNG.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer, SessionId};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret")
+    ///     .genid(|| format!("app1-{}", SessionId::generate()));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn genid(self, genid: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.configure(|c| c.genid = Some(Arc::new(genid)))
+    }
+
+    /// express's `unset`: what `Session::unset`
+    /// does to the stored session (default [`Unset::Keep`]).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer, Unset};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").unset(Unset::Destroy);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn unset(self, unset: Unset) -> Self {
+        self.configure(|c| c.unset = unset)
+    }
+
+    /// express's `cookie.expires`: new sessions' cookies expire at `at`. As in
+    /// express, the time left is recorded as the cookie's max age, so a touch or
+    /// a rolling cookie later turns it into a relative lifetime. Replaces an
+    /// earlier [`max_age`](Self::max_age).
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// # use std::time::{Duration, SystemTime};
+    /// let at = SystemTime::now() + Duration::from_secs(3600);
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").expires(at);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn expires(self, at: std::time::SystemTime) -> Self {
+        self.configure(|c| c.lifetime = Lifetime::Expires(at))
+    }
+
+    /// An absolute lifetime: a session ends `timeout` after it was created,
+    /// however often it is used (express has none: its issue #624). The creation
+    /// time is stored with the session as `__created`.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// # use std::time::Duration;
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret")
+    ///     .max_age(Duration::from_secs(30 * 60))
+    ///     .absolute_timeout(Duration::from_secs(12 * 3600));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn absolute_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.absolute_timeout = Some(timeout))
     }
 
     /// The `SameSite` attribute (default: none sent).
@@ -227,7 +342,10 @@ impl SessionLayer {
     /// ```
     #[must_use]
     pub fn same_site(self, same_site: SameSite) -> Self {
-        self.configure(|c| c.cookie.same_site = Some(same_site))
+        self.configure(|c| {
+            c.cookie.same_site = Some(same_site);
+            c.same_site_auto = false;
+        })
     }
 
     /// The `Partitioned` flag (CHIPS; default off).
@@ -253,6 +371,23 @@ impl SessionLayer {
     pub fn priority(self, priority: Priority) -> Self {
         self.configure(|c| c.cookie.priority = Some(priority))
     }
+}
+
+/// express's `issecure`: an `https` request URI, or with `proxy`, an
+/// `X-Forwarded-Proto` whose first comma-separated value is `https`.
+fn is_secure<B>(request: &Request<B>, proxy: bool) -> bool {
+    if request.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+        return true;
+    }
+    if !proxy {
+        return false;
+    }
+    request
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|first| first.trim().eq_ignore_ascii_case("https"))
 }
 
 fn is_attribute_value(value: &str) -> bool {
@@ -326,12 +461,14 @@ where
             }
             id.and_then(SessionId::parse)
         });
+        let secure_request = is_secure(&request, self.config.proxy);
         let session = Arc::new(RequestSession::new(
             Arc::clone(&self.config),
             Arc::clone(&self.store),
             Incoming {
                 cookie_id,
                 had_cookie,
+                secure_request,
             },
         ));
         request

@@ -18,12 +18,14 @@ pub mod store;
 #[doc(hidden)]
 pub mod __private;
 
-pub use extract::{Session, SessionRejection};
+pub use config::Unset;
+pub use extract::{CookieMut, Session, SessionRejection};
 pub use id::SessionId;
 pub use layer::{SessionLayer, SessionService};
 pub use record::{CookieMeta, DecodeError, Fields, Priority, Record, SameSite};
 pub use schema::{FieldVisitor, SessionSchema};
 pub use signing::{SecretError, Secrets};
+pub use state::SessionError;
 pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError};
 

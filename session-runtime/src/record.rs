@@ -295,6 +295,9 @@ pub struct Record {
     /// When the session was last saved or touched, in milliseconds since the
     /// Unix epoch (session-file-store's `__lastAccess`); `None` when unknown.
     pub last_access: Option<u64>,
+    /// When the session was created, in milliseconds since the Unix epoch, kept
+    /// (as `__created`) only when the layer has an absolute timeout.
+    pub created: Option<u64>,
 }
 
 /// Why a stored record could not be read.
@@ -314,25 +317,48 @@ impl Record {
     /// `{"cookie":{…},<fields…>,"__lastAccess":<ms>}` on one line.
     #[must_use]
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(
-            96 + self
-                .fields
-                .entries
-                .iter()
-                .map(|(k, v)| k.len() + v.get().len() + 4)
-                .sum::<usize>(),
-        );
-        out.push_str("{\"cookie\":");
-        self.cookie.write_json(&mut out);
+        self.write_json(true)
+    }
+
+    /// The fields (and `__created`) alone, for stores that keep the cookie
+    /// settings and the access time beside the JSON.
+    pub(crate) fn fields_json(&self) -> String {
+        self.write_json(false)
+    }
+
+    fn write_json(&self, with_meta: bool) -> String {
+        use std::fmt::Write as _;
+        let fields_len: usize = self
+            .fields
+            .entries
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
+        let mut out = String::with_capacity(if with_meta { 112 } else { 2 } + fields_len);
+        out.push('{');
+        if with_meta {
+            out.push_str("\"cookie\":");
+            self.cookie.write_json(&mut out);
+        }
         for (key, value) in &self.fields.entries {
-            out.push(',');
+            if out.len() > 1 {
+                out.push(',');
+            }
             push_json_string(&mut out, key);
             out.push(':');
             out.push_str(value.get());
         }
-        if let Some(ms) = self.last_access {
-            use std::fmt::Write as _;
-            write!(out, ",\"__lastAccess\":{ms}").expect("writing to a String");
+        let mut stamp = |key: &str, ms: Option<u64>| {
+            if let Some(ms) = ms {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                write!(out, "\"{key}\":{ms}").expect("writing to a String");
+            }
+        };
+        stamp("__created", self.created);
+        if with_meta {
+            stamp("__lastAccess", self.last_access);
         }
         out.push('}');
         out
@@ -355,19 +381,22 @@ impl Record {
                     record.cookie = CookieMeta::from_json(&parsed)
                         .ok_or_else(|| DecodeError("`cookie` has the wrong shape".to_owned()))?;
                 }
-                "__lastAccess" => {
-                    let parsed: serde_json::Value = serde_json::from_str(value.get())
-                        .map_err(|e| DecodeError(e.to_string()))?;
-                    record.last_access =
-                        Some(non_negative_ms(&parsed).ok_or_else(|| {
-                            DecodeError("`__lastAccess` is not a time".to_owned())
-                        })?);
-                }
+                "__lastAccess" => record.last_access = Some(read_ms(&value, "__lastAccess")?),
+                "__created" => record.created = Some(read_ms(&value, "__created")?),
                 _ => record.fields.set(&key, value),
             }
         }
         Ok(record)
     }
+}
+
+/// A timestamp key the runtime keeps beside the fields.
+fn read_ms(value: &RawValue, key: &str) -> Result<u64, DecodeError> {
+    serde_json::from_str::<serde_json::Value>(value.get())
+        .ok()
+        .as_ref()
+        .and_then(non_negative_ms)
+        .ok_or_else(|| DecodeError(format!("`{key}` is not a time in milliseconds")))
 }
 
 /// A JSON object with its values left raw and its key order kept.

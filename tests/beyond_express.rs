@@ -1,0 +1,217 @@
+//! What the layer does better than express-session: each test names the
+//! express-session issue it answers.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use common::{Client, CountingStore, LogCapture};
+use session_runtime::{Session, SessionLayer};
+
+#[derive(Session)]
+struct Auth {
+    user: Option<String>,
+    #[session(default = 0)]
+    visits: u32,
+}
+
+async fn visit(mut session: Session<Auth>) -> String {
+    session.visits += 1;
+    format!("{:?} {}", session.user, session.visits)
+}
+
+async fn show(session: Session<Auth>) -> String {
+    format!("{:?} {}", session.user, session.visits)
+}
+
+async fn login(mut session: Session<Auth>) -> Result<String, String> {
+    session.cycle_id().await.map_err(|e| e.to_string())?;
+    session.user = Some("bob".to_owned());
+    Ok(session.id().to_string())
+}
+
+async fn remember_me(mut session: Session<Auth>) -> &'static str {
+    session
+        .cookie_mut()
+        .set_max_age(Some(Duration::from_secs(30 * 24 * 3600)));
+    "remembered"
+}
+
+async fn save_then_change(mut session: Session<Auth>) -> Result<&'static str, String> {
+    session.visits = 10;
+    session.save().await.map_err(|e| e.to_string())?;
+    session.user = Some("late".to_owned());
+    Ok("ok")
+}
+
+fn app(store: &CountingStore, layer: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
+    Router::new()
+        .route("/visit", get(visit))
+        .route("/show", get(show))
+        .route("/login", get(login))
+        .route("/remember", get(remember_me))
+        .route("/save", get(save_then_change))
+        .layer(layer(SessionLayer::new(store.clone(), "keyboard cat")))
+}
+
+/// express-session #425, #1036: rotate the id at login and keep the data.
+#[tokio::test]
+async fn cycle_id_keeps_the_data_under_a_new_id() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l));
+    let old = client.get("/visit").await.sid().unwrap();
+    let reply = client.get("/login").await;
+    let new = reply.sid().expect("the new id is sent");
+    assert_ne!(old, new);
+    assert_eq!(reply.body, new, "`id()` is the new id");
+    assert!(store.record(&old).await.is_none(), "the old entry is gone");
+    assert_eq!(
+        client.get("/show").await.body,
+        "Some(\"bob\") 1",
+        "data kept, login added"
+    );
+}
+
+/// express-session #452: a cookie-only change is saved and re-sent.
+#[tokio::test]
+async fn remember_me_is_saved_and_re_sent() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l));
+    let first = client.get("/visit").await;
+    assert!(
+        !first.set_cookie().unwrap().contains("Expires="),
+        "browser-session cookie at first"
+    );
+    let sid = first.sid().unwrap();
+    let reply = client.get("/remember").await;
+    let cookie = reply
+        .set_cookie()
+        .expect("a cookie-only change re-sends the cookie");
+    assert!(cookie.contains("; Expires="), "{cookie}");
+    let record = store.record(&sid).await.unwrap();
+    assert_eq!(record.cookie.original_max_age, Some(30 * 24 * 3600 * 1000));
+    // Later modifications keep re-sending it, as for any cookie with a max age.
+    assert!(client.get("/visit").await.set_cookie().is_some());
+}
+
+/// express-session #624: an absolute lifetime, however often the session is used.
+#[tokio::test]
+async fn absolute_timeout_ends_a_busy_session() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| {
+        l.max_age(Duration::from_secs(3600))
+            .absolute_timeout(Duration::from_millis(400))
+    }));
+    let sid = client.get("/visit").await.sid().unwrap();
+    assert!(
+        store.record(&sid).await.unwrap().created.is_some(),
+        "creation time stored"
+    );
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.get("/visit").await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reply = client.get("/visit").await;
+    assert_eq!(
+        reply.body, "None 1",
+        "a fresh session after the absolute timeout"
+    );
+    assert_ne!(reply.sid().as_deref(), Some(sid.as_str()));
+    assert!(
+        store.record(&sid).await.is_none(),
+        "the timed-out entry is removed"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_genid_is_a_clear_error_not_a_broken_cookie() {
+    let store = CountingStore::new();
+    let logs = LogCapture::install();
+    let mut client = Client::new(app(&store, |l| l.genid(|| "../../etc/passwd".to_owned())));
+    let reply = client.get("/visit").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(reply.body.contains("genid"), "{}", reply.body);
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.writes(), 0);
+    assert!(
+        logs.contents().contains("[A-Za-z0-9_-]"),
+        "{}",
+        logs.contents()
+    );
+}
+
+#[tokio::test]
+async fn a_valid_genid_names_the_session() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l.genid(|| "custom-id_1".to_owned())));
+    assert_eq!(
+        client.get("/visit").await.sid().as_deref(),
+        Some("custom-id_1")
+    );
+    assert!(store.record("custom-id_1").await.is_some());
+}
+
+/// An explicit save, then more changes: both land, the second at the end of the request.
+#[tokio::test]
+async fn save_then_change_writes_both() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l));
+    let sid = client
+        .get("/save")
+        .await
+        .sid()
+        .expect("a new, modified session gets its cookie");
+    let changed = store.calls.changed.lock().unwrap().clone();
+    assert_eq!(changed, vec![vec!["visits"], vec!["user"]]);
+    assert_eq!(client.get("/show").await.body, "Some(\"late\") 10");
+    assert!(store.record(&sid).await.is_some());
+}
+
+/// express: a Secure cookie is not sent over plain HTTP, but the session is saved.
+#[tokio::test]
+async fn secure_cookie_is_withheld_over_http_but_saved() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l.secure(true)));
+    let reply = client.get("/visit").await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.saves(), 1);
+}
+
+#[tokio::test]
+async fn secure_auto_and_same_site_auto_follow_the_trusted_proxy() {
+    let store = CountingStore::new();
+    let router = app(&store, |l| l.proxy(true).secure_auto().same_site_auto());
+    let https = axum::http::Request::get("/visit")
+        .header("x-forwarded-proto", "https, http")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let cookie = common::send(&router, https).await.set_cookie().unwrap();
+    assert!(
+        cookie.ends_with("; HttpOnly; Secure; SameSite=None"),
+        "{cookie}"
+    );
+    let http = axum::http::Request::get("/visit")
+        .header("x-forwarded-proto", "http")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let cookie = common::send(&router, http).await.set_cookie().unwrap();
+    assert!(cookie.ends_with("; HttpOnly; SameSite=Lax"), "{cookie}");
+
+    let untrusted = app(&store, |l| l.secure_auto());
+    let spoofed = axum::http::Request::get("/visit")
+        .header("x-forwarded-proto", "https")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let cookie = common::send(&untrusted, spoofed)
+        .await
+        .set_cookie()
+        .unwrap();
+    assert!(
+        !cookie.contains("Secure"),
+        "X-Forwarded-Proto is ignored without proxy(true): {cookie}"
+    );
+}
