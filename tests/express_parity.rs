@@ -58,14 +58,37 @@ async fn destroy(session: Session<Counter>) -> &'static str {
     "destroyed"
 }
 
+async fn unset(session: Session<Counter>) -> &'static str {
+    session.unset();
+    "unset"
+}
+
+async fn regenerate(mut session: Session<Counter>) -> Result<String, String> {
+    session.regenerate().await.map_err(|e| e.to_string())?;
+    Ok(session.count.to_string())
+}
+
+async fn touch(mut session: Session<Counter>) -> &'static str {
+    session.touch();
+    "touched"
+}
+
+async fn show_cookie(session: Session<Counter>) -> String {
+    format!("{:?}", session.cookie().original_max_age)
+}
+
 /// `/` modifies the session, `/peek` only reads it, `/id` returns its id,
-/// `/destroy` ends it.
+/// `/cookie` its original max age; the others call the method they are named after.
 fn app(store: &CountingStore, configure: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
     Router::new()
         .route("/", get(increment))
         .route("/peek", get(peek))
         .route("/id", get(show_id))
         .route("/destroy", get(destroy))
+        .route("/unset", get(unset))
+        .route("/regenerate", get(regenerate))
+        .route("/touch", get(touch))
+        .route("/cookie", get(show_cookie))
         .layer(configure(SessionLayer::new(store.clone(), SECRET)))
 }
 
@@ -1437,4 +1460,844 @@ async fn new_cookie_with_options_priority__set_priority() {
         new_cookie(|l| l.priority(Priority::High)).await.priority,
         Some(Priority::High)
     );
+}
+
+#[tokio::test]
+async fn new_cookie_with_options_expires__set_expires() {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(4_102_444_800); // 2100-01-01
+    assert_eq!(
+        new_cookie(|l| l.expires(at)).await.expires,
+        Some(4_102_444_800_000)
+    );
+}
+
+#[tokio::test]
+async fn new_cookie_with_options_expires__set_max_age() {
+    // express: setting `expires` records the time left as `originalMaxAge`.
+    let at = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let before = now_ms();
+    let max_age = new_cookie(|l| l.expires(at))
+        .await
+        .original_max_age
+        .unwrap();
+    assert!(
+        (3_590_000..=3_600_000).contains(&max_age),
+        "{max_age} ms left, {} ms after start",
+        now_ms() - before
+    );
+}
+
+// ===========================================================================
+// proxy option
+
+async fn secure_reply(
+    configure: impl FnOnce(SessionLayer) -> SessionLayer,
+    uri: &str,
+    xfp: Option<&str>,
+) -> (CountingStore, Reply) {
+    let store = CountingStore::new();
+    let router = app(&store, |l| configure(l.save_uninitialized(false)));
+    let headers: Vec<(&str, &str)> = xfp.map(|v| ("x-forwarded-proto", v)).into_iter().collect();
+    let reply = get_with(&router, uri, &headers).await;
+    (store, reply)
+}
+
+#[tokio::test]
+async fn proxy_option_when_enabled__trust_x_forwarded_proto_when_string() {
+    let (_, reply) = secure_reply(|l| l.proxy(true).secure(true), "/", Some("https")).await;
+    let set = reply.set_cookie().expect("secure per the trusted proxy");
+    assert!(set.ends_with("; Secure"), "{set}");
+}
+
+#[tokio::test]
+async fn proxy_option_when_enabled__trust_x_forwarded_proto_when_comma_separated_list() {
+    let (_, reply) = secure_reply(|l| l.proxy(true).secure(true), "/", Some("https,http")).await;
+    assert!(reply.set_cookie().is_some());
+    let (_, reply) = secure_reply(|l| l.proxy(true).secure(true), "/", Some(" HTTPS , http")).await;
+    assert!(reply.set_cookie().is_some(), "trimmed and case-insensitive");
+    let (_, reply) = secure_reply(|l| l.proxy(true).secure(true), "/", Some("http,https")).await;
+    assert_eq!(reply.set_cookie(), None, "only the first value counts");
+}
+
+#[tokio::test]
+async fn proxy_option_when_enabled__work_when_no_header() {
+    let (store, reply) = secure_reply(|l| l.proxy(true).secure(true), "/", None).await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.saves(), 1, "still saved");
+}
+
+#[tokio::test]
+async fn proxy_option_when_disabled__not_trust_x_forwarded_proto() {
+    let (store, reply) = secure_reply(|l| l.proxy(false).secure(true), "/", Some("https")).await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.saves(), 1);
+}
+
+#[tokio::test]
+async fn proxy_option_when_unspecified__not_trust_x_forwarded_proto() {
+    let (_, reply) = secure_reply(|l| l.secure(true), "/", Some("https")).await;
+    assert_eq!(reply.set_cookie(), None);
+}
+
+#[tokio::test]
+async fn proxy_option_when_unspecified__use_req_secure() {
+    // differs: there is no `req.secure`; an `https` request URI is what counts.
+    let (_, reply) = secure_reply(|l| l.secure(true), "https://example.com/", None).await;
+    assert!(reply.set_cookie().unwrap().ends_with("; Secure"));
+}
+
+// ===========================================================================
+// cookie option > secure "auto"
+
+#[tokio::test]
+async fn cookie_option_secure_auto__set_secure_when_x_forwarded_proto_is_https_and_proxy_true() {
+    let (_, reply) = secure_reply(|l| l.proxy(true).secure_auto(), "/", Some("https")).await;
+    assert!(reply.set_cookie().unwrap().ends_with("; HttpOnly; Secure"));
+}
+
+#[tokio::test]
+async fn cookie_option_secure_auto__not_set_secure_when_x_forwarded_proto_is_https_and_proxy_false()
+{
+    let (_, reply) = secure_reply(|l| l.proxy(false).secure_auto(), "/", Some("https")).await;
+    let set = reply
+        .set_cookie()
+        .expect("an insecure session's cookie is sent");
+    assert!(!set.contains("Secure"), "{set}");
+}
+
+#[tokio::test]
+async fn cookie_option_secure_auto__set_secure_if_req_secure_true_when_proxy_unspecified() {
+    let (_, reply) = secure_reply(|l| l.secure_auto(), "https://example.com/", None).await;
+    assert!(reply.set_cookie().unwrap().ends_with("; HttpOnly; Secure"));
+}
+
+#[tokio::test]
+async fn cookie_option_secure_auto__not_set_secure_if_req_secure_false_when_proxy_unspecified() {
+    let (_, reply) = secure_reply(|l| l.secure_auto(), "/", None).await;
+    let set = reply.set_cookie().unwrap();
+    assert!(set.ends_with("; Path=/; HttpOnly"), "{set}");
+}
+
+// ===========================================================================
+// cookie option > sameSite "auto"
+
+#[tokio::test]
+async fn cookie_option_same_site_auto__set_same_site_none_for_secure_connections() {
+    let (_, reply) = secure_reply(|l| l.same_site_auto(), "https://example.com/", None).await;
+    let set = reply.set_cookie().unwrap();
+    assert!(set.ends_with("; HttpOnly; SameSite=None"), "{set}");
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto__set_same_site_lax_for_insecure_connections() {
+    let (_, reply) = secure_reply(|l| l.same_site_auto(), "/", None).await;
+    assert!(
+        reply
+            .set_cookie()
+            .unwrap()
+            .ends_with("; HttpOnly; SameSite=Lax")
+    );
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_proxy_true__set_none_when_x_forwarded_proto_is_https() {
+    let (_, reply) = secure_reply(|l| l.proxy(true).same_site_auto(), "/", Some("https")).await;
+    assert!(reply.set_cookie().unwrap().ends_with("; SameSite=None"));
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_proxy_true__set_lax_when_x_forwarded_proto_is_http() {
+    let (_, reply) = secure_reply(|l| l.proxy(true).same_site_auto(), "/", Some("http")).await;
+    assert!(reply.set_cookie().unwrap().ends_with("; SameSite=Lax"));
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_proxy_false__set_lax_when_x_forwarded_proto_is_https() {
+    let (_, reply) = secure_reply(|l| l.proxy(false).same_site_auto(), "/", Some("https")).await;
+    assert!(reply.set_cookie().unwrap().ends_with("; SameSite=Lax"));
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_with_secure_auto__set_secure_and_none_when_secure() {
+    let (_, reply) = secure_reply(
+        |l| l.secure_auto().same_site_auto(),
+        "https://example.com/",
+        None,
+    )
+    .await;
+    assert!(
+        reply
+            .set_cookie()
+            .unwrap()
+            .ends_with("; HttpOnly; Secure; SameSite=None")
+    );
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_with_secure_auto__set_neither_secure_nor_none_when_insecure()
+{
+    let (_, reply) = secure_reply(|l| l.secure_auto().same_site_auto(), "/", None).await;
+    let set = reply.set_cookie().unwrap();
+    assert!(set.ends_with("; HttpOnly; SameSite=Lax"), "{set}");
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_with_secure_false__set_none_without_secure_when_secure() {
+    let (_, reply) = secure_reply(
+        |l| l.secure(false).same_site_auto(),
+        "https://example.com/",
+        None,
+    )
+    .await;
+    let set = reply.set_cookie().unwrap();
+    assert!(set.ends_with("; HttpOnly; SameSite=None"), "{set}");
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_with_secure_false__set_lax_without_secure_when_insecure() {
+    let (_, reply) = secure_reply(|l| l.secure(false).same_site_auto(), "/", None).await;
+    let set = reply.set_cookie().unwrap();
+    assert!(set.ends_with("; HttpOnly; SameSite=Lax"), "{set}");
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_with_secure_true__set_secure_and_none_when_secure() {
+    let (_, reply) = secure_reply(
+        |l| l.secure(true).same_site_auto(),
+        "https://example.com/",
+        None,
+    )
+    .await;
+    assert!(
+        reply
+            .set_cookie()
+            .unwrap()
+            .ends_with("; HttpOnly; Secure; SameSite=None")
+    );
+}
+
+#[tokio::test]
+async fn cookie_option_same_site_auto_with_secure_true__not_set_cookie_when_insecure() {
+    let (store, reply) = secure_reply(|l| l.secure(true).same_site_auto(), "/", None).await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.saves(), 1);
+}
+
+// ===========================================================================
+// genid option
+
+#[tokio::test]
+async fn genid_option__allow_custom_function() {
+    let store = CountingStore::new();
+    let router = app(&store, |l| {
+        l.save_uninitialized(true).genid(|| "apple".to_owned())
+    });
+    let reply = get_with(&router, "/peek", &[]).await;
+    assert_eq!(
+        reply.set_cookie().as_deref(),
+        Some(
+            "connect.sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU; Path=/; HttpOnly"
+        )
+    );
+    assert!(store.record("apple").await.is_some());
+}
+
+/// A generator returning `id`: a 500 that names `genid`, no cookie, no store write.
+async fn assert_rejected_genid(id: &'static str) {
+    let store = CountingStore::new();
+    let router = app(&store, |l| {
+        l.save_uninitialized(true).genid(move || id.to_owned())
+    });
+    let reply = get_with(&router, "/", &[]).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{id:?}");
+    assert!(reply.body.contains("genid"), "{}", reply.body);
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.writes(), 0);
+}
+
+#[tokio::test]
+async fn genid_option__encode_unsafe_chars() {
+    // differs: ids are limited to [A-Za-z0-9_-], so `%` is refused rather than encoded.
+    assert_rejected_genid("%").await;
+}
+
+#[tokio::test]
+async fn genid_option__provide_req_argument() {
+    // differs: the generator takes no request; express's vector `/foo` is refused.
+    assert_rejected_genid("/foo").await;
+}
+
+#[tokio::test]
+async fn session__not_save_with_bogus_req_session_id() {
+    // differs: a bogus id is a 500 with a clear message instead of a silent no-save.
+    assert_rejected_genid("").await;
+    assert_rejected_genid("a.b").await;
+}
+
+// ===========================================================================
+// unset option
+
+#[tokio::test]
+async fn unset_option__default_to_keep() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l.save_uninitialized(false).max_age(MINUTE)));
+    let sid = client.get("/").await.sid().unwrap();
+    let reply = client.get("/unset").await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(
+        (
+            store.calls.saves(),
+            store.calls.touches(),
+            store.calls.destroys()
+        ),
+        (1, 0, 0)
+    );
+    assert!(store.record(&sid).await.is_some(), "kept");
+}
+
+#[tokio::test]
+async fn unset_option__allow_destroy_on_req_session_null() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| {
+        l.save_uninitialized(false)
+            .unset(session_runtime::Unset::Destroy)
+    }));
+    let sid = client.get("/").await.sid().unwrap();
+    let reply = client.get("/unset").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(store.calls.destroys(), 1);
+    assert!(store.record(&sid).await.is_none());
+}
+
+#[tokio::test]
+async fn unset_option__not_set_cookie_if_initial_session_destroyed() {
+    let store = CountingStore::new();
+    let router = app(&store, |l| {
+        l.save_uninitialized(true)
+            .unset(session_runtime::Unset::Destroy)
+    });
+    let reply = get_with(&router, "/unset", &[]).await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.saves(), 0);
+    assert!(store.inner.is_empty());
+}
+
+#[tokio::test]
+async fn unset_option__pass_session_destroy_error() {
+    // differs: a 500 before the response, not an error after it.
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| {
+        l.save_uninitialized(false)
+            .unset(session_runtime::Unset::Destroy)
+    }));
+    client.get("/").await;
+    store.fail_destroys.store(true, Ordering::SeqCst);
+    let reply = client.get("/unset").await;
+    assert_eq!(store.calls.destroys(), 1);
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.body, "session store error");
+}
+
+// ===========================================================================
+// .regenerate()
+
+#[tokio::test]
+async fn regenerate__destroy_replace_the_previous_session() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l.save_uninitialized(false)));
+    let old = client.get("/").await.sid().unwrap();
+    assert_eq!(client.get("/").await.body, "2");
+    let reply = client.get("/regenerate").await;
+    assert_eq!(reply.body, "0", "fresh data");
+    let new = reply.sid().expect("the new id's cookie");
+    assert_ne!(new, old);
+    assert!(
+        store.record(&old).await.is_none(),
+        "the old entry is destroyed"
+    );
+    assert!(
+        store.record(&new).await.is_some(),
+        "the new session is saved"
+    );
+    assert_eq!(client.get("/").await.body, "1");
+}
+
+// ===========================================================================
+// .reload()
+
+#[derive(Session)]
+struct Visit {
+    url: Option<String>,
+}
+
+#[tokio::test]
+async fn reload__reload_session_from_store() {
+    let store = CountingStore::new();
+    let me: std::sync::Arc<std::sync::OnceLock<Router>> = Default::default();
+    let router = {
+        let me = me.clone();
+        Router::new()
+            .route(
+                "/",
+                get(|mut s: Session<Visit>| async move {
+                    s.url = Some("/".to_owned());
+                    "session created"
+                }),
+            )
+            .route(
+                "/bar",
+                get(|mut s: Session<Visit>| async move {
+                    s.url = Some("/bar".to_owned());
+                    format!("saw {}", s.url.as_deref().unwrap())
+                }),
+            )
+            .route(
+                "/foo",
+                get(
+                    move |mut s: Session<Visit>, headers: axum::http::HeaderMap| {
+                        let me = me.clone();
+                        async move {
+                            s.url = Some("/foo".to_owned());
+                            // A second request of the same browser changes the stored session meanwhile.
+                            let cookie = headers[header::COOKIE].to_str().unwrap();
+                            let other = get_with_cookie(me.get().unwrap(), "/bar", cookie).await;
+                            assert_eq!(other.body, "saw /bar");
+                            s.reload().await.map_err(|e| e.to_string())?;
+                            Ok::<_, String>(format!("saw {}", s.url.as_deref().unwrap()))
+                        }
+                    },
+                ),
+            )
+            .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false))
+    };
+    me.set(router.clone()).unwrap();
+    let mut client = Client::new(router);
+    assert_eq!(client.get("/").await.body, "session created");
+    assert_eq!(client.get("/foo").await.body, "saw /bar");
+}
+
+#[tokio::test]
+async fn reload__error_if_session_missing() {
+    let store = CountingStore::new();
+    let router = {
+        let shared = store.clone();
+        Router::new()
+            .route("/", get(increment))
+            .route(
+                "/reload",
+                get(move |mut s: Session<Counter>| {
+                    let store = shared.clone();
+                    async move {
+                        store
+                            .inner
+                            .destroy(&SessionId::parse(&s.id().to_string()).unwrap())
+                            .await
+                            .unwrap();
+                        match s.reload().await {
+                            Ok(()) => "reloaded".to_owned(),
+                            Err(error) => error.to_string(),
+                        }
+                    }
+                }),
+            )
+            .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false))
+    };
+    let mut client = Client::new(router);
+    client.get("/").await;
+    let reply = client.get("/reload").await;
+    assert!(
+        reply.body.contains("failed to load session"),
+        "{}",
+        reply.body
+    );
+}
+
+// ===========================================================================
+// .save()
+
+fn save_app(store: &CountingStore, configure: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
+    let seen = store.clone();
+    Router::new()
+        .route("/", get(increment))
+        .route(
+            "/save",
+            get(move |mut s: Session<Counter>| {
+                let seen = seen.clone();
+                async move {
+                    s.count += 1;
+                    s.save().await.map_err(|e| e.to_string())?;
+                    // Written before the handler returns.
+                    let stored = seen.record(&s.id().to_string()).await.unwrap();
+                    Ok::<_, String>(stored.fields.get("count").unwrap().get().to_owned())
+                }
+            }),
+        )
+        .route(
+            "/reload-save",
+            get(|mut s: Session<Counter>| async move {
+                s.reload().await.map_err(|e| e.to_string())?;
+                s.count += 10;
+                s.save().await.map_err(|e| e.to_string())?;
+                Ok::<_, String>(s.count.to_string())
+            }),
+        )
+        .layer(configure(SessionLayer::new(store.clone(), SECRET)))
+}
+
+#[tokio::test]
+async fn save__save_session_to_store() {
+    let store = CountingStore::new();
+    let mut client = Client::new(save_app(&store, |l| l.save_uninitialized(false)));
+    client.get("/").await;
+    assert_eq!(client.get("/save").await.body, "2");
+}
+
+#[tokio::test]
+async fn save__prevent_end_of_request_save() {
+    let store = CountingStore::new();
+    let mut client = Client::new(save_app(&store, |l| {
+        l.save_uninitialized(false).resave(false)
+    }));
+    client.get("/").await;
+    let saves = store.calls.saves();
+    client.get("/save").await;
+    assert_eq!(store.calls.saves(), saves + 1);
+    assert_eq!(store.calls.touches(), 0);
+}
+
+#[tokio::test]
+async fn save__prevent_end_of_request_save_on_reloaded_session() {
+    let store = CountingStore::new();
+    let mut client = Client::new(save_app(&store, |l| {
+        l.save_uninitialized(false).resave(false)
+    }));
+    client.get("/").await;
+    let saves = store.calls.saves();
+    assert_eq!(client.get("/reload-save").await.body, "11");
+    assert_eq!(store.calls.saves(), saves + 1);
+}
+
+#[tokio::test]
+async fn save_when_save_uninitialized_false__prevent_end_of_request_save() {
+    let store = CountingStore::new();
+    let mut client = Client::new(save_app(&store, |l| {
+        l.save_uninitialized(false).resave(false)
+    }));
+    let reply = client.get("/save").await;
+    assert_eq!(reply.body, "1");
+    assert!(reply.sid().is_some(), "the cookie is still sent");
+    assert_eq!(store.calls.saves(), 1);
+}
+
+// ===========================================================================
+// .touch()
+
+#[tokio::test]
+async fn touch__reset_session_expiration() {
+    let store = CountingStore::new();
+    // Young enough that an unmodified request alone would not touch it.
+    let (sid, cookie) = seed(
+        &store,
+        counter_record(1, Some(MINUTE)),
+        Duration::from_secs(5),
+    )
+    .await;
+    let before = store.record(&sid).await.unwrap().cookie.expires.unwrap();
+    let router = app(&store, |l| l.resave(false).max_age(MINUTE));
+    get_with_cookie(&router, "/peek", &cookie).await;
+    assert_eq!(store.calls.touches(), 0);
+    let reply = get_with_cookie(&router, "/touch", &cookie).await;
+    assert_eq!(reply.body, "touched");
+    assert_eq!(store.calls.touches(), 1);
+    let after = store.record(&sid).await.unwrap().cookie.expires.unwrap();
+    assert!(
+        after >= before + 4_000,
+        "expiry moved from {before} to {after}"
+    );
+}
+
+// ===========================================================================
+// .cookie: secure, maxAge, expires, originalMaxAge through the session
+
+#[tokio::test]
+async fn cookie_secure__not_set_cookie_when_insecure() {
+    let (store, reply) = secure_reply(|l| l.secure(true), "/", None).await;
+    assert_eq!(reply.set_cookie(), None);
+    assert_eq!(store.calls.saves(), 1, "the session is still saved");
+}
+
+fn max_age_app(store: &CountingStore, max_age: Duration) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(move |mut s: Session<Counter>| async move {
+                s.cookie_mut().set_max_age(Some(max_age));
+                "ok"
+            }),
+        )
+        .layer(
+            SessionLayer::new(store.clone(), SECRET)
+                .save_uninitialized(false)
+                .max_age(MINUTE),
+        )
+}
+
+#[tokio::test]
+async fn cookie_max_age__modify_cookie_expires_when_changed() {
+    let store = CountingStore::new();
+    let set = Client::new(max_age_app(&store, Duration::from_secs(5)))
+        .get("/")
+        .await
+        .set_cookie()
+        .unwrap();
+    let delta = expires_in_secs(&set);
+    assert!((4..=6).contains(&delta), "{delta} s: {set}");
+}
+
+#[tokio::test]
+async fn cookie_max_age__modify_cookie_expires_when_changed_to_large_value() {
+    let store = CountingStore::new();
+    let set = Client::new(max_age_app(&store, Duration::from_millis(3_000_000_000)))
+        .get("/")
+        .await
+        .set_cookie()
+        .unwrap();
+    let delta = expires_in_secs(&set);
+    assert!((2_999_998..=3_000_001).contains(&delta), "{delta} s: {set}");
+}
+
+#[tokio::test]
+async fn cookie_expires_when_given_a_date__set_absolute() {
+    // express uses the epoch; a session expiring before it starts would not be
+    // stored, so a fixed future date stands in for it.
+    let store = CountingStore::new();
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(4_102_444_800);
+    let router = app(&store, |l| l.save_uninitialized(false).expires(at));
+    let set = get_with(&router, "/", &[]).await.set_cookie().unwrap();
+    assert_eq!(
+        expires_attr(&set),
+        Some("Fri, 01 Jan 2100 00:00:00 GMT"),
+        "{set}"
+    );
+}
+
+#[tokio::test]
+async fn cookie_original_max_age__equal_original_max_age_as_the_handler_sees_it() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| {
+        l.save_uninitialized(false).max_age(Duration::from_secs(2))
+    }));
+    client.get("/").await;
+    assert_eq!(client.get("/cookie").await.body, "Some(2000)");
+}
+
+// ===========================================================================
+// The decision table of reference section 1.4, every combination.
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Origin {
+    /// No cookie: a new session.
+    NoCookie,
+    /// A validly signed cookie naming nothing in the store: a new session with a new id.
+    UnknownSid,
+    /// A stored session, just saved.
+    LoadedFresh,
+    /// A stored session last written more than half its lifetime ago.
+    LoadedOld,
+}
+
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    save: bool,
+    touch: bool,
+    set_cookie: bool,
+}
+
+/// express-session's shouldSave / shouldTouch / shouldSetCookie (reference 1.4),
+/// with a store that has `touch`.
+fn express_decision(
+    origin: Origin,
+    modified: bool,
+    resave: bool,
+    save_uninit: bool,
+    rolling: bool,
+    max_age: bool,
+) -> Outcome {
+    match origin {
+        Origin::NoCookie | Origin::UnknownSid => {
+            let keep = save_uninit || modified;
+            Outcome {
+                save: keep,
+                touch: false,
+                set_cookie: keep,
+            }
+        }
+        Origin::LoadedFresh | Origin::LoadedOld => {
+            let save = resave || modified;
+            Outcome {
+                save,
+                touch: !save,
+                set_cookie: rolling || (max_age && modified),
+            }
+        }
+    }
+}
+
+/// Ours: express's, except that a loaded, unmodified session with resave=false
+/// is touched only when its cookie is re-sent or half its lifetime has passed.
+fn our_decision(
+    origin: Origin,
+    modified: bool,
+    resave: bool,
+    save_uninit: bool,
+    rolling: bool,
+    max_age: bool,
+) -> Outcome {
+    let mut outcome = express_decision(origin, modified, resave, save_uninit, rolling, max_age);
+    if outcome.touch {
+        outcome.touch = outcome.set_cookie || origin == Origin::LoadedOld;
+    }
+    outcome
+}
+
+#[tokio::test]
+async fn decision_table__all_combinations() {
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    for origin in [
+        Origin::NoCookie,
+        Origin::UnknownSid,
+        Origin::LoadedFresh,
+        Origin::LoadedOld,
+    ] {
+        for bits in 0..32u8 {
+            let [modified, resave, save_uninit, rolling, max_age] =
+                [0, 1, 2, 3, 4].map(|i| bits & (1 << i) != 0);
+            let expected = our_decision(origin, modified, resave, save_uninit, rolling, max_age);
+            let case = format!(
+                "{origin:?} modified={modified} resave={resave} saveUninitialized={save_uninit} rolling={rolling} maxAge={max_age}"
+            );
+            cases += 1;
+
+            let store = CountingStore::new();
+            let lifetime = if max_age { MINUTE } else { store.ttl() };
+            let (loaded_sid, cookie) = match origin {
+                Origin::NoCookie => (None, None),
+                Origin::UnknownSid => {
+                    let id = SessionId::generate().to_string();
+                    let cookie = format!("connect.sid={}", signed_value(SECRET.as_bytes(), &id));
+                    (Some(id), Some(cookie))
+                }
+                Origin::LoadedFresh | Origin::LoadedOld => {
+                    let age = if origin == Origin::LoadedOld {
+                        lifetime * 6 / 10
+                    } else {
+                        Duration::ZERO
+                    };
+                    let (id, cookie) =
+                        seed(&store, counter_record(5, max_age.then_some(MINUTE)), age).await;
+                    (Some(id), Some(cookie))
+                }
+            };
+            let router = app(&store, |l| {
+                let l = l
+                    .resave(resave)
+                    .save_uninitialized(save_uninit)
+                    .rolling(rolling);
+                if max_age { l.max_age(MINUTE) } else { l }
+            });
+            let start = now_ms();
+            let path = if modified { "/" } else { "/peek" };
+            let reply = match &cookie {
+                Some(cookie) => get_with_cookie(&router, path, cookie).await,
+                None => get_with(&router, path, &[]).await,
+            };
+            let loaded = matches!(origin, Origin::LoadedFresh | Origin::LoadedOld);
+            let expected_body = match (loaded, modified) {
+                (true, true) => "6",
+                (true, false) => "5",
+                (false, true) => "1",
+                (false, false) => "0",
+            };
+            if reply.body != expected_body {
+                failures.push(format!(
+                    "{case}: body {:?}, expected {expected_body}",
+                    reply.body
+                ));
+                continue;
+            }
+            let actual = Outcome {
+                save: store.calls.saves() == 1,
+                touch: store.calls.touches() == 1,
+                set_cookie: reply.set_cookie().is_some(),
+            };
+            if store.calls.saves() > 1 || store.calls.touches() > 1 || store.calls.destroys() > 0 {
+                failures.push(format!("{case}: {:?}", store.calls));
+            }
+            if actual != expected {
+                failures.push(format!("{case}: got {actual:?}, expected {expected:?}"));
+                continue;
+            }
+            // The details behind the three booleans.
+            if let Some(set) = reply.set_cookie() {
+                let sid = reply.sid().unwrap();
+                if loaded != (loaded_sid.as_deref() == Some(sid.as_str())) {
+                    failures.push(format!("{case}: cookie for {sid}, loaded {loaded_sid:?}"));
+                }
+                let in_secs = expires_attr(&set).map(|_| expires_in_secs(&set));
+                if max_age != matches!(in_secs, Some(58..=61)) {
+                    failures.push(format!("{case}: Expires in {in_secs:?} s: {set}"));
+                }
+            }
+            if actual.save || actual.touch {
+                let sid = reply.sid().or(loaded_sid.filter(|_| loaded)).unwrap();
+                let stamp = store.record(&sid).await.and_then(|r| r.last_access);
+                if !stamp.is_some_and(|at| at >= start) {
+                    failures.push(format!(
+                        "{case}: stored access time {stamp:?} is older than the request"
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 128);
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// express touches every loaded, unmodified session on every request (resave=false);
+/// ours at most once per half lifetime, but always when the cookie is re-sent.
+#[tokio::test]
+async fn decision_table__loaded_unmodified_touch_at_most_once_per_half_lifetime() {
+    let store = CountingStore::new();
+    let (_sid, cookie) = seed(
+        &store,
+        counter_record(1, Some(MINUTE)),
+        Duration::from_secs(31),
+    )
+    .await;
+    let router = app(&store, |l| l.resave(false).max_age(MINUTE));
+    for _ in 0..3 {
+        get_with_cookie(&router, "/peek", &cookie).await;
+    }
+    assert_eq!(store.calls.touches(), 1, "touched once, then young again");
+    let rolling = app(&store, |l| l.resave(false).rolling(true).max_age(MINUTE));
+    for _ in 0..3 {
+        assert!(
+            get_with_cookie(&rolling, "/peek", &cookie)
+                .await
+                .set_cookie()
+                .is_some()
+        );
+    }
+    assert_eq!(
+        store.calls.touches(),
+        4,
+        "every re-sent cookie is matched by a touch"
+    );
+    assert_eq!(store.calls.saves(), 0);
 }
