@@ -1888,11 +1888,7 @@ async fn reload__error_if_session_missing() {
                 get(move |mut s: Session<Counter>| {
                     let store = shared.clone();
                     async move {
-                        store
-                            .inner
-                            .destroy(&SessionId::parse(&s.id().to_string()).unwrap())
-                            .await
-                            .unwrap();
+                        store.inner.destroy(&s.id()).await.unwrap();
                         match s.reload().await {
                             Ok(()) => "reloaded".to_owned(),
                             Err(error) => error.to_string(),
@@ -1927,7 +1923,7 @@ fn save_app(store: &CountingStore, configure: impl FnOnce(SessionLayer) -> Sessi
                     s.count += 1;
                     s.save().await.map_err(|e| e.to_string())?;
                     // Written before the handler returns.
-                    let stored = seen.record(&s.id().to_string()).await.unwrap();
+                    let stored = seen.record(s.id().as_ref()).await.unwrap();
                     Ok::<_, String>(stored.fields.get("count").unwrap().get().to_owned())
                 }
             }),
@@ -2252,7 +2248,7 @@ async fn decision_table__all_combinations() {
             if actual.save || actual.touch {
                 let sid = reply.sid().or(loaded_sid.filter(|_| loaded)).unwrap();
                 let stamp = store.record(&sid).await.and_then(|r| r.last_access);
-                if !stamp.is_some_and(|at| at >= start) {
+                if stamp.is_none_or(|at| at < start) {
                     failures.push(format!(
                         "{case}: stored access time {stamp:?} is older than the request"
                     ));
@@ -2300,4 +2296,76 @@ async fn decision_table__loaded_unmodified_touch_at_most_once_per_half_lifetime(
         "every re-sent cookie is matched by a touch"
     );
     assert_eq!(store.calls.saves(), 0);
+}
+
+// ===========================================================================
+// tests/PARITY.md stays complete and truthful.
+
+#[test]
+fn parity_md__maps_every_express_case() {
+    let parity = include_str!("PARITY.md");
+    let source = include_str!("express_parity.rs");
+    let mut counts = BTreeMap::<&str, usize>::new();
+    let mut numbers = Vec::new();
+    for line in parity.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | # | block | case | status | ours |
+        let Some(number) = cells.get(1).and_then(|c| c.parse::<usize>().ok()) else {
+            continue;
+        };
+        numbers.push(number);
+        let status = cells[4];
+        *counts.entry(status).or_default() += 1;
+        let ours = cells[5];
+        assert!(!ours.is_empty(), "row {number} says nothing");
+        let named: Vec<&str> = ours
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|name| {
+                name.contains("__")
+                    && !name.starts_with('_')
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            })
+            .collect();
+        if status == "test" {
+            assert!(
+                !named.is_empty(),
+                "row {number} is `test` but names no test"
+            );
+        }
+        for name in named {
+            assert!(
+                source.contains(&format!("fn {name}(")),
+                "row {number} names `{name}`, which is not a test here"
+            );
+        }
+        if ours.contains("[ignored: bug]") {
+            let name = ours.split('`').nth(1).unwrap();
+            let at = source.find(&format!("fn {name}(")).unwrap();
+            assert!(
+                source[..at]
+                    .rsplit("#[tokio::test]")
+                    .next()
+                    .unwrap()
+                    .contains("#[ignore = \"bug:"),
+                "row {number}: `{name}` is listed as an ignored bug but is not ignored"
+            );
+        }
+    }
+    assert_eq!(
+        numbers,
+        (1..=160).collect::<Vec<_>>(),
+        "rows 1 to 160, in order"
+    );
+    let expected = BTreeMap::from([("differs", 19), ("n/a", 23), ("test", 118)]);
+    assert_eq!(
+        counts, expected,
+        "update the totals at the top of PARITY.md too"
+    );
+    assert!(
+        parity.contains("**118 test** (2 of them ignored as bugs), **19 differs**, **23 n/a**")
+    );
 }
