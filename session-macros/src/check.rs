@@ -89,10 +89,9 @@ pub(crate) fn check(cx: &mut Ctxt, schema: &Schema<'_>) {
             }
             if let Some((_, why)) = RESERVED.iter().find(|(reserved, _)| *reserved == key) {
                 let advice = match source {
-                    Source::Name => format!(
-                        "store the field under another key with `#[session(rename = \"...\")]`, \
-                         or rename the field"
-                    ),
+                    Source::Name => "store the field under another key with \
+                                     `#[session(rename = \"...\")]`, or rename the field"
+                        .to_owned(),
                     Source::Rename => "choose another key in `rename`".to_owned(),
                     Source::Alias => "remove this `alias`".to_owned(),
                 };
