@@ -27,7 +27,7 @@ pub use signing::{SecretError, Secrets};
 pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError};
 
-/// Derives [`SessionSchema`], making a struct usable as [`Session<T>`].
+/// Derives [`SessionSchema`], making a struct usable as [`Session<T>`](struct@Session).
 ///
 /// Each named field is one stored key, under the field's name (`r#type` is
 /// stored as `type`). A field's type needs serde's `Serialize` and
