@@ -18,6 +18,10 @@ const RESERVED: &[(&str, &str)] = &[
         "__lastAccess",
         "the file store keeps the last access time under it",
     ),
+    (
+        "__created",
+        "the layer keeps the creation time under it for `absolute_timeout`",
+    ),
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]

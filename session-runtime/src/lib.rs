@@ -36,8 +36,9 @@ pub use store::{SessionStore, StoreError};
 /// `Deserialize` and must be `Send + 'static`; the struct itself needs no
 /// `Default`, and the crate that derives needs no dependency on serde.
 /// Generic structs and lifetimes are rejected: a session is decoded from the
-/// store into owned, concrete types. `cookie` and `__lastAccess` are reserved
-/// keys (express-session and the file store use them), and no two fields may
+/// store into owned, concrete types. `cookie`, `__lastAccess` and `__created`
+/// are reserved keys (express-session, the file store and `absolute_timeout`
+/// use them), and no two fields may
 /// map to the same stored key, counting `rename` and `alias`.
 ///
 /// Mistakes are compile errors, one per mistake, on the token you wrote.
