@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The example programs first: tests run them as real processes.
+cargo build --examples --all-features
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
