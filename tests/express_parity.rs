@@ -1753,6 +1753,12 @@ async fn unset_option__default_to_keep() {
         (1, 0, 0)
     );
     assert!(store.record(&sid).await.is_some(), "kept");
+
+    // A new session set to null is neither saved nor sent, even with saveUninitialized.
+    let store = CountingStore::new();
+    let router = app(&store, |l| l.save_uninitialized(true));
+    assert_eq!(get_with(&router, "/unset", &[]).await.set_cookie(), None);
+    assert_eq!(store.calls.writes(), 0);
 }
 
 #[tokio::test]
