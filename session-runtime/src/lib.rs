@@ -24,6 +24,7 @@ pub use layer::{SessionLayer, SessionService};
 pub use record::{CookieMeta, DecodeError, Fields, Priority, Record, SameSite};
 pub use schema::{FieldVisitor, SessionSchema};
 pub use signing::{SecretError, Secrets};
+pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError};
 
