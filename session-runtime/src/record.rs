@@ -212,6 +212,8 @@ impl CookieMeta {
         out.push('}');
     }
 
+    // Each field is read (and may fail) in turn, starting from express's defaults.
+    #[allow(clippy::field_reassign_with_default)]
     fn from_json(value: &serde_json::Value) -> Option<Self> {
         let object = value.as_object()?;
         let mut meta = CookieMeta::default();

@@ -179,11 +179,11 @@ impl RequestSession {
         }
         let config = &self.config;
         if active.destroyed {
-            if let (false, Some(id)) = (active.is_new, &active.id) {
-                if let Err(error) = self.store.destroy(id).await {
-                    tracing::error!(%error, "session store failed to destroy a session");
-                    return error_response(STORE_ERROR_BODY);
-                }
+            if let (false, Some(id)) = (active.is_new, &active.id)
+                && let Err(error) = self.store.destroy(id).await
+            {
+                tracing::error!(%error, "session store failed to destroy a session");
+                return error_response(STORE_ERROR_BODY);
             }
             if self.had_cookie || !active.is_new {
                 append_cookie(

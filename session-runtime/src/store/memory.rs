@@ -41,8 +41,10 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+type Shard = RwLock<HashMap<Box<str>, Entry>>;
+
 struct Inner {
-    shards: Box<[RwLock<HashMap<Box<str>, Entry>>]>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     ttl: Duration,
     reap_interval: Duration,
