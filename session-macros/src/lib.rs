@@ -3,10 +3,10 @@
 //! Do not depend on this crate directly: use `session_runtime::Session`, which
 //! re-exports the derive and documents its attributes.
 //!
-//! The pipeline follows thiserror's: [`ast`] reads the input and collects
-//! every attribute error, [`check`] validates what needs several attributes at
-//! once, [`expand`] writes the impl. On any error the user gets the errors plus
-//! a stub impl ([`fallback`]) so that no "trait not implemented" cascade
+//! The pipeline follows thiserror's: `ast` reads the input and collects
+//! every attribute error, `check` validates what needs several attributes at
+//! once, `expand` writes the impl. On any error the user gets the errors plus
+//! a stub impl (`fallback`) so that no "trait not implemented" cascade
 //! follows elsewhere in their crate.
 
 mod ast;

@@ -16,7 +16,7 @@ use crate::signing::Secrets;
 use crate::state::{Incoming, RequestSession, SessionHandle};
 use crate::store::{BoxFuture, DynStore, SessionStore};
 
-/// Adds sessions to an axum router: handlers below it can extract [`Session<T>`](crate::Session).
+/// Adds sessions to an axum router: handlers below it can extract [`Session<T>`](struct@crate::Session).
 ///
 /// Defaults are express-session's with `resave: false, saveUninitialized:
 /// false` (the values its README recommends): cookie `connect.sid`, `Path=/`,

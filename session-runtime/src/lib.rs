@@ -28,7 +28,7 @@ pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError};
 
-/// Derives [`SessionSchema`], making a struct usable as [`Session<T>`].
+/// Derives [`SessionSchema`], making a struct usable as [`Session<T>`](struct@Session).
 ///
 /// Each named field is one stored key. Field attributes:
 ///

@@ -9,7 +9,7 @@ use crate::record::Fields;
 ///
 /// Implemented by `#[derive(Session)]`; writing it by hand is possible but not
 /// needed. The runtime decodes the struct from the stored record when a handler
-/// extracts [`Session<T>`](crate::Session), and at the end of the request diffs
+/// extracts [`Session<T>`](struct@crate::Session), and at the end of the request diffs
 /// each field against its state at the first mutable access, so that only
 /// changed fields are written back.
 #[diagnostic::on_unimplemented(
