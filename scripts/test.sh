@@ -8,5 +8,9 @@ cd "$(dirname "$0")/.."
 # session-file-store), pinned by its package-lock.json.
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 
+# tests/interop.rs runs the counter example's binary (target/debug/examples/counter);
+# `cargo test --all-targets` builds examples only as test harnesses, so build it here.
+cargo build --example counter
+
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features

@@ -205,8 +205,8 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-/// The binary of example `name`, built by `cargo test --all-targets` (or
-/// `cargo build --example NAME`) next to this test's binary.
+/// The binary of example `name`, built by `cargo build --example NAME` (which
+/// scripts/test.sh runs) into the profile directory of this test's binary.
 pub fn example_binary(name: &str) -> PathBuf {
     // target/<profile>/deps/<test binary> → target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
@@ -216,8 +216,8 @@ pub fn example_binary(name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.is_file(),
-        "the example binary {} is missing: run `cargo test --all-targets` (as scripts/test.sh does) \
-         or `cargo build --example {name}` first",
+        "the example binary {} is missing: run `cargo build --example {name}` (scripts/test.sh does) \
+         before the tests",
         binary.display()
     );
     binary
