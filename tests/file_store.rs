@@ -172,6 +172,11 @@ async fn a_missing_file_is_no_session_at_once() {
     let store = FileStore::new(temp.path().join("does-not-exist"));
     assert!(store.load(&id("x")).await.unwrap().is_none());
     store.destroy(&id("x")).await.unwrap();
+    store.touch(&id("x"), &record(&[])).await.unwrap();
+    assert!(
+        !temp.path().join("does-not-exist").exists(),
+        "only a save creates the directory"
+    );
 }
 
 const CORRUPT: &[(&str, &[u8])] = &[

@@ -405,10 +405,22 @@ enum Loaded {
 }
 
 fn io_error(what: &str, path: &Path, error: io::Error) -> StoreError {
-    StoreError::with_source(
-        format!("file store: cannot {what} {}", path.display()),
-        error,
-    )
+    StoreError::with_source(format!("file store: cannot {what} {}", shown(path)), error)
+}
+
+/// `path` for logs: a session id is a bearer credential, so file names longer
+/// than eight characters (session and temporary files) show only their start.
+fn shown(path: &Path) -> String {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return path.display().to_string();
+    };
+    if name.len() <= 8 {
+        return path.display().to_string();
+    }
+    let start: String = name.chars().take(5).collect();
+    path.with_file_name(format!("{start}…"))
+        .display()
+        .to_string()
 }
 
 fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
@@ -505,7 +517,9 @@ impl Inner {
         Ok(Loaded::Session(record, seen))
     }
 
-    fn lock_session(&self, id: &str) -> Result<SessionLock<'_>, StoreError> {
+    /// Takes the lock of `id`. `None` when the directory does not exist and
+    /// `create` is false: there is nothing to touch or remove then.
+    fn lock_session(&self, id: &str, create: bool) -> Result<Option<SessionLock<'_>>, StoreError> {
         let stripe = stripe_of(id);
         let guard = lock(&self.stripes[stripe]);
         let lock_dir = self.dir.join(LOCK_DIR);
@@ -517,6 +531,9 @@ impl Inner {
         let file = match options.open(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                if !create && !self.dir.is_dir() {
+                    return Ok(None);
+                }
                 self.create_dir(&lock_dir)?;
                 options
                     .open(&path)
@@ -526,10 +543,10 @@ impl Inner {
         };
         file.lock()
             .map_err(|error| io_error("lock", &path, error))?;
-        Ok(SessionLock {
+        Ok(Some(SessionLock {
             _file: file,
             _guard: guard,
-        })
+        }))
     }
 
     fn create_dir(&self, dir: &Path) -> Result<(), StoreError> {
@@ -616,7 +633,7 @@ impl Inner {
             Loaded::Missing => None,
             Loaded::Unreadable(why, _) => {
                 tracing::warn!(
-                    file = %path.display(),
+                    file = %shown(&path),
                     error = %why,
                     "file store: not a session file; treating it as no session (the next save replaces it)"
                 );
@@ -630,7 +647,7 @@ impl Inner {
         let path = self.file_path(id)?;
         // session-file-store stamps every write.
         record.last_access.get_or_insert_with(now_ms);
-        let _lock = self.lock_session(id)?;
+        let _lock = self.lock_session(id, true)?;
         if !changed.is_empty() {
             // Merge the changed fields into what other requests and processes saved meanwhile.
             if let Loaded::Session(mut current, seen) = self.read(id, &path)?
@@ -651,7 +668,9 @@ impl Inner {
 
     fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
         let path = self.file_path(id)?;
-        let _lock = self.lock_session(id)?;
+        let Some(_lock) = self.lock_session(id, false)? else {
+            return Ok(());
+        };
         // Only a live session is touched: a touch never resurrects a session
         // destroyed (or expired) since this request loaded it, and keeps the
         // fields other requests wrote meanwhile.
@@ -668,7 +687,9 @@ impl Inner {
 
     fn destroy(&self, id: &str) -> Result<(), StoreError> {
         let path = self.file_path(id)?;
-        let _lock = self.lock_session(id)?;
+        let Some(_lock) = self.lock_session(id, false)? else {
+            return Ok(());
+        };
         self.forget(id);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -750,7 +771,9 @@ impl Inner {
     /// Removes the file of `id` if, read again under its lock, it has expired.
     fn remove_if_expired(&self, id: &str) -> Result<bool, StoreError> {
         let path = self.file_path(id)?;
-        let _lock = self.lock_session(id)?;
+        let Some(_lock) = self.lock_session(id, false)? else {
+            return Ok(false);
+        };
         let expired = match self.read(id, &path)? {
             Loaded::Missing => false,
             Loaded::Session(_, seen) | Loaded::Unreadable(_, seen) => seen.expires_at < now_ms(),
