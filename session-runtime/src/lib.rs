@@ -26,6 +26,7 @@ pub use record::{CookieMeta, DecodeError, Fields, Priority, Record, SameSite};
 pub use schema::{FieldVisitor, SessionSchema};
 pub use signing::{SecretError, Secrets};
 pub use state::SessionError;
+pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError};
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::id::SessionId;
 use crate::record::Record;
 
+pub mod file;
 pub mod memory;
 
 /// A store failure. The layer answers the request with a plain `500` and logs
