@@ -5,10 +5,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::{SessionStore, StoreError};
+use super::{SessionStore, StoreError, spawn_reaper};
 use crate::id::{SessionId, is_valid};
 use crate::record::Record;
 use crate::time::{duration_ms, now_ms, to_ms};
@@ -317,21 +317,11 @@ impl FileStore {
         let Some(interval) = self.inner.reap_interval else {
             return;
         };
-        if self.inner.reaper_started.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        runtime.spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                // The task ends with the store.
-                let Some(inner) = weak.upgrade() else { break };
+        spawn_reaper(
+            &self.inner.reaper_started,
+            &self.inner,
+            interval,
+            |inner| async move {
                 match blocking(move || inner.reap()).await {
                     Ok(stats) if stats.removed > 0 || stats.stale_temp_removed > 0 => {
                         tracing::debug!(?stats, "file store removed expired sessions");
@@ -339,8 +329,8 @@ impl FileStore {
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "file store reap failed"),
                 }
-            }
-        });
+            },
+        );
     }
 
     /// Runs `op` on a blocking thread with the store's state.

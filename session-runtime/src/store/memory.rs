@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use super::{SessionStore, StoreError, expires_at};
+use super::{SessionStore, StoreError, expires_at, spawn_reaper};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, DecodeError, Record};
 use crate::time::now_ms;
@@ -204,28 +204,17 @@ impl MemoryStore {
     }
 
     fn start_reaper(&self) {
-        if self.inner.reaper_started.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let interval = self.inner.reap_interval;
-        runtime.spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                // The task ends with the store.
-                let Some(inner) = weak.upgrade() else { break };
+        spawn_reaper(
+            &self.inner.reaper_started,
+            &self.inner,
+            self.inner.reap_interval,
+            |inner| async move {
                 let removed = inner.remove_expired();
                 if removed > 0 {
                     tracing::debug!(removed, "memory store removed expired sessions");
                 }
-            }
-        });
+            },
+        );
     }
 }
 
