@@ -12,12 +12,13 @@
 //! (the first signs, all verify).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use session_runtime::{MemoryStore, Secrets, Session, SessionLayer};
+use session_runtime::{FileStore, MemoryStore, Secrets, Session, SessionLayer};
 
 #[derive(Session)]
 struct Counter {
@@ -107,13 +108,17 @@ fn secrets() -> Result<Secrets, String> {
     }
 }
 
+/// The Express demo's cookie lifetime: `1000 * 60 * 60 * 24 * 365 * 5` ms.
+const FIVE_YEARS: Duration = Duration::from_millis(1000 * 60 * 60 * 24 * 365 * 5);
+
 fn session_layer(options: &Options, secrets: Secrets) -> Result<SessionLayer, String> {
     match options.store.as_str() {
         "memory" => Ok(SessionLayer::new(MemoryStore::new(), secrets).name("_es_demo")),
-        "file" => Err(format!(
-            "--store file (path {}): the file store is not implemented yet; use --store memory",
-            options.path
-        )),
+        // The seed's file-store demo: session-file-store's format, so this example and
+        // the Express demo can share one directory (and one SESSION_SECRET).
+        "file" => Ok(SessionLayer::new(FileStore::new(&options.path), secrets)
+            .name("_fs_demo")
+            .max_age(FIVE_YEARS)),
         other => Err(format!("unknown store {other:?}: use memory or file")),
     }
 }

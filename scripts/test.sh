@@ -4,5 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Express fixture of tests/interop.rs (express, express-session,
+# session-file-store), pinned by its package-lock.json.
+npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+
+# The example programs: tests run them as real processes, and
+# `cargo test --all-targets` builds examples only as test harnesses.
+cargo build --examples --all-features
+
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features

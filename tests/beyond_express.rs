@@ -215,3 +215,22 @@ async fn secure_auto_and_same_site_auto_follow_the_trusted_proxy() {
         "X-Forwarded-Proto is ignored without proxy(true): {cookie}"
     );
 }
+
+/// A session stored before `absolute_timeout` was configured starts its absolute
+/// life at its next use, and that start is stored, even by a read-only request.
+#[tokio::test]
+async fn absolute_timeout_adopts_older_sessions() {
+    let store = CountingStore::new();
+    let mut before = Client::new(app(&store, |l| l));
+    let sid = before.get("/visit").await.sid().unwrap();
+    assert!(store.record(&sid).await.unwrap().created.is_none());
+    let mut after = Client::new(app(&store, |l| {
+        l.absolute_timeout(Duration::from_secs(3600))
+    }));
+    after.cookie = before.cookie.clone();
+    assert_eq!(after.get("/show").await.body, "None 1");
+    assert!(
+        store.record(&sid).await.unwrap().created.is_some(),
+        "the start of its absolute life is stored"
+    );
+}

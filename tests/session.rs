@@ -228,7 +228,7 @@ async fn set_cookie_bytes_match_express_session() {
         .split(';')
         .next()
         .unwrap();
-    let delta = httpdate_secs(expires) - (now_ms() / 1000) as i64;
+    let delta = common::http_date_secs(expires) - (now_ms() / 1000) as i64;
     assert!(
         (58..=61).contains(&delta),
         "Expires is the max age from now: {expires} ({delta} s)"
@@ -658,28 +658,6 @@ fn signed_cookie(secret: &str, id: &str) -> String {
         .replace(':', "%3A")
         .replace('+', "%2B")
         .replace('/', "%2F")
-}
-
-fn httpdate_secs(text: &str) -> i64 {
-    // "Thu, 15 Jan 2026 12:00:00 GMT"
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let day: i64 = parts[1].parse().unwrap();
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])
-    .unwrap() as i64
-        + 1;
-    let year: i64 = parts[3].parse().unwrap();
-    let hms: Vec<i64> = parts[4].split(':').map(|p| p.parse().unwrap()).collect();
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + day - 1 - 719_468;
-    days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2]
 }
 
 fn store_with_ttl(ttl: Duration) -> CountingStore {

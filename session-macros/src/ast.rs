@@ -60,7 +60,7 @@ impl<'a> Schema<'a> {
                 &input.generics,
                 "`#[derive(Session)]` does not support generic parameters or lifetimes: \
                  a session is decoded from the store, so its schema must be a concrete type that owns its data; \
-                 use concrete field types",
+                 use concrete, owned field types (`String` rather than `&'a str`, `Vec<Item>` rather than `Vec<T>`)",
             );
         }
         let named = match &input.data {
@@ -77,7 +77,8 @@ impl<'a> Schema<'a> {
                 Fields::Unit => {
                     cx.error_spanned_by(
                         input,
-                        "`#[derive(Session)]` needs a struct with named fields; a unit struct has nothing to store",
+                        "`#[derive(Session)]` needs a struct with named fields; a unit struct has nothing to store: \
+                         write `struct Name { field: Type }`",
                     );
                     return None;
                 }
@@ -93,7 +94,8 @@ impl<'a> Schema<'a> {
             Data::Union(data) => {
                 cx.error_spanned_by(
                     &data.union_token,
-                    "`#[derive(Session)]` supports only structs with named fields, not unions",
+                    "`#[derive(Session)]` supports only structs with named fields, not unions; \
+                     use a struct: `struct MySession { field: Type }`",
                 );
                 return None;
             }
@@ -113,12 +115,21 @@ impl<'a> Schema<'a> {
 
 fn parse_container_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Option<Path> {
     let mut krate: Option<Path> = None;
-    for attr in input.attrs.iter().filter(|a| a.path().is_ident("session")) {
+    for attr in session_attrs(cx, &input.attrs) {
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("crate") {
-                let path: Path = meta.value()?.parse()?;
+                let value = meta.value()?;
+                let path: Path = value.parse().map_err(|_| {
+                    syn::Error::new(
+                        value.span(),
+                        "`crate` takes a path, not a string: write `crate = ::path::to::session_runtime`",
+                    )
+                })?;
                 if krate.is_some() {
-                    cx.error_spanned_by(&meta.path, "duplicate `session(crate)` attribute");
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "duplicate `crate` attribute: name the path to session-runtime once",
+                    );
                 } else {
                     krate = Some(path);
                 }
@@ -127,7 +138,8 @@ fn parse_container_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Option<Path> {
                 cx.error_spanned_by(
                     &meta.path,
                     format!(
-                        "unknown container attribute `{}`; the only one on the struct is `crate = path`",
+                        "unknown `session` attribute `{}` on the struct: the struct takes only \
+                         `crate = path`; `default`, `rename`, `alias` and `skip` go on fields",
                         path_name(&meta.path)
                     ),
                 );
@@ -150,7 +162,7 @@ fn parse_field<'a>(cx: &mut Ctxt, field: &'a syn::Field) -> Field<'a> {
         aliases: Vec::new(),
         skip: None,
     };
-    for attr in field.attrs.iter().filter(|a| a.path().is_ident("session")) {
+    for attr in session_attrs(cx, &field.attrs) {
         let result = attr.parse_nested_meta(|meta| {
             let Some(key) = meta.path.get_ident().cloned() else {
                 cx.error_spanned_by(
@@ -161,6 +173,14 @@ fn parse_field<'a>(cx: &mut Ctxt, field: &'a syn::Field) -> Field<'a> {
             };
             match key.to_string().as_str() {
                 "default" => {
+                    if !meta.input.peek(Token![=]) {
+                        cx.error_spanned_by(
+                            &key,
+                            "`default` needs a value: write `default = expr`; \
+                             without the attribute the field starts at `Default::default()`",
+                        );
+                        return skip_value(&meta);
+                    }
                     let value: Expr = meta.value()?.parse()?;
                     set_once(cx, &mut out.default, key, value);
                 }
@@ -177,7 +197,7 @@ fn parse_field<'a>(cx: &mut Ctxt, field: &'a syn::Field) -> Field<'a> {
                         );
                         skip_value(&meta)?;
                     } else if out.skip.is_some() {
-                        cx.error_spanned_by(&key, "duplicate `session(skip)` attribute");
+                        cx.error_spanned_by(&key, "duplicate `skip` attribute: write it once");
                     } else {
                         out.skip = Some(key.span());
                     }
@@ -199,6 +219,24 @@ fn parse_field<'a>(cx: &mut Ctxt, field: &'a syn::Field) -> Field<'a> {
     out
 }
 
+/// The `#[session(...)]` attributes among `attrs`; `#[session]` and
+/// `#[session = ...]` are reported and left out.
+fn session_attrs<'a>(cx: &mut Ctxt, attrs: &'a [syn::Attribute]) -> Vec<&'a syn::Attribute> {
+    let mut list = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("session")) {
+        if let syn::Meta::List(_) = attr.meta {
+            list.push(attr);
+        } else {
+            cx.error_spanned_by(
+                &attr.meta,
+                "`session` takes its attributes in parentheses: write `#[session(rename = \"key\")]`, \
+                 `#[session(default = expr)]`, `#[session(alias = \"old\")]` or `#[session(skip)]`",
+            );
+        }
+    }
+    list
+}
+
 /// `rename = "key"` and `alias = "key"` take a string literal.
 fn parse_key_literal(meta: &syn::meta::ParseNestedMeta<'_>, key: &Ident) -> syn::Result<LitStr> {
     let value = meta.value()?;
@@ -217,7 +255,12 @@ fn parse_key_literal(meta: &syn::meta::ParseNestedMeta<'_>, key: &Ident) -> syn:
 
 fn set_once<T>(cx: &mut Ctxt, slot: &mut Option<Attr<T>>, key: Ident, value: T) {
     if slot.is_some() {
-        cx.error_spanned_by(&key, format!("duplicate `session({key})` attribute"));
+        let advice = if key == "rename" {
+            "a field is stored under one key; keep one `rename`, and use `alias = \"old\"` to also read an older key"
+        } else {
+            "keep one"
+        };
+        cx.error_spanned_by(&key, format!("duplicate `{key}` attribute: {advice}"));
     } else {
         *slot = Some(Attr { key, value });
     }

@@ -18,7 +18,18 @@ const RESERVED: &[(&str, &str)] = &[
         "__lastAccess",
         "the file store keeps the last access time under it",
     ),
+    (
+        "__created",
+        "the layer keeps the creation time under it for `absolute_timeout`",
+    ),
 ];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Name,
+    Rename,
+    Alias,
+}
 
 pub(crate) fn check(cx: &mut Ctxt, schema: &Schema<'_>) {
     // stored key -> (field name, span of what produced the key)
@@ -46,38 +57,85 @@ pub(crate) fn check(cx: &mut Ctxt, schema: &Schema<'_>) {
             }
             continue;
         }
+        // Where each key comes from: the field's name, its `rename`, or an `alias`.
+        let source = if field.rename.is_some() {
+            Source::Rename
+        } else {
+            Source::Name
+        };
         let key_span = match &field.rename {
             Some(rename) => rename.value.span(),
             None => field.ident.span(),
         };
-        let mut keys = vec![(field.stored_key(), key_span)];
-        keys.extend(field.aliases.iter().map(|a| (a.value(), a.span())));
-        for (key, span) in keys {
+        let stored_key = field.stored_key();
+        let mut keys = vec![(stored_key.clone(), key_span, source)];
+        keys.extend(
+            field
+                .aliases
+                .iter()
+                .map(|a| (a.value(), a.span(), Source::Alias)),
+        );
+        let name = unraw(field.ident);
+        for (position, (key, span, source)) in keys.into_iter().enumerate() {
             if key.is_empty() {
-                cx.syn_error(syn::Error::new(span, "a stored key cannot be empty"));
+                let attr = if source == Source::Alias {
+                    "alias"
+                } else {
+                    "rename"
+                };
+                cx.syn_error(syn::Error::new(
+                    span,
+                    format!(
+                        "`{attr}` cannot be empty: write the stored key, as in `{attr} = \"key\"`"
+                    ),
+                ));
                 continue;
             }
             if let Some((_, why)) = RESERVED.iter().find(|(reserved, _)| *reserved == key) {
+                let advice = match source {
+                    Source::Name => "store the field under another key with \
+                                     `#[session(rename = \"...\")]`, or rename the field"
+                        .to_owned(),
+                    Source::Rename => "choose another key in `rename`".to_owned(),
+                    Source::Alias => "remove this `alias`".to_owned(),
+                };
+                cx.syn_error(syn::Error::new(
+                    span,
+                    format!("`{key}` is a reserved session key ({why}); {advice}"),
+                ));
+                continue;
+            }
+            if position > 0 && key == stored_key {
                 cx.syn_error(syn::Error::new(
                     span,
                     format!(
-                        "`{key}` is a reserved session key ({why}); \
-                         rename the field or add `#[session(rename = \"...\")]`"
+                        "`alias = \"{key}\"` is the stored key of `{name}` itself; \
+                         the field is read from it anyway: remove the `alias`"
                     ),
                 ));
                 continue;
             }
-            let name = unraw(field.ident);
             if let Some((other, _)) = seen.get(&key) {
+                if *other == name {
+                    cx.syn_error(syn::Error::new(
+                        span,
+                        format!("duplicate `alias = \"{key}\"` on `{name}`: write it once"),
+                    ));
+                    continue;
+                }
                 cx.syn_error(syn::Error::new(
                     span,
                     format!(
-                        "fields `{other}` and `{name}` are both stored under the key `{key}`; \
-                         give one of them another `rename` or `alias`"
+                        "fields `{other}` and `{name}` are both stored under the key `{key}`; {}",
+                        if source == Source::Alias {
+                            "remove this `alias`, or give one of the fields another key with `rename`"
+                        } else {
+                            "give one of them another key with `#[session(rename = \"...\")]`"
+                        }
                     ),
                 ));
             } else {
-                seen.insert(key, (name, span));
+                seen.insert(key, (name.clone(), span));
             }
         }
     }

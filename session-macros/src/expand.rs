@@ -1,11 +1,11 @@
 //! Writes the `SessionSchema` impl: parse → check → expand.
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
-use syn::DeriveInput;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::{DeriveInput, Type};
 
-use crate::ast::Schema;
+use crate::ast::{Schema, unraw};
 use crate::ctxt::Ctxt;
 use crate::{check, fallback};
 
@@ -30,16 +30,71 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     }
 }
 
+/// Gives every token the span `span`, so that what rustc reports about the
+/// tokens points at the user's code they stand for.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// The spans of the first and the last token of `ty`.
+///
+/// On stable a proc macro cannot join spans, so `ty.span()` is only the first
+/// token's. Code that puts the tokens before the type on the first span and
+/// those after it on the last gets an expression or bound whose span rustc
+/// computes from end to end: the whole type is underlined.
+fn type_ends(ty: &Type) -> (Span, Span) {
+    fn last(tokens: TokenStream) -> Option<Span> {
+        tokens.into_iter().last().map(|token| match token {
+            TokenTree::Group(group) => group.span_close(),
+            other => other.span(),
+        })
+    }
+    let tokens = ty.to_token_stream();
+    let first =
+        tokens
+            .clone()
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |token| match token {
+                TokenTree::Group(group) => group.span_open(),
+                other => other.span(),
+            });
+    (first, last(tokens).unwrap_or(first))
+}
+
+/// `before #ty after`, spanned so that rustc reports on the whole type.
+fn around_type(before: TokenStream, ty: &Type, after: TokenStream) -> TokenStream {
+    let (first, last) = type_ends(ty);
+    let mut tokens = respan(before, first);
+    ty.to_tokens(&mut tokens);
+    tokens.extend(respan(after, last));
+    tokens
+}
+
 fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
     let ident = schema.ident;
     let private = quote!(#krate::__private);
     let type_name = ident.to_string();
 
-    let mut default_fns = Vec::new();
+    let mut helpers = Vec::new();
     let mut default_inits = Vec::new();
     let mut decode_inits = Vec::new();
     let mut visits = Vec::new();
     let mut keys = Vec::new();
+    let mut send_bounds = Vec::new();
 
     for (index, field) in schema.fields.iter().enumerate() {
         let name = field.ident;
@@ -51,15 +106,23 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
                 let expr = &default.value;
                 quote_spanned!(expr.span()=> #expr)
             }
-            None => quote_spanned!(ty.span()=> ::core::default::Default::default()),
+            // Spanned on the field type: a type without `Default` is reported there.
+            None => around_type(
+                quote!(<),
+                ty,
+                quote!(as #private::FieldDefault>::field_default()),
+            ),
         };
-        default_fns.push(quote! {
-            #[allow(clippy::default_trait_access)]
+        helpers.push(quote! {
             fn #default_fn() -> #ty {
                 #default_body
             }
         });
         default_inits.push(quote!(#name: #default_fn()));
+
+        // The schema is `Send`: each field type must be. Checked here, on the
+        // field type, so the struct's own `Send` follows and is not reported.
+        send_bounds.push(around_type(quote!(), ty, quote!(: ::core::marker::Send)));
 
         if field.skip.is_some() {
             decode_inits.push(quote!(#name: #default_fn()));
@@ -67,10 +130,20 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
         }
         let key = field.stored_key();
         let aliases = field.aliases.iter().map(syn::LitStr::value);
-        let field_name = crate::ast::unraw(name);
-        // Spanned on the field type, so a type that cannot be stored is reported there.
-        decode_inits.push(quote_spanned! {ty.span()=>
-            #name: #private::decode_field::<#ty>(
+        let field_name = unraw(name);
+        // The one check of the field type against serde, on the field type;
+        // the opaque codec spares the call sites below any bound on it.
+        let codec_fn = format_ident!("__session_codec_{}", index);
+        let codec_call = around_type(quote!(#private::codec::<), ty, quote!(, _>()));
+        let codec_type = around_type(quote!(impl #private::FieldCodec<), ty, quote!(>));
+        helpers.push(quote! {
+            fn #codec_fn() -> #codec_type {
+                #codec_call
+            }
+        });
+        decode_inits.push(quote! {
+            #name: #private::FieldCodec::decode(
+                &#codec_fn(),
                 fields,
                 #type_name,
                 #field_name,
@@ -78,8 +151,8 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
                 #default_fn,
             )
         });
-        visits.push(quote_spanned! {ty.span()=>
-            #private::FieldVisitor::field(visitor, &self.#name);
+        visits.push(quote! {
+            #private::FieldVisitor::field(visitor, &#private::Encode(&self.#name, #codec_fn()));
         });
         keys.push(key);
     }
@@ -87,10 +160,13 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
     quote! {
         #[allow(non_snake_case, unused_qualifications, clippy::all, clippy::pedantic)]
         const _: () = {
-            #(#default_fns)*
+            #(#helpers)*
 
             #[automatically_derived]
-            impl #krate::SessionSchema for #ident {
+            impl #krate::SessionSchema for #ident
+            where
+                #(#send_bounds,)*
+            {
                 const KEYS: &'static [&'static str] = &[#(#keys),*];
 
                 fn default_session() -> Self {

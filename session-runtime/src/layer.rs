@@ -446,8 +446,17 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
-        // express's path rule: a plain prefix test against the cookie's path.
-        if !request.uri().path().starts_with(&self.config.cookie.path) {
+        // express: a request that already has a session (an outer layer) keeps it.
+        if request.extensions().get::<SessionHandle>().is_some() {
+            return Box::pin(inner.call(request));
+        }
+        // express's path rule: a plain prefix test of the cookie's path against the
+        // request's original path (before `Router::nest` stripped its prefix).
+        let path = match request.extensions().get::<axum::extract::OriginalUri>() {
+            Some(original) => original.0.path(),
+            None => request.uri().path(),
+        };
+        if !path.starts_with(&self.config.cookie.path) {
             return Box::pin(inner.call(request));
         }
         let raw = cookie::find(request.headers(), &self.config.name);

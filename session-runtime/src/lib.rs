@@ -30,24 +30,123 @@ pub use record::{CookieMeta, DecodeError, Fields, Priority, Record, SameSite};
 pub use schema::{FieldVisitor, SessionSchema};
 pub use signing::{SecretError, Secrets};
 pub use state::SessionError;
+pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
 pub use store::{SessionStore, StoreError};
 
 /// Derives [`SessionSchema`], making a struct usable as [`Session<T>`](struct@Session).
 ///
-/// Each named field is one stored key. Field attributes:
+/// Each named field is one stored key, under the field's name (`r#type` is
+/// stored as `type`). A field's type needs serde's `Serialize` and
+/// `Deserialize` and must be `Send + 'static`; the struct itself needs no
+/// `Default`, and the crate that derives needs no dependency on serde.
+/// Generic structs and lifetimes are rejected: a session is decoded from the
+/// store into owned, concrete types. `cookie`, `__lastAccess` and `__created`
+/// are reserved keys (express-session, the file store and `absolute_timeout`
+/// use them), and no two fields may
+/// map to the same stored key, counting `rename` and `alias`.
 ///
-/// | attribute | effect |
-/// |---|---|
-/// | `#[session(default = expr)]` | value of a new session, and of a stored value that is missing or no longer decodes (else `Default::default()`) |
-/// | `#[session(rename = "key")]` | store the field under `key` instead of its name |
-/// | `#[session(alias = "old")]` | also read the field from `old` (repeatable); writes go to the stored key |
-/// | `#[session(skip)]` | never stored; always `Default::default()` when the session is loaded |
+/// Mistakes are compile errors, one per mistake, on the token you wrote.
 ///
-/// On the struct, `#[session(crate = path)]` names this crate for code that
-/// re-exports it. Field types need serde's `Serialize` and `Deserialize`; the
-/// struct itself needs no `Default`, and the user's crate needs no serde.
-/// `cookie` and `__lastAccess` are reserved keys.
+/// # `#[session(default = expr)]`
+///
+/// The field's value in a new session, and when its stored value is missing
+/// or no longer decodes into the field's type. Without it the field starts at
+/// `Default::default()`, so its type must implement `Default`.
+///
+/// ```
+/// use session_runtime::{Session, SessionSchema};
+///
+/// #[derive(Session)]
+/// struct Prefs {
+///     #[session(default = "en".to_owned())]
+///     lang: String,
+///     #[session(default = vec![10, 25, 50])]
+///     page_sizes: Vec<u32>,
+///     dark_mode: bool, // `Default::default()`: false
+/// }
+///
+/// let prefs = Prefs::default_session();
+/// assert_eq!((prefs.lang.as_str(), prefs.page_sizes.len(), prefs.dark_mode), ("en", 3, false));
+/// ```
+///
+/// # `#[session(rename = "key")]`
+///
+/// Stores the field under `key` instead of its name, for example to share a
+/// session with an Express app that uses camelCase keys.
+///
+/// ```
+/// use session_runtime::{Session, SessionSchema};
+///
+/// #[derive(Session)]
+/// struct Auth {
+///     #[session(rename = "userId")]
+///     user_id: Option<u64>,
+/// }
+///
+/// assert_eq!(Auth::KEYS, ["userId"]);
+/// ```
+///
+/// # `#[session(alias = "old")]`
+///
+/// Also reads the field from `old` when its own key is absent; writes always
+/// go to the field's own key. Repeatable. Use it to rename a stored key
+/// without logging everyone out.
+///
+/// ```
+/// use session_runtime::{Session, SessionSchema};
+///
+/// #[derive(Session)]
+/// struct Auth {
+///     #[session(rename = "uid", alias = "user_id", alias = "userId")]
+///     user: Option<u64>,
+/// }
+///
+/// assert_eq!(Auth::KEYS, ["uid"]); // aliases are read, never written
+/// ```
+///
+/// # `#[session(skip)]`
+///
+/// Never stored nor read: the field is `Default::default()` whenever the
+/// session is loaded. Its type needs `Default` and `Send`, not serde;
+/// it cannot be combined with `default`, `rename` or `alias`.
+///
+/// ```
+/// use session_runtime::{Session, SessionSchema};
+///
+/// #[derive(Session)]
+/// struct Page {
+///     visits: u32,
+///     #[session(skip)]
+///     scratch: std::collections::HashMap<String, String>,
+/// }
+///
+/// assert_eq!(Page::KEYS, ["visits"]);
+/// ```
+///
+/// # `#[session(crate = path)]`, on the struct
+///
+/// Names this crate for code that re-exports it, when `session_runtime` is not
+/// a dependency of the crate that derives. The re-export must include the
+/// hidden `__private` module, which a glob re-export does.
+///
+/// ```
+/// mod web {
+///     pub use session_runtime::*; // brings the derive, the traits and `__private`
+/// }
+///
+/// #[derive(web::Session)]
+/// #[session(crate = web)]
+/// struct Counter {
+///     #[session(default = 0)]
+///     count: u64,
+/// }
+///
+/// use web::SessionSchema;
+/// assert_eq!(Counter::default_session().count, 0);
+/// ```
+///
+/// # The full picture
 ///
 /// ```
 /// use session_runtime::Session;
@@ -60,6 +159,24 @@ pub use store::{SessionStore, StoreError};
 ///     user: Option<u64>,
 ///     #[session(skip)]
 ///     scratch: String,
+/// }
+///
+/// async fn add(mut shop: Session<Shop>) {
+///     shop.cart.push("socks".to_owned()); // only `cart` is written back
+/// }
+/// ```
+///
+/// A field type that cannot be stored is reported once, on that type:
+///
+/// ```compile_fail
+/// use session_runtime::Session;
+///
+/// struct Cart; // no serde derives
+///
+/// #[derive(Session)]
+/// struct Shop {
+///     #[session(default = Cart)]
+///     cart: Cart, // error: `Cart` cannot be stored in a session
 /// }
 /// ```
 pub use session_macros::Session;

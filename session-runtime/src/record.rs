@@ -317,29 +317,48 @@ impl Record {
     /// `{"cookie":{…},<fields…>,"__lastAccess":<ms>}` on one line.
     #[must_use]
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(
-            96 + self
-                .fields
-                .entries
-                .iter()
-                .map(|(k, v)| k.len() + v.get().len() + 4)
-                .sum::<usize>(),
-        );
-        out.push_str("{\"cookie\":");
-        self.cookie.write_json(&mut out);
+        self.write_json(true)
+    }
+
+    /// The fields (and `__created`) alone, for stores that keep the cookie
+    /// settings and the access time beside the JSON.
+    pub(crate) fn fields_json(&self) -> String {
+        self.write_json(false)
+    }
+
+    fn write_json(&self, with_meta: bool) -> String {
+        use std::fmt::Write as _;
+        let fields_len: usize = self
+            .fields
+            .entries
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
+        let mut out = String::with_capacity(if with_meta { 112 } else { 2 } + fields_len);
+        out.push('{');
+        if with_meta {
+            out.push_str("\"cookie\":");
+            self.cookie.write_json(&mut out);
+        }
         for (key, value) in &self.fields.entries {
-            out.push(',');
+            if out.len() > 1 {
+                out.push(',');
+            }
             push_json_string(&mut out, key);
             out.push(':');
             out.push_str(value.get());
         }
-        if let Some(ms) = self.created {
-            use std::fmt::Write as _;
-            write!(out, ",\"__created\":{ms}").expect("writing to a String");
-        }
-        if let Some(ms) = self.last_access {
-            use std::fmt::Write as _;
-            write!(out, ",\"__lastAccess\":{ms}").expect("writing to a String");
+        let mut stamp = |key: &str, ms: Option<u64>| {
+            if let Some(ms) = ms {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                write!(out, "\"{key}\":{ms}").expect("writing to a String");
+            }
+        };
+        stamp("__created", self.created);
+        if with_meta {
+            stamp("__lastAccess", self.last_access);
         }
         out.push('}');
         out

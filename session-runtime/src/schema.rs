@@ -48,7 +48,7 @@ pub fn decode_field<F: DeserializeOwned>(
     schema: &'static str,
     field: &'static str,
     keys: &[&'static str],
-    default: fn() -> F,
+    default: impl FnOnce() -> F,
 ) -> F {
     for key in keys {
         if let Some(raw) = fields.get(key) {

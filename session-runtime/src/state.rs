@@ -208,8 +208,9 @@ impl RequestSession {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The stored, unexpired session under `id`.
-    async fn fetch(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    /// The stored, unexpired session under `id`, and whether its creation time
+    /// was assigned just now (so that it must be stored).
+    async fn fetch(&self, id: &SessionId) -> Result<Option<(Record, bool)>, StoreError> {
         let Some(mut record) = self.store.load(id).await? else {
             return Ok(None);
         };
@@ -218,6 +219,7 @@ impl RequestSession {
         if record.last_access.is_some() && expires_at(&record, self.store.ttl()) <= now {
             return Ok(None);
         }
+        let mut stamped = false;
         if let Some(timeout) = self.config.absolute_timeout {
             match record.created {
                 Some(created) if created.saturating_add(duration_ms(timeout)) <= now => {
@@ -229,10 +231,13 @@ impl RequestSession {
                 }
                 Some(_) => {}
                 // Created before the timeout was configured: its life starts now.
-                None => record.created = Some(now),
+                None => {
+                    record.created = Some(now);
+                    stamped = true;
+                }
             }
         }
-        Ok(Some(record))
+        Ok(Some((record, stamped)))
     }
 
     fn new_active(&self) -> Result<Active, InvalidId> {
@@ -257,7 +262,12 @@ impl RequestSession {
             None => None,
         };
         let active = match stored {
-            Some(record) => Active::new(self.cookie_id.clone(), self.cookie_id.clone(), record),
+            Some((record, stamped)) => {
+                let mut active =
+                    Active::new(self.cookie_id.clone(), self.cookie_id.clone(), record);
+                active.meta_changed = stamped;
+                active
+            }
             None => {
                 if self.cookie_id.is_some() {
                     tracing::debug!("session cookie names no stored session; starting a new one");
@@ -350,7 +360,7 @@ impl RequestSession {
         let Some(id) = id else {
             return Err(SessionError::NotFound);
         };
-        let record = self.fetch(&id).await?.ok_or(SessionError::NotFound)?;
+        let (record, _) = self.fetch(&id).await?.ok_or(SessionError::NotFound)?;
         self.with_live(|active| {
             active.record = record;
             active.changed.clear();

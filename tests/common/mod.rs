@@ -187,6 +187,8 @@ pub struct CountingStore {
     pub calls: Arc<Calls>,
     pub fail_loads: Arc<AtomicBool>,
     pub fail_saves: Arc<AtomicBool>,
+    pub fail_touches: Arc<AtomicBool>,
+    pub fail_destroys: Arc<AtomicBool>,
     /// Delay before each save completes.
     pub save_delay: Option<Duration>,
     /// Set when the last save has completed.
@@ -241,11 +243,17 @@ impl SessionStore for CountingStore {
 
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.calls.touches.fetch_add(1, Ordering::SeqCst);
+        if self.fail_touches.load(Ordering::SeqCst) {
+            return Err(StoreError::new("injected touch failure"));
+        }
         self.inner.touch(id, record).await
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         self.calls.destroys.fetch_add(1, Ordering::SeqCst);
+        if self.fail_destroys.load(Ordering::SeqCst) {
+            return Err(StoreError::new("injected destroy failure"));
+        }
         self.inner.destroy(id).await
     }
 
@@ -291,4 +299,56 @@ impl std::io::Write for LogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// express-session's cookie value (`s:<id>.<mac>`, percent-encoded) for `id`,
+/// computed with hmac/sha2/base64 directly rather than through the runtime.
+pub fn signed_value(secret: &[u8], id: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(id.as_bytes());
+    let tag = base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("s:{id}.{tag}")
+        .replace('%', "%25")
+        .replace(':', "%3A")
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+}
+
+/// Seconds since the epoch of an HTTP date (`Thu, 15 Jan 2026 12:00:00 GMT`).
+pub fn http_date_secs(text: &str) -> i64 {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let day: i64 = parts[1].parse().unwrap();
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])
+    .unwrap() as i64
+        + 1;
+    let year: i64 = parts[3].parse().unwrap();
+    let hms: Vec<i64> = parts[4].split(':').map(|p| p.parse().unwrap()).collect();
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let days = 365 * y + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + day - 1 - 719_468;
+    days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2]
+}
+
+/// The `Expires` attribute of a `Set-Cookie` value.
+pub fn expires_attr(set_cookie: &str) -> Option<&str> {
+    set_cookie
+        .split("; ")
+        .find_map(|attr| attr.strip_prefix("Expires="))
 }

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use super::{SessionStore, StoreError, expires_at};
+use super::{SessionStore, StoreError, expires_at, spawn_reaper};
 use crate::id::SessionId;
-use crate::record::Record;
+use crate::record::{CookieMeta, DecodeError, Record};
 use crate::time::now_ms;
 
 /// Sessions in this process's memory.
@@ -51,9 +51,44 @@ struct Inner {
     reaper_started: AtomicBool,
 }
 
+/// One session, kept small: the fields as JSON text, the cookie settings only
+/// when they differ from the defaults, and the access time as a number, so a
+/// touch never re-encodes anything.
 struct Entry {
     expires_at: u64,
-    json: Box<str>,
+    last_access: u64,
+    cookie: Option<Box<CookieMeta>>,
+    fields: Box<str>,
+}
+
+impl Entry {
+    fn new(record: &Record, ttl: Duration) -> Self {
+        let mut entry = Entry {
+            expires_at: 0,
+            last_access: 0,
+            cookie: None,
+            fields: record.fields_json().into_boxed_str(),
+        };
+        entry.set_meta(record, ttl);
+        entry
+    }
+
+    /// Takes the cookie settings and the access time of `record`.
+    fn set_meta(&mut self, record: &Record, ttl: Duration) {
+        self.last_access = record.last_access.unwrap_or(0);
+        self.cookie =
+            (record.cookie != CookieMeta::default()).then(|| Box::new(record.cookie.clone()));
+        self.expires_at = expires_at(record, ttl);
+    }
+
+    fn decode(&self) -> Result<Record, DecodeError> {
+        let mut record = Record::from_json(&self.fields)?;
+        record.last_access = Some(self.last_access);
+        if let Some(cookie) = &self.cookie {
+            record.cookie = (**cookie).clone();
+        }
+        Ok(record)
+    }
 }
 
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -169,28 +204,17 @@ impl MemoryStore {
     }
 
     fn start_reaper(&self) {
-        if self.inner.reaper_started.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let interval = self.inner.reap_interval;
-        runtime.spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                // The task ends with the store.
-                let Some(inner) = weak.upgrade() else { break };
+        spawn_reaper(
+            &self.inner.reaper_started,
+            &self.inner,
+            self.inner.reap_interval,
+            |inner| async move {
                 let removed = inner.remove_expired();
                 if removed > 0 {
                     tracing::debug!(removed, "memory store removed expired sessions");
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -226,14 +250,14 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 impl SessionStore for MemoryStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let json = {
+        let decoded = {
             let map = read(self.shard(id.as_str()));
             match map.get(id.as_str()) {
-                Some(entry) if entry.expires_at > now_ms() => entry.json.clone(),
+                Some(entry) if entry.expires_at > now_ms() => entry.decode(),
                 _ => return Ok(None),
             }
         };
-        match Record::from_json(&json) {
+        match decoded {
             Ok(record) => Ok(Some(record)),
             Err(error) => {
                 tracing::warn!(%error, "memory store holds an unreadable session; treating it as missing");
@@ -251,51 +275,35 @@ impl SessionStore for MemoryStore {
         self.start_reaper();
         let ttl = self.inner.ttl;
         let mut map = write(self.shard(id.as_str()));
-        let merged;
-        let to_store = match map.get(id.as_str()) {
+        if let Some(existing) = map.get_mut(id.as_str())
+            && !changed.is_empty()
+            && existing.expires_at > now_ms()
+            && let Ok(mut current) = Record::from_json(&existing.fields)
+        {
             // Merge the changed fields into what other requests may have saved meanwhile.
-            Some(existing) if !changed.is_empty() && existing.expires_at > now_ms() => {
-                match Record::from_json(&existing.json) {
-                    Ok(mut current) => {
-                        for key in changed {
-                            if let Some(value) = record.fields.get(key) {
-                                current.fields.set(key, value.to_owned());
-                            }
-                        }
-                        current.cookie = record.cookie.clone();
-                        current.last_access = record.last_access;
-                        merged = current;
-                        &merged
-                    }
-                    Err(_) => record,
+            for key in changed {
+                if let Some(value) = record.fields.get(key) {
+                    current.fields.set(key, value.to_owned());
                 }
             }
-            _ => record,
-        };
-        let entry = Entry {
-            expires_at: expires_at(to_store, ttl),
-            json: to_store.to_json().into_boxed_str(),
-        };
-        map.insert(id.as_str().into(), entry);
+            current.created = record.created;
+            existing.fields = current.fields_json().into_boxed_str();
+            existing.set_meta(record, ttl);
+            return Ok(());
+        }
+        map.insert(id.as_str().into(), Entry::new(record, ttl));
         Ok(())
     }
 
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         let ttl = self.inner.ttl;
         let mut map = write(self.shard(id.as_str()));
-        let Some(entry) = map.get_mut(id.as_str()) else {
-            return Ok(());
-        };
-        if entry.expires_at <= now_ms() {
-            return Ok(());
-        }
-        // Keep the stored fields (a concurrent request may have changed them);
-        // refresh only the cookie and the access time, as express's MemoryStore does.
-        if let Ok(mut current) = Record::from_json(&entry.json) {
-            current.cookie = record.cookie.clone();
-            current.last_access = record.last_access;
-            entry.expires_at = expires_at(&current, ttl);
-            entry.json = current.to_json().into_boxed_str();
+        // Only the cookie and the access time change, as in express's MemoryStore:
+        // the stored fields stay, so a touch cannot undo a concurrent save.
+        if let Some(entry) = map.get_mut(id.as_str())
+            && entry.expires_at > now_ms()
+        {
+            entry.set_meta(record, ttl);
         }
         Ok(())
     }

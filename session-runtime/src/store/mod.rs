@@ -3,11 +3,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::id::SessionId;
 use crate::record::Record;
 
+pub mod file;
 pub mod memory;
 
 /// A store failure. The layer answers the request with a plain `500` and logs
@@ -112,6 +115,38 @@ pub fn expires_at(record: &Record, ttl: Duration) -> u64 {
         .last_access
         .unwrap_or(0)
         .saturating_add(lifetime_ms(record, ttl))
+}
+
+/// Starts, once and only inside a tokio runtime, the task that calls `reap` on
+/// a store's state every `interval`. The task holds the state weakly, so it
+/// ends when the store is dropped.
+pub(crate) fn spawn_reaper<T, F, Fut>(
+    started: &AtomicBool,
+    state: &Arc<T>,
+    interval: Duration,
+    reap: F,
+) where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    if started.load(Ordering::Relaxed) {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if started.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let weak = Arc::downgrade(state);
+    runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(state) = weak.upgrade() else { break };
+            reap(state).await;
+        }
+    });
 }
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

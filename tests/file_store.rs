@@ -1,0 +1,636 @@
+//! FileStore: session-file-store's format, and what session-file-store gets wrong.
+//!
+//! The crash and two-process tests run this test binary again as a child
+//! process (`child_process_entry`, selected by the `FILE_STORE_CHILD` variable).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::get;
+use serde_json::value::RawValue;
+use session_runtime::store::file::ReapStats;
+use session_runtime::{FileStore, Record, Session, SessionId, SessionLayer, SessionStore};
+use support::{ChildGuard, TempDir};
+use tower::ServiceExt as _;
+
+fn raw(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_owned()).unwrap()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn id(text: &str) -> SessionId {
+    SessionId::parse(text).unwrap()
+}
+
+fn file_of(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.json"))
+}
+
+/// A record as the layer saves it: a one-day cookie, last access now.
+fn record(fields: &[(&str, &str)]) -> Record {
+    let mut record = Record::default();
+    record.cookie.original_max_age = Some(86_400_000);
+    record.cookie.expires = Some(now_ms() + 86_400_000);
+    record.last_access = Some(now_ms());
+    for (key, value) in fields {
+        record.fields.set(key, raw(value));
+    }
+    record
+}
+
+fn session_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn reads_and_writes_session_file_stores_exact_format() {
+    let temp = TempDir::new("format");
+    let store = FileStore::new(temp.path());
+    // Section 4.6 of the reference: a file written by session-file-store 1.5,
+    // plus a key this app's schema does not know.
+    let written_by_express = format!(
+        r#"{{"cookie":{{"originalMaxAge":86400000,"expires":"2099-11-28T09:29:11.249Z","httpOnly":true,"path":"/"}},"views":1,"user":{{"name":"bob","tags":["a","b"]}},"passport":{{"user":7}},"__lastAccess":{}}}"#,
+        now_ms()
+    );
+    let sid = "mWhV7O00Zsg3SN5Too8g3uj9plEE9sS_";
+    std::fs::write(file_of(temp.path(), sid), &written_by_express).unwrap();
+
+    let loaded = store.load(&id(sid)).await.unwrap().expect("a live session");
+    assert_eq!(loaded.cookie.original_max_age, Some(86_400_000));
+    assert_eq!(loaded.fields.get("views").unwrap().get(), "1");
+    // `cookie` and `__lastAccess` are not fields.
+    assert!(loaded.fields.get("cookie").is_none());
+    assert!(loaded.fields.get("__lastAccess").is_none());
+
+    let mut changed = loaded.clone();
+    changed.fields.set("views", raw("2"));
+    changed.last_access = Some(now_ms());
+    store.save(&id(sid), &changed, &["views"]).await.unwrap();
+    let text = std::fs::read_to_string(file_of(temp.path(), sid)).unwrap();
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert!(
+        text.starts_with(r#"{"cookie":{"originalMaxAge":86400000,"expires":""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#""views":2,"user":{"name":"bob","tags":["a","b"]},"passport":{"user":7},"__lastAccess":"#
+        ),
+        "unknown keys survive, in place: {text}"
+    );
+    // Nothing else is left in the directory but the lock files.
+    let names: Vec<String> = std::fs::read_dir(temp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&".locks".to_owned()), "{names:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn files_are_private_by_default_and_mode_is_configurable() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let temp = TempDir::new("mode");
+    let store = FileStore::new(temp.path().join("new-dir"));
+    store.save(&id("a"), &record(&[]), &[]).await.unwrap();
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(file_of(&temp.path().join("new-dir"), "a")), 0o600);
+    assert_eq!(mode(temp.path().join("new-dir")), 0o700);
+
+    let store = FileStore::new(temp.path())
+        .with_mode(0o640)
+        .with_extension(".session")
+        .with_fsync(false);
+    store.save(&id("b"), &record(&[]), &[]).await.unwrap();
+    assert_eq!(mode(temp.path().join("b.session")), 0o640);
+    assert!(store.load(&id("b")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn expiry_is_last_access_plus_max_age_or_ttl_even_before_a_reap() {
+    let temp = TempDir::new("expiry");
+    let store = FileStore::new(temp.path())
+        .with_ttl(Duration::from_secs(60))
+        .with_reap_interval(None);
+    let now = now_ms();
+    let write = |sid: &str, max_age: &str, last_access: u64| {
+        let text = format!(
+            r#"{{"cookie":{{"originalMaxAge":{max_age},"expires":null,"httpOnly":true,"path":"/"}},"n":1,"__lastAccess":{last_access}}}"#
+        );
+        std::fs::write(file_of(temp.path(), sid), text).unwrap();
+    };
+    write("maxage-live", "10000", now - 5_000);
+    write("maxage-dead", "10000", now - 15_000);
+    write("ttl-live", "null", now - 50_000);
+    write("ttl-dead", "null", now - 70_000);
+    assert!(store.load(&id("maxage-live")).await.unwrap().is_some());
+    assert!(store.load(&id("maxage-dead")).await.unwrap().is_none());
+    assert!(store.load(&id("ttl-live")).await.unwrap().is_some());
+    assert!(store.load(&id("ttl-dead")).await.unwrap().is_none());
+    // Not reaped: the files are still there, and still never returned.
+    assert_eq!(session_files(temp.path()).len(), 4);
+    assert_eq!(store.ttl(), Duration::from_secs(60));
+    assert_eq!(
+        FileStore::new(temp.path()).ttl(),
+        Duration::from_secs(3600),
+        "session-file-store's default ttl"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_file_is_no_session_at_once() {
+    let temp = TempDir::new("missing");
+    let store = FileStore::new(temp.path());
+    let start = Instant::now();
+    for n in 0..50 {
+        let sid = id(&format!("missing{n}"));
+        assert!(store.load(&sid).await.unwrap().is_none());
+    }
+    // session-file-store spends ~250 ms per miss on retries; this is no timing
+    // assertion, just a sanity bound far above what 50 misses cost.
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // A missing directory is no session too.
+    let store = FileStore::new(temp.path().join("does-not-exist"));
+    assert!(store.load(&id("x")).await.unwrap().is_none());
+    store.destroy(&id("x")).await.unwrap();
+    store.touch(&id("x"), &record(&[])).await.unwrap();
+    assert!(
+        !temp.path().join("does-not-exist").exists(),
+        "only a save creates the directory"
+    );
+}
+
+const CORRUPT: &[(&str, &[u8])] = &[
+    ("empty", b""),
+    ("truncated", br#"{"cookie":{"originalMaxAge":1000,"#),
+    ("array", b"[1,2,3]"),
+    ("number", b"42"),
+    ("binary", &[0xff, 0xfe, 0x00, 0x01, 0x80]),
+    ("badcookie", br#"{"cookie":7,"__lastAccess":1}"#),
+    ("nolastaccess", br#"{"cookie":{"originalMaxAge":null},"count":3}"#),
+    (
+        "encrypted",
+        br#"{"hmac":"ab","ct":"cd","iv":{"type":"Buffer","data":[1]},"salt":{"type":"Buffer","data":[2]},"aad":"x","at":{"type":"Buffer","data":[3]}}"#,
+    ),
+];
+
+#[tokio::test]
+async fn corrupt_or_foreign_files_are_no_session_and_the_next_save_replaces_them() {
+    let temp = TempDir::new("corrupt");
+    let store = FileStore::new(temp.path());
+    for (name, bytes) in CORRUPT {
+        std::fs::write(file_of(temp.path(), name), bytes).unwrap();
+        assert!(
+            store.load(&id(name)).await.unwrap().is_none(),
+            "{name} is no session"
+        );
+        // A save that names changed fields does not try to merge into it.
+        store
+            .save(&id(name), &record(&[("count", "1")]), &["count"])
+            .await
+            .unwrap();
+        let loaded = store.load(&id(name)).await.unwrap().expect(name);
+        assert_eq!(loaded.fields.get("count").unwrap().get(), "1", "{name}");
+        assert_eq!(loaded.fields.len(), 1, "{name}");
+    }
+    // A directory where a session file should be.
+    std::fs::create_dir(file_of(temp.path(), "adir")).unwrap();
+    assert!(store.load(&id("adir")).await.unwrap().is_none());
+}
+
+#[derive(Session)]
+struct Counter {
+    #[session(default = 0)]
+    count: u64,
+}
+
+async fn count(mut session: Session<Counter>) -> String {
+    session.count += 1;
+    session.count.to_string()
+}
+
+fn app(store: FileStore) -> Router {
+    Router::new()
+        .route("/", get(count))
+        .layer(SessionLayer::new(store, "file store test secret").name("_fs_demo"))
+}
+
+async fn request(app: &Router, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
+    let mut builder = Request::get("/");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    let response = app
+        .clone()
+        .oneshot(builder.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let set_cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    (
+        status,
+        set_cookie,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn through_the_layer_a_corrupt_file_is_a_new_session_never_a_500() {
+    let temp = TempDir::new("layer-corrupt");
+    let app = app(FileStore::new(temp.path()));
+    let (status, cookie, body) = request(&app, None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
+    let cookie = cookie.unwrap();
+    let (_, _, body) = request(&app, Some(&cookie)).await;
+    assert_eq!(body, "2");
+    let files = session_files(temp.path());
+    assert_eq!(files.len(), 1);
+    for (name, bytes) in CORRUPT {
+        std::fs::write(&files[0], bytes).unwrap();
+        let (status, _, body) = request(&app, Some(&cookie)).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "1"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn restart_keeps_sessions() {
+    let temp = TempDir::new("restart");
+    let (cookie, body) = {
+        let app = app(FileStore::new(temp.path()));
+        let (_, cookie, _) = request(&app, None).await;
+        let cookie = cookie.unwrap();
+        let (_, _, body) = request(&app, Some(&cookie)).await;
+        (cookie, body)
+    };
+    assert_eq!(body, "2");
+    // A new store on the same directory, as after a restart.
+    let app = app(FileStore::new(temp.path()));
+    let (_, _, body) = request(&app, Some(&cookie)).await;
+    assert_eq!(body, "3");
+}
+
+#[test]
+fn ids_that_could_leave_the_directory_are_never_session_ids() {
+    for bad in [
+        "..",
+        "../x",
+        "a/b",
+        "a\\b",
+        "/etc/passwd",
+        "a.json",
+        "",
+        "a\0",
+        "é",
+    ] {
+        assert!(SessionId::parse(bad).is_none(), "{bad:?}");
+    }
+    assert!(SessionId::parse(&"a".repeat(129)).is_none());
+}
+
+#[tokio::test]
+async fn ids_stay_inside_the_directory() {
+    let temp = TempDir::new("escape");
+    let dir = temp.path().join("sessions");
+    let store = FileStore::new(&dir);
+    // The longest and the most dot-like valid ids are plain file names.
+    for sid in ["-", "_", "--", &"a".repeat(128)] {
+        store.save(&id(sid), &record(&[]), &[]).await.unwrap();
+        assert!(file_of(&dir, sid).is_file());
+        store.destroy(&id(sid)).await.unwrap();
+    }
+    // Nothing was written outside `dir`.
+    let outside: Vec<_> = std::fs::read_dir(temp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside, vec![std::ffi::OsString::from("sessions")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_saves_of_different_fields_keep_each_other() {
+    let temp = TempDir::new("merge");
+    let store = FileStore::new(temp.path()).with_fsync(false);
+    let sid = id("shared");
+    store
+        .save(&sid, &record(&[("base", "true")]), &[])
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let store = store.clone();
+        let sid = sid.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = format!("field{n}");
+            for round in 0..10 {
+                // Each request saw only the base record, and changed one field.
+                let changed = record(&[("base", "true"), (&key, &round.to_string())]);
+                store.save(&sid, &changed, &[&key]).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let loaded = store.load(&sid).await.unwrap().unwrap();
+    for n in 0..16 {
+        assert_eq!(
+            loaded.fields.get(&format!("field{n}")).unwrap().get(),
+            "9",
+            "field{n}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn touch_refreshes_only_cookie_and_last_access_and_never_resurrects() {
+    let temp = TempDir::new("touch");
+    let store = FileStore::new(temp.path());
+    let sid = id("touched");
+    let mut old = record(&[("count", "1")]);
+    old.last_access = Some(now_ms() - 60_000);
+    store.save(&sid, &old, &[]).await.unwrap();
+    // Another request changes the count meanwhile.
+    store
+        .save(&sid, &record(&[("count", "5")]), &["count"])
+        .await
+        .unwrap();
+    // A read-only request that loaded count 1 touches the session.
+    let mut touched = old.clone();
+    let at = now_ms() + 1;
+    touched.last_access = Some(at);
+    store.touch(&sid, &touched).await.unwrap();
+    let loaded = store.load(&sid).await.unwrap().unwrap();
+    assert_eq!(loaded.fields.get("count").unwrap().get(), "5");
+    assert_eq!(loaded.last_access, Some(at));
+    // A touch after a logout does not bring the session back.
+    store.destroy(&sid).await.unwrap();
+    store.touch(&sid, &touched).await.unwrap();
+    assert!(store.load(&sid).await.unwrap().is_none());
+    assert!(!file_of(temp.path(), "touched").exists());
+}
+
+#[tokio::test]
+async fn reap_removes_expired_files_and_rereads_only_changed_ones() {
+    let temp = TempDir::new("reap");
+    let store = FileStore::new(temp.path())
+        .with_ttl(Duration::from_secs(60))
+        .with_reap_interval(None);
+    for n in 0..20 {
+        store
+            .save(&id(&format!("live{n}")), &record(&[]), &[])
+            .await
+            .unwrap();
+    }
+    let mut dead = record(&[]);
+    dead.cookie.original_max_age = Some(1000);
+    dead.last_access = Some(now_ms() - 5000);
+    for n in 0..5 {
+        store
+            .save(&id(&format!("dead{n}")), &dead, &[])
+            .await
+            .unwrap();
+    }
+    // Written by another process: the store has never seen these.
+    std::fs::write(
+        file_of(temp.path(), "foreign-dead"),
+        format!(
+            r#"{{"cookie":{{"originalMaxAge":null}},"__lastAccess":{}}}"#,
+            now_ms() - 120_000
+        ),
+    )
+    .unwrap();
+    std::fs::write(file_of(temp.path(), "corrupt-new"), "{").unwrap();
+    std::fs::write(temp.path().join("not-a-session.txt"), "x").unwrap();
+    std::fs::write(temp.path().join(".interrupted.json.1.2.tmp"), "{").unwrap();
+
+    let stats: ReapStats = store.remove_expired().await.unwrap();
+    assert_eq!(stats.scanned, 27);
+    assert_eq!(stats.read, 2, "only the files this store has not written");
+    assert_eq!(stats.removed, 6);
+    assert_eq!(
+        stats.stale_temp_removed, 0,
+        "a fresh temp file may be a write in progress"
+    );
+    for n in 0..20 {
+        assert!(file_of(temp.path(), &format!("live{n}")).exists());
+    }
+    for n in 0..5 {
+        assert!(!file_of(temp.path(), &format!("dead{n}")).exists());
+    }
+    assert!(!file_of(temp.path(), "foreign-dead").exists());
+    // A corrupt file is removed once it has not changed for the ttl; not yet.
+    assert!(file_of(temp.path(), "corrupt-new").exists());
+    assert!(temp.path().join("not-a-session.txt").exists());
+
+    // The second reap reads nothing: every file is as the store last saw it.
+    let stats = store.remove_expired().await.unwrap();
+    assert_eq!((stats.scanned, stats.read, stats.removed), (21, 0, 0));
+
+    // Another process refreshes a session the store thinks is live; then one it
+    // last saw as live turns out expired on disk.
+    let mut stale = record(&[]);
+    stale.cookie.original_max_age = Some(1000);
+    stale.last_access = Some(now_ms() - 5000);
+    std::fs::write(file_of(temp.path(), "live0"), stale.to_json()).unwrap();
+    let stats = store.remove_expired().await.unwrap();
+    assert_eq!((stats.read, stats.removed), (1, 1));
+}
+
+#[tokio::test]
+async fn reaping_starts_in_the_background() {
+    let temp = TempDir::new("reaper");
+    let store = FileStore::new(temp.path()).with_reap_interval(Some(Duration::from_millis(50)));
+    let mut dead = record(&[]);
+    dead.cookie.original_max_age = Some(1000);
+    dead.last_access = Some(now_ms() - 5000);
+    store.save(&id("dead"), &dead, &[]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while file_of(temp.path(), "dead").exists() {
+        assert!(Instant::now() < deadline, "the background reap did not run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---- Child processes ----------------------------------------------------
+
+/// Runs this test binary again as a child doing `role` on `dir`.
+fn spawn_child(role: &str, dir: &Path, extra: &[(&str, &str)], logs: &Path) -> ChildGuard {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "child_process_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FILE_STORE_CHILD", role)
+        .env("FILE_STORE_DIR", dir);
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let name = format!("{role}{}", extra.first().map_or("", |e| e.1));
+    ChildGuard::spawn(&name, command, logs)
+}
+
+/// The child processes' body; as an ordinary test (no `FILE_STORE_CHILD`) it does nothing.
+#[test]
+fn child_process_entry() {
+    let Ok(role) = std::env::var("FILE_STORE_CHILD") else {
+        return;
+    };
+    let dir = PathBuf::from(std::env::var("FILE_STORE_DIR").unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        match role.as_str() {
+            "writer" => {
+                // Saves forever, with fsync off to write as fast as possible.
+                let store = FileStore::new(&dir).with_fsync(false);
+                let payload = format!("\"{}\"", "x".repeat(20_000));
+                std::fs::write(dir.join("ready"), "").unwrap();
+                for round in 0u64.. {
+                    let sid = id(&format!("crash{}", round % 8));
+                    let n = round.to_string();
+                    let r = record(&[("round", &n), ("payload", &payload)]);
+                    store.save(&sid, &r, &["round", "payload"]).await.unwrap();
+                }
+            }
+            "field" => {
+                let key = std::env::var("FILE_STORE_FIELD").unwrap();
+                let rounds: u64 = std::env::var("FILE_STORE_ROUNDS").unwrap().parse().unwrap();
+                let store = FileStore::new(&dir).with_fsync(false);
+                let sid = id("two-processes");
+                for round in 0..rounds {
+                    let r = record(&[(&key, &round.to_string())]);
+                    store.save(&sid, &r, &[&key]).await.unwrap();
+                }
+            }
+            other => panic!("unknown child role {other}"),
+        }
+    });
+}
+
+#[test]
+fn kill_9_during_a_write_loop_leaves_every_file_whole() {
+    let temp = TempDir::new("crash");
+    let dir = temp.path().join("sessions");
+    std::fs::create_dir(&dir).unwrap();
+    for attempt in 0..5 {
+        let _ = std::fs::remove_file(dir.join("ready"));
+        let mut child = spawn_child("writer", &dir, &[], temp.path());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !dir.join("ready").exists() {
+            assert!(
+                child.child.try_wait().unwrap().is_none(),
+                "writer exited:\n{}",
+                child.output()
+            );
+            assert!(Instant::now() < deadline, "writer did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Readers during the write loop see whole files only.
+        let until = Instant::now() + Duration::from_millis(100 + attempt * 37);
+        while Instant::now() < until {
+            check_every_file_parses(&dir, "while the writer runs");
+        }
+        child.kill(); // SIGKILL, mid-write in all likelihood
+        assert!(
+            check_every_file_parses(&dir, "after kill -9") > 0,
+            "the writer wrote nothing"
+        );
+    }
+}
+
+/// Parses every `.json` file in `dir`; returns how many there were.
+fn check_every_file_parses(dir: &Path, when: &str) -> usize {
+    let mut parsed = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            // Reading a name while it is being replaced is fine; a missing file is not torn.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("{name}: {e}"),
+        };
+        let record =
+            Record::from_json(&text).unwrap_or_else(|e| panic!("{name} is torn {when}: {e}"));
+        assert!(record.fields.get("round").is_some(), "{name} {when}");
+        assert!(record.last_access.is_some(), "{name} {when}");
+        parsed += 1;
+    }
+    parsed
+}
+
+#[test]
+fn two_processes_saving_different_fields_of_one_session_lose_nothing() {
+    let temp = TempDir::new("two-processes");
+    let dir = temp.path().join("sessions");
+    let rounds = "300";
+    let mut a = spawn_child(
+        "field",
+        &dir,
+        &[("FILE_STORE_FIELD", "a"), ("FILE_STORE_ROUNDS", rounds)],
+        temp.path(),
+    );
+    let mut b = spawn_child(
+        "field",
+        &dir,
+        &[("FILE_STORE_FIELD", "b"), ("FILE_STORE_ROUNDS", rounds)],
+        temp.path(),
+    );
+    for child in [&mut a, &mut b] {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "child did not finish in 120 s");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "child failed:\n{}", child.output());
+    }
+    let text = std::fs::read_to_string(file_of(&dir, "two-processes")).unwrap();
+    let record = Record::from_json(&text).unwrap();
+    assert_eq!(
+        record.fields.get("a").map(|v| v.get()),
+        Some("299"),
+        "{text}"
+    );
+    assert_eq!(
+        record.fields.get("b").map(|v| v.get()),
+        Some("299"),
+        "{text}"
+    );
+}

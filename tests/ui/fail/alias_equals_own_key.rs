@@ -1,0 +1,9 @@
+use session_runtime::Session;
+
+#[derive(Session)]
+struct Auth {
+    #[session(alias = "user")]
+    user: Option<String>,
+}
+
+fn main() {}

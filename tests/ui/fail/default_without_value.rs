@@ -1,0 +1,9 @@
+use session_runtime::Session;
+
+#[derive(Session)]
+struct Counter {
+    #[session(default)]
+    count: u64,
+}
+
+fn main() {}

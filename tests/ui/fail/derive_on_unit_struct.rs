@@ -1,0 +1,6 @@
+use session_runtime::Session;
+
+#[derive(Session)]
+struct Nothing;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use session_runtime::Session;
+
+#[derive(Session)]
+struct Consent {
+    cookie: bool,
+}
+
+fn main() {}
