@@ -85,7 +85,7 @@ impl<'a> Schema<'a> {
             },
             Data::Enum(data) => {
                 cx.error_spanned_by(
-                    &data.enum_token,
+                    data.enum_token,
                     "`#[derive(Session)]` supports only structs with named fields, not enums; \
                      wrap the enum in a struct field: `struct MySession { state: MyEnum }`",
                 );
@@ -93,7 +93,7 @@ impl<'a> Schema<'a> {
             }
             Data::Union(data) => {
                 cx.error_spanned_by(
-                    &data.union_token,
+                    data.union_token,
                     "`#[derive(Session)]` supports only structs with named fields, not unions; \
                      use a struct: `struct MySession { field: Type }`",
                 );
