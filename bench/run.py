@@ -460,7 +460,10 @@ def reap_bench(cfg):
             return None
         return float(m.group(1)) * {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
 
-    return {"idle": p99("idle:"), "cold": p99("first reap"), "warm": p99("second reap"),
+    idle = [v for v in (p99("idle:"), p99("idle again:")) if v is not None]
+    during = [v for v in (p99("first reap"), p99("second reap")) if v is not None]
+    # Conservative: the worse reap against the calmer idle phase.
+    return {"idle": min(idle) if idle else None, "during": max(during) if during else None,
             "text": text.strip()}
 
 
@@ -588,17 +591,18 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
         value = ratio(g[cfg.growth_large][scenario], g[cfg.growth_small][scenario]) if g else None
         goals.append((f"memory {scenario} with {cfg.growth_large} sessions ≥ 0.9× with {cfg.growth_small}",
                       fmt_ratio(value), verdict(value, 0.9)))
-    if reap and reap["idle"] and reap["cold"]:
-        value = reap["cold"] / reap["idle"]
-        goals.append((f"file reap of {cfg.reap_files} files: p99 during reap ≤ 2× idle",
-                      f"{value:.2f}× ({reap['cold']:.2f} ms vs {reap['idle']:.2f} ms)",
+    if reap and reap["idle"] and reap["during"]:
+        value = reap["during"] / reap["idle"]
+        goals.append((f"file reap of {cfg.reap_files} files: p99 during a reap ≤ 2× idle (worse reap / calmer idle)",
+                      f"{value:.2f}× ({reap['during']:.2f} ms vs {reap['idle']:.2f} ms)",
                       verdict(value, 2, higher=False)))
     else:
         goals.append(("file reap: p99 during reap ≤ 2× idle", "see file-store bench (not on main yet)", "not measured"))
-    lo = lost.get("ours-mem")
-    goals.append(("lost updates, 32 writers on one session (memory)",
-                  "n/a" if not lo else f"{lo['lost']} of {lo['sent']} ({100 * lo['lost'] / lo['sent']:.1f}%)",
-                  "reported (no goal yet)"))
+    for key, store in (("ours-mem", "memory"), ("ours-file", "file")):
+        lo = lost.get(key)
+        goals.append((f"lost updates, 32 writers on one session ({store})",
+                      "n/a" if not lo else f"{lo['lost']} of {lo['sent']} ({100 * lo['lost'] / lo['sent']:.1f}%)",
+                      "reported (no goal yet)"))
     lines += ["## Goals", "", "| goal | measured | verdict |", "|---|--:|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in goals]
     lines.append("")
