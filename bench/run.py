@@ -51,6 +51,43 @@ end
 """
 
 
+# Lua for the lost-update test: LIMIT counting requests (GET / with the
+# session's cookie), then only GET /hello (no session). Each wrk connection
+# waits for a response before its next request; once every counting request is
+# answered and 50 /hello answers per connection are in, it prints how many
+# counting (JSON) responses came back, and exits.
+LOST_LUA = """
+local limit = tonumber(os.getenv("WRK_LIMIT"))
+local hellos_needed = 50 * tonumber(os.getenv("WRK_CONNECTIONS"))
+local sent, counted, hellos, bad = 0, 0, 0, 0
+local count_req, hello_req
+init = function(args)
+  count_req = wrk.format("GET", "/")
+  hello_req = wrk.format("GET", "/hello")
+end
+request = function()
+  sent = sent + 1
+  if sent <= limit then return count_req end
+  return hello_req
+end
+response = function(status, headers, body)
+  if body and string.sub(body, 1, 1) == "{" then
+    counted = counted + 1
+    if status ~= 200 then bad = bad + 1 end
+  else
+    hellos = hellos + 1
+  end
+  -- wrk 4.1 calls request() once more than it sends (one per thread), so
+  -- LIMIT - 1 counting answers is all of them.
+  if hellos >= hellos_needed and counted >= limit - 1 then
+    io.stdout:write("responses " .. counted .. " non200 " .. bad .. "\\n")
+    io.stdout:flush()
+    os.exit(0)
+  end
+end
+"""
+
+
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
@@ -89,7 +126,7 @@ def ensure_tools():
 def build():
     sh(["cargo", "build", "--release", "--example", "counter"])
     sh(["cargo", "build", "--release", "-p", "session-bench", "--bins"])
-    sh(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR)
+    sh(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, stdout=sys.stderr)
     if has_reap_bench():
         sh(["cargo", "bench", "--no-run", "--bench", "file_reap"])
 
@@ -224,17 +261,18 @@ class Server:
 # ---------------------------------------------------------------- wrk
 
 
-def wrk(url, duration, cookie=None, limit=None, connections=32):
+def wrk(url, duration, cookie=None, limit=None, connections=32, lua=STOP_LUA):
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     env = dict(os.environ)
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
     if limit:
-        lua = os.path.join(tempfile.gettempdir(), "bench-stop.lua")
-        with open(lua, "w") as f:
-            f.write(STOP_LUA)
-        cmd += ["-s", lua]
+        script = os.path.join(tempfile.gettempdir(), f"bench-{os.getpid()}-{hash(lua) & 0xffff}.lua")
+        with open(script, "w") as f:
+            f.write(lua)
+        cmd += ["-s", script]
         env["WRK_LIMIT"] = str(limit)
+        env["WRK_CONNECTIONS"] = str(connections)
     cmd.append(url)
     text = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
     if limit:
@@ -283,9 +321,13 @@ def snapshot_dir(path):
     return state
 
 
+LOADS = []  # 1-minute load averages seen before each cell
+
+
 def measure(impl, scenario, cfg):
     """Median req/s over cfg.runs fresh servers, or None with impl.unavailable set."""
     path, needs_cookie = SCENARIOS[scenario]
+    LOADS.append(os.getloadavg()[0])
     runs, notes = [], []
     for _ in range(cfg.runs):
         try:
@@ -348,7 +390,8 @@ def cost_growth(impl, cfg):
 
 
 def lost_updates(impl, cfg):
-    """32 connections each sending cfg.lost_per_conn GET / to one session, then /peek.
+    """cfg.lost_requests GET / with one session's cookie over 32 wrk connections,
+    then GET /peek: lost = increments sent + 1 - final count.
 
     A correctness test, not a speed one: the server gets both CPUs, so that a
     tokio server runs two workers and requests can interleave (pinned to one
@@ -356,31 +399,15 @@ def lost_updates(impl, cfg):
     try:
         with Server(impl, pinned=False) as server:
             cookie = server.new_session()  # count is 1
-            failures = [0]
-            lock = threading.Lock()
-
-            def writer():
-                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-                for _ in range(cfg.lost_per_conn):
-                    status, _, _ = server.request("/", cookie, conn)
-                    if status != 200:
-                        with lock:
-                            failures[0] += 1
-                conn.close()
-
-            threads = [threading.Thread(target=writer) for _ in range(32)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            result = wrk(server.url + "/", 600, cookie, limit=cfg.lost_requests, lua=LOST_LUA)
             _, body, _ = server.request("/peek", cookie)
     except NotAvailable as why:
         impl.unavailable = str(why)
         return None
     final = int(re.search(r'"count":\s*(\d+)', body).group(1))
-    sent = 32 * cfg.lost_per_conn
-    ok = sent - failures[0]
-    return {"sent": sent, "failed": failures[0], "final": final, "lost": 1 + ok - final}
+    sent = result["responses"]  # counting requests answered (wrk may generate one it never sends)
+    failed = result["non200"]
+    return {"sent": sent, "failed": failed, "final": final, "lost": 1 + sent - failed - final}
 
 
 WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
@@ -500,7 +527,9 @@ def environment(cfg):
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- mode: {'--quick (1 run x 2 s per cell: a smoke run, not a measurement)' if cfg.quick else f'full ({cfg.runs} runs x {cfg.duration} s per cell, medians)'}",
         f"- machine: {os.cpu_count()} CPUs, {cpu}, kernel {os.uname().release}",
-        f"- load average before the run: {cfg.load_before}; after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"- load average before the run: {cfg.load_before}; after: {' '.join(f'{x:.2f}' for x in os.getloadavg())};"
+        f" highest 1-minute load seen before a throughput cell: {max(LOADS, default=0):.2f}"
+        " (this run's own server and wrk add up to about 2)",
         f"- {output(['rustc', '--version'])}; node {output(['node', '--version'])}; {wrk_version[0] if wrk_version else 'wrk ?'}",
         f"- server on CPU {SERVER_CPU}, wrk -t1 -c32 on CPU {LOAD_CPU}, fresh server per run",
     ]
@@ -618,7 +647,8 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
         lines.append("")
 
     lines += ["## Lost updates: 32 concurrent writers, one session", "",
-              "Each of 32 connections sends its share of GET / with the same cookie, then one GET /peek;"
+              "wrk sends GET / with one session's cookie over 32 connections"
+              " (then only GET /hello until every counting response is in), then one GET /peek;"
               " lost = successful GET / + 1 (the request that made the session) - final count."
               " The server runs on both CPUs here so that requests can interleave.", "",
               "| implementation | GET / sent | failed | final count | lost |", "|---|--:|--:|--:|--:|"]
@@ -661,7 +691,7 @@ def main():
     cfg.rss_sessions = 20_000 if cfg.quick else 100_000
     cfg.growth_small = 1_000
     cfg.growth_large = 100_000 if cfg.quick else 1_000_000
-    cfg.lost_per_conn = 25 if cfg.quick else 100
+    cfg.lost_requests = 2_000 if cfg.quick else 10_000
     cfg.reap_files = 10_000 if cfg.quick else 100_000
     cfg.callgrind_requests = 300 if cfg.quick else 2_000
     cfg.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
