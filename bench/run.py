@@ -322,35 +322,53 @@ def snapshot_dir(path):
 
 
 LOADS = []  # 1-minute load averages seen before each cell
+CFG = None  # the parsed options, set by main
 
 
-def measure(impl, scenario, cfg):
-    """Median req/s over cfg.runs fresh servers, or None with impl.unavailable set."""
+def measure_once(impl, scenario):
+    """One wrk run on a fresh server; raises NotAvailable when the server cannot start."""
     path, needs_cookie = SCENARIOS[scenario]
     LOADS.append(os.getloadavg()[0])
-    runs, notes = [], []
-    for _ in range(cfg.runs):
-        try:
-            with Server(impl) as server:
-                cookie = server.new_session() if needs_cookie else None
-                before = snapshot_dir(server.dir) if server.dir and scenario == "read" else None
-                result = wrk(server.url + path, cfg.duration, cookie)
-                if before is not None:
-                    after = snapshot_dir(server.dir)
-                    changed = sum(1 for k, v in after.items() if before.get(k) != v)
-                    notes.append(f"session files rewritten during the read run: {changed}")
-        except NotAvailable as why:
-            impl.unavailable = str(why)
-            return None
-        if result["non2xx"] or result["errors"]:
-            notes.append(f"non-2xx {result['non2xx']}, socket errors {result['errors']}")
-        runs.append(result)
-        log(f"  {impl.key:9} {scenario:6} {result['rps']:>10.0f} req/s  p99 {result['p99_ms']} ms")
+    notes = []
+    with Server(impl) as server:
+        cookie = server.new_session() if needs_cookie else None
+        before = snapshot_dir(server.dir) if server.dir and scenario == "read" else None
+        result = wrk(server.url + path, CFG.duration, cookie)
+        if before is not None:
+            after = snapshot_dir(server.dir)
+            changed = sum(1 for k, v in after.items() if before.get(k) != v)
+            notes.append(f"session files rewritten during the read run: {changed}")
+    if result["non2xx"] or result["errors"]:
+        notes.append(f"non-2xx {result['non2xx']}, socket errors {result['errors']}")
+    result["notes"] = notes
+    log(f"  {impl.key:9} {scenario:6} {result['rps']:>10.0f} req/s  p99 {result['p99_ms']:.2f} ms")
+    return result
+
+
+def throughput(impls, cfg):
+    """Every cell, in rounds: each round runs every implementation and scenario
+    once, so that a machine getting busier or calmer shifts all rows alike
+    rather than biasing the ratios. A cell is the median of its rounds."""
+    raw = {}
+    for round_ in range(cfg.runs):
+        log(f"== throughput, round {round_ + 1} of {cfg.runs}")
+        for impl in impls:
+            for scenario in SCENARIOS:
+                if impl.unavailable or not applies(impl, scenario):
+                    continue
+                try:
+                    raw.setdefault((impl.key, scenario), []).append(measure_once(impl, scenario))
+                except NotAvailable as why:
+                    impl.unavailable = str(why)
+                    log(f"  {impl.key:9} not available: {why}")
     return {
-        "rps": statistics.median(r["rps"] for r in runs),
-        "runs": [r["rps"] for r in runs],
-        "p99_ms": statistics.median(r["p99_ms"] or 0 for r in runs),
-        "notes": sorted(set(notes)),
+        key: {
+            "rps": statistics.median(r["rps"] for r in runs),
+            "runs": [r["rps"] for r in runs],
+            "p99_ms": statistics.median(r["p99_ms"] or 0 for r in runs),
+            "notes": sorted({n for r in runs for n in r["notes"]}),
+        }
+        for key, runs in raw.items()
     }
 
 
@@ -686,6 +704,8 @@ def main():
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
     cfg = parser.parse_args()
+    global CFG
+    CFG = cfg
     cfg.runs = cfg.runs or (1 if cfg.quick else 3)
     cfg.duration = cfg.duration or (2 if cfg.quick else 10)
     cfg.rss_sessions = 20_000 if cfg.quick else 100_000
@@ -709,17 +729,12 @@ def main():
         wanted = cfg.only.split(",")
         impls = [i for i in impls if i.key in wanted or i.key == "bare"]
 
-    cells, rss, growth, lost, read_writes = {}, {}, {}, {}, {}
+    cells = throughput(impls, cfg)
+    rss, growth, lost, read_writes = {}, {}, {}, {}
     for impl in impls:
-        log(f"== {impl.label}")
-        for scenario in SCENARIOS:
-            if applies(impl, scenario) and not impl.unavailable:
-                result = measure(impl, scenario, cfg)
-                if result:
-                    cells[(impl.key, scenario)] = result
         if impl.unavailable:
-            log(f"  not available: {impl.unavailable}")
             continue
+        log(f"== {impl.label}")
         if impl.key in ("ours-mem", "ts-mem", "ex-mem"):
             rss[impl.key] = rss_per_session(impl, cfg)
         if impl.key != "bare":
