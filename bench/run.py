@@ -30,7 +30,8 @@ NODE_DIR = os.path.join(BENCH, "node")
 RELEASE = os.path.join(ROOT, "target", "release")
 SERVER_CPU = "0"
 LOAD_CPU = "1"
-SECRET = "bench secret, not for production"
+# No comma: SESSION_SECRET is a comma-separated list, and every secret is tried on verify.
+SECRET = "bench-secret-not-for-production"
 
 # Lua for wrk: exit as soon as LIMIT responses arrived (wrk would otherwise wait
 # out its duration). With one wrk thread the count is exact; up to -c requests
