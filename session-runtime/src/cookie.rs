@@ -10,10 +10,10 @@ use http::header::COOKIE;
 use crate::record::CookieMeta;
 use crate::time;
 
-/// The value of the first cookie called `name` across all `Cookie` headers,
-/// quotes stripped and percent-decoded (kept raw when decoding fails), as
-/// `cookie.parse`: the first occurrence wins.
-pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
+/// The raw value of the first cookie called `name` across all `Cookie`
+/// headers, trimmed and with surrounding quotes stripped, as `cookie.parse`:
+/// the first occurrence wins. [`decode`] percent-decodes it.
+pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     for header in headers.get_all(COOKIE) {
         let Ok(header) = header.to_str() else {
             continue;
@@ -25,45 +25,70 @@ pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str
             if key.trim() != name {
                 continue;
             }
-            let mut value = value.trim();
+            let value = value.trim();
             if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
-                value = &value[1..value.len() - 1];
+                return Some(&value[1..value.len() - 1]);
             }
-            return Some(if value.contains('%') {
-                percent_decode(value).map_or(Cow::Borrowed(value), Cow::Owned)
-            } else {
-                Cow::Borrowed(value)
-            });
+            return Some(value);
         }
     }
     None
 }
 
-/// `decodeURIComponent`: `None` for a malformed escape or invalid UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+/// Room for a decoded cookie value on the stack; longer ones go to the heap.
+pub(crate) type DecodeBuffer = [u8; 192];
+
+/// `decodeURIComponent` as `cookie.parse` applies it: only to values with a
+/// `%`, keeping the raw value when an escape is malformed or not UTF-8.
+pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
+    if !raw.contains('%') {
+        return Cow::Borrowed(raw);
+    }
+    let mut heap = Vec::new();
+    let mut len = 0;
+    let bytes = raw.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+        let byte = if bytes[i] == b'%' {
+            let Some(byte) = raw
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            else {
+                return Cow::Borrowed(raw);
+            };
             i += 3;
+            byte
         } else {
-            out.push(bytes[i]);
             i += 1;
+            bytes[i - 1]
+        };
+        if len < buffer.len() {
+            buffer[len] = byte;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&buffer[..]);
+            }
+            heap.push(byte);
         }
+        len += 1;
     }
-    String::from_utf8(out).ok()
+    if heap.is_empty() {
+        std::str::from_utf8(&buffer[..len]).map_or(Cow::Borrowed(raw), Cow::Borrowed)
+    } else {
+        String::from_utf8(heap).map_or(Cow::Borrowed(raw), Cow::Owned)
+    }
 }
 
 /// `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` is escaped.
 pub(crate) fn encode_uri_component(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
             out.push(byte as char);
         } else {
-            write!(out, "%{byte:02X}").expect("writing to a String");
+            out.push('%');
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0xf)] as char);
         }
     }
 }
@@ -136,25 +161,49 @@ mod tests {
         map
     }
 
+    fn found(values: &[&str], name: &str) -> Option<String> {
+        let map = headers(values);
+        let raw = find(&map, name)?;
+        let mut buffer = [0; 192];
+        Some(decode(raw, &mut buffer).into_owned())
+    }
+
     #[test]
     fn first_occurrence_wins_across_headers() {
-        let map = headers(&["a=1; sid=first", "sid=second"]);
-        assert_eq!(find(&map, "sid").as_deref(), Some("first"));
-        assert_eq!(find(&map, "missing"), None);
+        assert_eq!(
+            found(&["a=1; sid=first", "sid=second"], "sid").as_deref(),
+            Some("first")
+        );
+        assert_eq!(found(&["a=1"], "missing"), None);
     }
 
     #[test]
     fn decodes_quotes_and_percent() {
+        assert_eq!(found(&["sid=\"s%3Aab\""], "sid").as_deref(), Some("s:ab"));
+        assert_eq!(found(&[" sid = s:a+b "], "sid").as_deref(), Some("s:a+b"));
+        // A malformed escape or invalid UTF-8 is kept raw, as `cookie.parse` does.
+        assert_eq!(found(&["sid=%zz"], "sid").as_deref(), Some("%zz"));
+        assert_eq!(found(&["sid=a%FFb"], "sid").as_deref(), Some("a%FFb"));
+        assert_eq!(found(&["sid=a%4"], "sid").as_deref(), Some("a%4"));
+    }
+
+    #[test]
+    fn long_values_decode_past_the_stack_buffer() {
+        let long = "%41".repeat(300);
         assert_eq!(
-            find(&headers(&["sid=\"s%3Aab\""]), "sid").as_deref(),
-            Some("s:ab")
+            found(&[&format!("sid={long}")], "sid"),
+            Some("A".repeat(300))
         );
+        let edge = "%41".repeat(192);
         assert_eq!(
-            find(&headers(&[" sid = s:a+b "]), "sid").as_deref(),
-            Some("s:a+b")
+            found(&[&format!("sid={edge}")], "sid"),
+            Some("A".repeat(192))
         );
-        // A malformed escape is kept raw, as `cookie.parse` does.
-        assert_eq!(find(&headers(&["sid=%zz"]), "sid").as_deref(), Some("%zz"));
+        let over = "%41".repeat(193);
+        assert_eq!(
+            found(&[&format!("sid={over}")], "sid"),
+            Some("A".repeat(193))
+        );
     }
 
     #[test]

@@ -461,8 +461,10 @@ where
         }
         let raw = cookie::find(request.headers(), &self.config.name);
         let had_cookie = raw.is_some();
-        let cookie_id = raw.as_deref().and_then(|value| {
-            let id = self.config.secrets.unsign(value);
+        let mut buffer: cookie::DecodeBuffer = [0; 192];
+        let cookie_id = raw.and_then(|raw| {
+            let value = cookie::decode(raw, &mut buffer);
+            let id = self.config.secrets.unsign(&value);
             if id.is_none() {
                 tracing::debug!(
                     "session cookie is unsigned or its signature is invalid; ignoring it"

@@ -176,6 +176,19 @@ impl CookieMeta {
         }
     }
 
+    /// Whether these are express's default settings (compared without allocating).
+    pub(crate) fn is_default(&self) -> bool {
+        self.original_max_age.is_none()
+            && self.expires.is_none()
+            && self.http_only
+            && self.path == "/"
+            && self.domain.is_none()
+            && self.secure.is_none()
+            && self.same_site.is_none()
+            && self.partitioned.is_none()
+            && self.priority.is_none()
+    }
+
     /// Whether this is a persistent cookie rather than a browser-session one.
     pub(crate) fn has_expiry(&self) -> bool {
         self.original_max_age.is_some() || self.expires.is_some()
