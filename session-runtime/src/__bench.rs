@@ -4,8 +4,6 @@
 //! **Not public API.** Hidden from the docs, outside semver: anything here may
 //! change or disappear in any release. Applications use [`SessionLayer`](crate::SessionLayer).
 
-use std::borrow::Cow;
-
 use http::HeaderMap;
 use serde_json::value::RawValue;
 
@@ -13,10 +11,20 @@ use crate::record::CookieMeta;
 use crate::schema::SessionSchema;
 use crate::signing::Secrets;
 
-/// The value of the first cookie called `name` in `headers`, as the layer reads it.
+/// The raw value of the first cookie called `name` in `headers`, as the layer finds it.
 #[must_use]
-pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
+pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     crate::cookie::find(headers, name)
+}
+
+/// What the layer does with a request's cookie: find it, percent-decode it on
+/// the stack, verify its signature. The length of the verified id, if any.
+#[must_use]
+pub fn verify_cookie(secrets: &Secrets, headers: &HeaderMap, name: &str) -> Option<usize> {
+    let raw = crate::cookie::find(headers, name)?;
+    let mut buffer: crate::cookie::DecodeBuffer = [0; 192];
+    let value = crate::cookie::decode(raw, &mut buffer);
+    secrets.unsign(&value).map(str::len)
 }
 
 /// The `Set-Cookie` value the layer sends for a signed cookie value.
