@@ -5,7 +5,8 @@
 //! ```
 //!
 //! `GET /` counts visits in the session, `GET /peek` shows the count without
-//! touching the session, `POST /logout` ends it. The port comes from `PORT`,
+//! touching the session, `POST /logout` ends it, and `GET /hello` answers
+//! `hello` without a session (the benchmarks' baseline route). The port comes from `PORT`,
 //! else the first positional argument, else 8080; the host from `HOST`, else
 //! 127.0.0.1. `SESSION_SECRET` holds the signing secrets, comma-separated
 //! (the first signs, all verify).
@@ -40,6 +41,10 @@ async fn index(mut session: Session<Counter>) -> impl IntoResponse {
 
 async fn peek(session: Session<Counter>) -> impl IntoResponse {
     counter_json(session.count)
+}
+
+async fn hello() -> &'static str {
+    "hello"
 }
 
 async fn logout(session: Session<Counter>) -> impl IntoResponse {
@@ -131,7 +136,8 @@ async fn main() -> ExitCode {
             .route("/", get(index))
             .route("/peek", get(peek))
             .route("/logout", post(logout))
-            .layer(layer);
+            .layer(layer)
+            .route("/hello", get(hello));
         let address = format!("{}:{}", options.host, options.port);
         let listener = tokio::net::TcpListener::bind(&address)
             .await

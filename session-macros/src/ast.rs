@@ -84,6 +84,10 @@ impl<'a> Schema<'a> {
                 }
             },
             Data::Enum(data) => {
+                #[allow(
+                    clippy::needless_borrows_for_generic_args,
+                    reason = "the token is Copy only when syn's clone-impls feature is on, as it is in the workspace build"
+                )]
                 cx.error_spanned_by(
                     &data.enum_token,
                     "`#[derive(Session)]` supports only structs with named fields, not enums; \
@@ -92,6 +96,10 @@ impl<'a> Schema<'a> {
                 return None;
             }
             Data::Union(data) => {
+                #[allow(
+                    clippy::needless_borrows_for_generic_args,
+                    reason = "the token is Copy only when syn's clone-impls feature is on, as it is in the workspace build"
+                )]
                 cx.error_spanned_by(
                     &data.union_token,
                     "`#[derive(Session)]` supports only structs with named fields, not unions; \

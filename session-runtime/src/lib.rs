@@ -18,6 +18,10 @@ pub mod store;
 #[doc(hidden)]
 pub mod __private;
 
+/// Wrappers for the `session-bench` micro-benchmarks; not public API.
+#[doc(hidden)]
+pub mod __bench;
+
 pub use config::Unset;
 pub use extract::{CookieMut, Session, SessionRejection};
 pub use id::SessionId;

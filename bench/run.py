@@ -1,0 +1,770 @@
+#!/usr/bin/env python3
+"""The load benchmark of issue #3, in one run (bench/README.md).
+
+    bench/run.sh            # full: wrk -t1 -c32, 3 x 10 s per cell, medians
+    bench/run.sh --quick    # smoke: 1 x 2 s per cell, smaller counts
+
+Builds the servers, then for every implementation and scenario starts a fresh
+server pinned to CPU 0 and loads it with wrk pinned to CPU 1. Prints one
+markdown report and writes it to bench/results/latest.md.
+"""
+
+import argparse
+import datetime
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+NODE_DIR = os.path.join(BENCH, "node")
+RELEASE = os.path.join(ROOT, "target", "release")
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+# No comma: SESSION_SECRET is a comma-separated list, and every secret is tried on verify.
+SECRET = "bench-secret-not-for-production"
+
+# Lua for wrk: exit as soon as LIMIT responses arrived (wrk would otherwise wait
+# out its duration). With one wrk thread the count is exact; up to -c requests
+# may still be in flight, which the server then also handles.
+STOP_LUA = """
+local limit = tonumber(os.getenv("WRK_LIMIT"))
+local n = 0
+local bad = 0
+response = function(status, headers, body)
+  n = n + 1
+  if status ~= 200 then bad = bad + 1 end
+  if n >= limit then
+    io.stdout:write("responses " .. n .. " non200 " .. bad .. "\\n")
+    io.stdout:flush()
+    os.exit(0)
+  end
+end
+"""
+
+
+# Lua for the lost-update test: LIMIT counting requests (GET / with the
+# session's cookie), then only GET /hello (no session). Each wrk connection
+# waits for a response before its next request; once every counting request is
+# answered and 50 /hello answers per connection are in, it prints how many
+# counting (JSON) responses came back, and exits.
+LOST_LUA = """
+local limit = tonumber(os.getenv("WRK_LIMIT"))
+local hellos_needed = 50 * tonumber(os.getenv("WRK_CONNECTIONS"))
+local sent, counted, hellos, bad = 0, 0, 0, 0
+local count_req, hello_req
+init = function(args)
+  count_req = wrk.format("GET", "/")
+  hello_req = wrk.format("GET", "/hello")
+end
+request = function()
+  sent = sent + 1
+  if sent <= limit then return count_req end
+  return hello_req
+end
+response = function(status, headers, body)
+  if body and string.sub(body, 1, 1) == "{" then
+    counted = counted + 1
+    if status ~= 200 then bad = bad + 1 end
+  else
+    hellos = hellos + 1
+  end
+  -- wrk 4.1 calls request() once more than it sends (one per thread), so
+  -- LIMIT - 1 counting answers is all of them.
+  if hellos >= hellos_needed and counted >= limit - 1 then
+    io.stdout:write("responses " .. counted .. " non200 " .. bad .. "\\n")
+    io.stdout:flush()
+    os.exit(0)
+  end
+end
+"""
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def sh(cmd, cwd=ROOT, **kw):
+    log("$ " + " ".join(cmd))
+    return subprocess.run(cmd, cwd=cwd, check=True, **kw)
+
+
+def output(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "not installed"
+
+
+# ---------------------------------------------------------------- setup
+
+
+def ensure_tools():
+    tools = {"wrk": "wrk", "strace": "strace", "taskset": "util-linux",
+             "valgrind": "valgrind", "callgrind_control": "valgrind"}
+    missing = sorted({pkg for tool, pkg in tools.items() if shutil.which(tool) is None})
+    if missing:
+        if os.geteuid() != 0:
+            sys.exit(f"missing tools: apt-get install {' '.join(missing)}")
+        packages = missing
+        sh(["apt-get", "update", "-qq"])
+        sh(["apt-get", "install", "-y", "-qq", *packages])
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        sys.exit("node and npm are needed for the express-session rows")
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("needs 2 CPUs: the server on CPU 0, wrk on CPU 1")
+
+
+def build():
+    sh(["cargo", "build", "--release", "--example", "counter"])
+    sh(["cargo", "build", "--release", "-p", "session-bench", "--bins"])
+    sh(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, stdout=sys.stderr)
+    if has_reap_bench():
+        sh(["cargo", "bench", "--no-run", "--bench", "file_reap"])
+
+
+def has_reap_bench():
+    with open(os.path.join(ROOT, "Cargo.toml")) as f:
+        return 'name = "file_reap"' in f.read()
+
+
+# ---------------------------------------------------------------- servers
+
+
+class Impl:
+    def __init__(self, key, label, cmd, cookie=None, store_dir=False, env=None):
+        self.key, self.label, self.cmd, self.cookie = key, label, cmd, cookie
+        self.store_dir, self.env = store_dir, env or {}
+        self.unavailable = None  # why it could not start, once known
+
+
+def implementations():
+    counter = os.path.join(RELEASE, "examples", "counter")
+    node = ["node", os.path.join(NODE_DIR, "app.js")]
+    return [
+        Impl("bare", "axum, no session (/json)", [os.path.join(RELEASE, "axum-bare")]),
+        Impl("ours-mem", "typed sessions MemoryStore", [counter, "--store", "memory"], "_es_demo"),
+        Impl("ts-mem", "tower-sessions 0.15 MemoryStore, signed",
+             [os.path.join(RELEASE, "axum-tower-sessions")], "_ts_demo"),
+        Impl("ex-mem", "express-session 1.19 MemoryStore", node + ["--store", "memory"], "_es_demo",
+             env={"NODE_ENV": "production"}),
+        Impl("ours-file", "typed sessions FileStore (fsync)", [counter, "--store", "file"], "_fs_demo",
+             store_dir=True),
+        Impl("ex-file", "express-session + session-file-store 1.5", node + ["--store", "file"],
+             "_fs_demo", store_dir=True, env={"NODE_ENV": "production"}),
+    ]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NotAvailable(Exception):
+    pass
+
+
+class Server:
+    """A fresh server process pinned to the server CPU; a context manager."""
+
+    def __init__(self, impl, pinned=True, wrapper=()):
+        self.impl, self.pinned, self.wrapper = impl, pinned, list(wrapper)
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"bench-{impl.key}-") if impl.store_dir else None
+
+    def __enter__(self):
+        program = self.impl.cmd[0]
+        if os.path.isabs(program) and not os.path.exists(program):
+            raise RuntimeError(f"{program} is not built: run without --skip-build")
+        cpus = SERVER_CPU if self.pinned else f"{SERVER_CPU},{LOAD_CPU}"
+        cmd = ["taskset", "-c", cpus, *self.wrapper, *self.impl.cmd]
+        if self.dir:
+            cmd += ["--path", self.dir]
+        cmd.append(str(self.port))
+        env = dict(os.environ, SESSION_SECRET=SECRET, **self.impl.env)
+        env.pop("PORT", None)
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, env=env,
+                                     cwd=self.dir or ROOT, text=True)
+        deadline = time.time() + (120 if self.wrapper else 30)
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:  # exited
+                self.proc.wait()
+                self.stderr.seek(0)
+                why = self.stderr.read().decode(errors="replace").strip().splitlines()
+                self.cleanup()
+                raise NotAvailable(why[-1] if why else f"exit {self.proc.returncode}")
+            if "http://" in line:
+                threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+                return self
+        self.__exit__()
+        raise NotAvailable("did not print its address within 30 s")
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.cleanup()
+
+    def cleanup(self):
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def request(self, path, cookie=None, conn=None):
+        """One GET; returns (status, body, session cookie pair or None)."""
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Cookie": cookie} if cookie else {}
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read().decode()
+        pair = None
+        for value in response.headers.get_all("Set-Cookie") or []:
+            if value.startswith(self.impl.cookie + "="):
+                pair = value.split(";")[0]
+        if own:
+            conn.close()
+        return response.status, body, pair
+
+    def new_session(self):
+        status, body, pair = self.request("/")
+        if status != 200 or not pair:
+            raise RuntimeError(f"{self.impl.key}: GET / gave {status} {body!r}, cookie {pair}")
+        return pair
+
+
+# ---------------------------------------------------------------- wrk
+
+
+def wrk(url, duration, cookie=None, limit=None, connections=32, lua=STOP_LUA):
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    env = dict(os.environ)
+    if cookie:
+        cmd += ["-H", f"Cookie: {cookie}"]
+    if limit:
+        script = os.path.join(tempfile.gettempdir(), f"bench-{os.getpid()}-{hash(lua) & 0xffff}.lua")
+        with open(script, "w") as f:
+            f.write(lua)
+        cmd += ["-s", script]
+        env["WRK_LIMIT"] = str(limit)
+        env["WRK_CONNECTIONS"] = str(connections)
+    cmd.append(url)
+    text = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
+    if limit:
+        m = re.search(r"responses (\d+) non200 (\d+)", text)
+        if not m:
+            raise RuntimeError(f"wrk stopped before {limit} responses:\n{text}")
+        return {"responses": int(m.group(1)), "non200": int(m.group(2))}
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not rps:
+        raise RuntimeError(f"wrk failed:\n{text}")
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    return {
+        "rps": float(rps.group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": sum(map(int, errors.groups())) if errors else 0,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+    }
+
+
+# ---------------------------------------------------------------- scenarios
+
+SCENARIOS = {
+    # key: (path, needs a cookie, which implementations)
+    "hello": ("/hello", False),
+    "json": ("/json", False),
+    "new": ("/", False),
+    "write": ("/", True),
+    "read": ("/peek", True),
+}
+
+
+def applies(impl, scenario):
+    if impl.key == "bare":
+        return scenario in ("hello", "json")
+    return scenario != "json"
+
+
+def snapshot_dir(path):
+    state = {}
+    for name in os.listdir(path):
+        st = os.stat(os.path.join(path, name))
+        state[name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return state
+
+
+LOADS = []  # 1-minute load averages seen before each cell
+CFG = None  # the parsed options, set by main
+
+
+def measure_once(impl, scenario):
+    """One wrk run on a fresh server; raises NotAvailable when the server cannot start."""
+    path, needs_cookie = SCENARIOS[scenario]
+    LOADS.append(os.getloadavg()[0])
+    notes = []
+    with Server(impl) as server:
+        cookie = server.new_session() if needs_cookie else None
+        before = snapshot_dir(server.dir) if server.dir and scenario == "read" else None
+        result = wrk(server.url + path, CFG.duration, cookie)
+        if before is not None:
+            after = snapshot_dir(server.dir)
+            changed = sum(1 for k, v in after.items() if before.get(k) != v)
+            notes.append(f"session files rewritten during the read run: {changed}")
+    if result["non2xx"] or result["errors"]:
+        notes.append(f"non-2xx {result['non2xx']}, socket errors {result['errors']}")
+    result["notes"] = notes
+    log(f"  {impl.key:9} {scenario:6} {result['rps']:>10.0f} req/s  p99 {result['p99_ms']:.2f} ms")
+    return result
+
+
+def throughput(impls, cfg):
+    """Every cell, in rounds: each round runs every implementation and scenario
+    once, so that a machine getting busier or calmer shifts all rows alike
+    rather than biasing the ratios. A cell is the median of its rounds."""
+    raw = {}
+    for round_ in range(cfg.runs):
+        log(f"== throughput, round {round_ + 1} of {cfg.runs}")
+        for impl in impls:
+            for scenario in SCENARIOS:
+                if impl.unavailable or not applies(impl, scenario):
+                    continue
+                try:
+                    raw.setdefault((impl.key, scenario), []).append(measure_once(impl, scenario))
+                except NotAvailable as why:
+                    impl.unavailable = str(why)
+                    log(f"  {impl.key:9} not available: {why}")
+    return {
+        key: {
+            "rps": statistics.median(r["rps"] for r in runs),
+            "runs": [r["rps"] for r in runs],
+            "p99_ms": statistics.median(r["p99_ms"] or 0 for r in runs),
+            "notes": sorted({n for r in runs for n in r["notes"]}),
+        }
+        for key, runs in raw.items()
+    }
+
+
+def rss_per_session(impl, cfg):
+    """Bytes of RSS per stored counter session, after cfg.rss_sessions new sessions."""
+    try:
+        with Server(impl) as server:
+            wrk(server.url + "/", 600, limit=1000)  # warm up: allocator, maps, JIT
+            time.sleep(0.5)
+            before = server.rss()
+            made = wrk(server.url + "/", 600, limit=cfg.rss_sessions)
+            time.sleep(1.0)
+            after = server.rss()
+    except NotAvailable as why:
+        impl.unavailable = str(why)
+        return None
+    if made["non200"]:
+        raise RuntimeError(f"{impl.key}: {made['non200']} failed session creations")
+    sessions = made["responses"]
+    return {"bytes": (after - before) / sessions, "sessions": sessions, "before": before, "after": after}
+
+
+def cost_growth(impl, cfg):
+    """Write and read req/s on a store prefilled with few vs many sessions."""
+    table = {}
+    for size in (cfg.growth_small, cfg.growth_large):
+        rows = {"write": [], "read": []}
+        for _ in range(cfg.runs):
+            with Server(impl) as server:
+                wrk(server.url + "/", 1200, limit=size)
+                cookie = server.new_session()
+                rows["write"].append(wrk(server.url + "/", cfg.duration, cookie)["rps"])
+                rows["read"].append(wrk(server.url + "/peek", cfg.duration, cookie)["rps"])
+                log(f"  {impl.key:9} {size:>8} sessions  write {rows['write'][-1]:.0f}  read {rows['read'][-1]:.0f}")
+        table[size] = {k: statistics.median(v) for k, v in rows.items()}
+    return table
+
+
+def lost_updates(impl, cfg):
+    """cfg.lost_requests GET / with one session's cookie over 32 wrk connections,
+    then GET /peek: lost = increments sent + 1 - final count.
+
+    A correctness test, not a speed one: the server gets both CPUs, so that a
+    tokio server runs two workers and requests can interleave (pinned to one
+    CPU, a store that never yields would serialize them)."""
+    try:
+        with Server(impl, pinned=False) as server:
+            cookie = server.new_session()  # count is 1
+            result = wrk(server.url + "/", 600, cookie, limit=cfg.lost_requests, lua=LOST_LUA)
+            _, body, _ = server.request("/peek", cookie)
+    except NotAvailable as why:
+        impl.unavailable = str(why)
+        return None
+    final = int(re.search(r'"count":\s*(\d+)', body).group(1))
+    sent = result["responses"]  # counting requests answered (wrk may generate one it never sends)
+    failed = result["non200"]
+    return {"sent": sent, "failed": failed, "final": final, "lost": 1 + sent - failed - final}
+
+
+WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
+
+
+def read_path_writes(impl, requests=200):
+    """File opens for writing and renames per GET /peek, counted by strace."""
+    try:
+        with Server(impl) as server:
+            cookie = server.new_session()
+            trace = os.path.join(tempfile.gettempdir(), f"bench-strace-{impl.key}.txt")
+            strace = subprocess.Popen(
+                ["strace", "-f", "-qq", "-e", "trace=open,openat,rename,renameat,renameat2",
+                 "-e", "status=successful", "-o", trace, "-p", str(server.proc.pid)],
+                stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            for _ in range(requests):
+                server.request("/peek", cookie, conn)
+            conn.close()
+            time.sleep(0.5)
+            strace.send_signal(signal.SIGINT)
+            strace.wait(10)
+    except NotAvailable as why:
+        impl.unavailable = str(why)
+        return None
+    with open(trace) as f:
+        lines = f.readlines()
+    os.remove(trace)
+    renames = sum(1 for line in lines if "rename" in line)
+    opens = sum(1 for line in lines if "open" in line and WRITE_FLAGS.search(line))
+    return {"renames": renames / requests, "write_opens": opens / requests}
+
+
+def instructions(impl, scenario, cfg):
+    """User-space instructions per request, counted by callgrind: reproducible
+    on a busy machine where req/s is not (kernel time is not counted)."""
+    path, needs_cookie = SCENARIOS[scenario]
+    out = os.path.join(tempfile.gettempdir(), f"bench-callgrind-{impl.key}-{scenario}-{os.getpid()}")
+    wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    with Server(impl, wrapper=wrapper) as server:
+        cookie = server.new_session() if needs_cookie else None
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        for _ in range(200):  # warm up
+            server.request(path, cookie, conn)
+        pid = str(server.proc.pid)
+        subprocess.run(["callgrind_control", "-z", pid], capture_output=True, check=True)
+        for _ in range(cfg.callgrind_requests):
+            server.request(path, cookie, conn)
+        subprocess.run(["callgrind_control", "-d", pid], capture_output=True, check=True)
+        conn.close()
+    total = None
+    for name in os.listdir(os.path.dirname(out)):
+        full = os.path.join(os.path.dirname(out), name)
+        if full.startswith(out):
+            if full == out + ".1":
+                with open(full) as f:
+                    total = int(re.search(r"^summary: (\d+)", f.read(), re.M).group(1))
+            os.remove(full)
+    if total is None:
+        raise RuntimeError(f"callgrind wrote no dump for {impl.key} {scenario}")
+    log(f"  {impl.key:9} {scenario:6} {total / cfg.callgrind_requests:>10.0f} instructions/request")
+    return total / cfg.callgrind_requests
+
+
+def reap_bench(cfg):
+    """The file-store reap benchmark (bench/file_reap.rs on the file-store branch), if main has it."""
+    if not has_reap_bench():
+        return None
+    cmd = ["taskset", "-c", SERVER_CPU, "cargo", "bench", "-q", "--bench", "file_reap", "--",
+           str(cfg.reap_files)]
+    text = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout
+
+    def p99(label):
+        m = re.search(re.escape(label) + r".*?p99\s+([\d.]+)(ns|µs|us|ms|s)\b", text)
+        if not m:
+            return None
+        return float(m.group(1)) * {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+
+    idle = [v for v in (p99("idle:"), p99("idle again:")) if v is not None]
+    during = [v for v in (p99("first reap"), p99("second reap")) if v is not None]
+    # Conservative: the worse reap against the calmer idle phase.
+    return {"idle": min(idle) if idle else None, "during": max(during) if during else None,
+            "text": text.strip()}
+
+
+# ---------------------------------------------------------------- report
+
+
+def k(rps):
+    return "n/a" if rps is None else (f"{rps / 1000:.1f}k" if rps >= 1000 else f"{rps:.0f}")
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def fmt_ratio(r):
+    return "n/a" if r is None else f"{r:.2f}×"
+
+
+def verdict(value, goal, higher=True):
+    if value is None:
+        return "not measured"
+    return "met" if (value >= goal if higher else value <= goal) else "**missed**"
+
+
+def environment(cfg):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    wrk_version = output(["wrk", "-v"]).splitlines()
+    return [
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- mode: {'--quick (1 run x 2 s per cell: a smoke run, not a measurement)' if cfg.quick else f'full ({cfg.runs} runs x {cfg.duration} s per cell, medians)'}",
+        f"- machine: {os.cpu_count()} CPUs, {cpu}, kernel {os.uname().release}",
+        f"- load average before the run: {cfg.load_before}; after: {' '.join(f'{x:.2f}' for x in os.getloadavg())};"
+        f" highest 1-minute load seen before a throughput cell: {max(LOADS, default=0):.2f}"
+        " (this run's own server and wrk add up to about 2)",
+        f"- {output(['rustc', '--version'])}; node {output(['node', '--version'])}; {wrk_version[0] if wrk_version else 'wrk ?'}",
+        f"- server on CPU {SERVER_CPU}, wrk -t1 -c32 on CPU {LOAD_CPU}, fresh server per run",
+    ]
+
+
+def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
+    by = {i.key: i for i in impls}
+    bare = cells.get(("bare", "json"))
+    bare_rps = bare["rps"] if bare else None
+    lines = ["# Session benchmark", "", *environment(cfg), ""]
+
+    lines += ["## Throughput (req/s, median) and ratios", "",
+              "| implementation | /hello (no session) | new session GET / | same session write GET / | same session read GET /peek | RSS bytes per stored session |",
+              "|---|--:|--:|--:|--:|--:|"]
+    for impl in impls:
+        if impl.unavailable:
+            lines.append(f"| {impl.label} | not available: {impl.unavailable} | | | | |")
+            continue
+        row = [impl.label, k(cells.get((impl.key, "hello"), {}).get("rps"))]
+        if impl.key == "bare":
+            row += [f"{k(bare_rps)} (/json, the ceiling)", "", ""]
+        else:
+            for scenario in ("new", "write", "read"):
+                cell = cells.get((impl.key, scenario))
+                rps = cell["rps"] if cell else None
+                text = f"{k(rps)} ({fmt_ratio(ratio(rps, bare_rps))} bare)"
+                peer = {"ours-mem": "ts-mem", "ours-file": "ex-file"}.get(impl.key)
+                if peer and (peer, scenario) in cells:
+                    text += f", {fmt_ratio(ratio(rps, cells[(peer, scenario)]['rps']))} {'tower' if peer == 'ts-mem' else 'express-file'}"
+                row.append(text)
+        r = rss.get(impl.key)
+        row.append(f"{r['bytes']:.0f} ({r['sessions']} sessions)" if r else "")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    notes = [(key, n) for key, cell in cells.items() for n in cell["notes"]]
+    for (key, scenario), note in notes:
+        lines.append(f"- {by[key].label}, {scenario}: {note}")
+    if notes:
+        lines.append("")
+
+    def rps(key, scenario):
+        cell = cells.get((key, scenario))
+        return cell["rps"] if cell else None
+
+    if irs:
+        lines += ["## User-space instructions per request (callgrind)", "",
+                  "Counted by valgrind's callgrind over a fixed number of sequential requests after a warm-up:"
+                  " reproducible on a busy machine, where req/s is not. Kernel time (sockets, epoll) is not counted,"
+                  " so these ratios are not throughput ratios.", "",
+                  "| implementation | new session GET / | write GET / | read GET /peek |", "|---|--:|--:|--:|"]
+        for key in ("bare", "ours-mem", "ts-mem"):
+            if key not in by or not any(k_[0] == key for k_ in irs):
+                continue
+            if key == "bare":
+                lines.append(f"| {by[key].label} | {irs[(key, 'json')]:.0f} (/json) | | |")
+                continue
+            row = [by[key].label]
+            for scenario in ("new", "write", "read"):
+                v = irs.get((key, scenario))
+                text = "n/a" if v is None else f"{v:.0f}"
+                if key == "ours-mem" and v and irs.get(("ts-mem", scenario)):
+                    text += f" ({fmt_ratio(v / irs[('ts-mem', scenario)])} tower)"
+                row.append(text)
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+
+    goals = []
+    for scenario, goal in (("new", 0.7), ("write", 0.8), ("read", 0.9)):
+        value = ratio(rps("ours-mem", scenario), bare_rps)
+        goals.append((f"memory {scenario} ≥ {goal}× bare axum /json", fmt_ratio(value), verdict(value, goal)))
+    for scenario, goal in (("new", 1.3), ("write", 1.3), ("read", 1.1)):
+        value = ratio(rps("ours-mem", scenario), rps("ts-mem", scenario))
+        goals.append((f"memory {scenario} ≥ {goal}× tower-sessions", fmt_ratio(value), verdict(value, goal)))
+    for scenario, goal in (("write", 3), ("read", 30)):
+        value = ratio(rps("ours-file", scenario), rps("ex-file", scenario))
+        goals.append((f"file {scenario} ≥ {goal}× session-file-store", fmt_ratio(value), verdict(value, goal)))
+    w = read_writes.get("ours-file")
+    w = None if w is None else w["renames"] + w["write_opens"]
+    goals.append(("file: zero file writes on the read path",
+                  "n/a" if w is None else f"{w:.2f} write opens + renames per /peek",
+                  verdict(w, 0, higher=False)))
+    r = rss.get("ours-mem")
+    goals.append((f"memory ≤ 200 B RSS per session at {cfg.rss_sessions} sessions",
+                  "n/a" if r is None else f"{r['bytes']:.0f} B",
+                  verdict(r and r["bytes"], 200, higher=False)))
+    g = growth.get("ours-mem")
+    for scenario in ("write", "read"):
+        value = ratio(g[cfg.growth_large][scenario], g[cfg.growth_small][scenario]) if g else None
+        goals.append((f"memory {scenario} with {cfg.growth_large} sessions ≥ 0.9× with {cfg.growth_small}",
+                      fmt_ratio(value), verdict(value, 0.9)))
+    if reap and reap["idle"] and reap["during"]:
+        value = reap["during"] / reap["idle"]
+        goals.append((f"file reap of {cfg.reap_files} files: p99 during a reap ≤ 2× idle (worse reap / calmer idle)",
+                      f"{value:.2f}× ({reap['during']:.2f} ms vs {reap['idle']:.2f} ms)",
+                      verdict(value, 2, higher=False)))
+    else:
+        goals.append(("file reap: p99 during reap ≤ 2× idle", "not run (no file_reap bench, or the file-store row was not selected)", "not measured"))
+    for key, store in (("ours-mem", "memory"), ("ours-file", "file")):
+        lo = lost.get(key)
+        goals.append((f"lost updates, 32 writers on one session ({store})",
+                      "n/a" if not lo else f"{lo['lost']} of {lo['sent']} ({100 * lo['lost'] / lo['sent']:.1f}%)",
+                      "reported (no goal yet)"))
+    lines += ["## Goals", "", "| goal | measured | verdict |", "|---|--:|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in goals]
+    lines.append("")
+
+    if growth:
+        lines += ["## Cost growth (req/s, median, same session)", "",
+                  f"| implementation | write, {cfg.growth_small} stored | write, {cfg.growth_large} stored | ratio | read, {cfg.growth_small} stored | read, {cfg.growth_large} stored | ratio |",
+                  "|---|--:|--:|--:|--:|--:|--:|"]
+        for key, g in growth.items():
+            s, l_ = g[cfg.growth_small], g[cfg.growth_large]
+            lines.append(f"| {by[key].label} | {k(s['write'])} | {k(l_['write'])} | {fmt_ratio(ratio(l_['write'], s['write']))} | "
+                         f"{k(s['read'])} | {k(l_['read'])} | {fmt_ratio(ratio(l_['read'], s['read']))} |")
+        lines.append("")
+
+    lines += ["## Lost updates: 32 concurrent writers, one session", "",
+              "wrk sends GET / with one session's cookie over 32 connections"
+              " (then only GET /hello until every counting response is in), then one GET /peek;"
+              " lost = successful GET / + 1 (the request that made the session) - final count."
+              " The server runs on both CPUs here so that requests can interleave.", "",
+              "| implementation | GET / sent | failed | final count | lost |", "|---|--:|--:|--:|--:|"]
+    for impl in impls:
+        if impl.key in lost:
+            lo = lost[impl.key]
+            if lo is None:
+                lines.append(f"| {impl.label} | not available | | | |")
+            else:
+                lines.append(f"| {impl.label} | {lo['sent']} | {lo['failed']} | {lo['final']} | "
+                             f"{lo['lost']} ({100 * lo['lost'] / lo['sent']:.1f}%) |")
+    lines.append("")
+
+    lines += ["## File writes per read (GET /peek), counted by strace", ""]
+    for key, w in read_writes.items():
+        lines.append(f"- {by[key].label}: " + ("not available" if w is None else
+                     f"{w['write_opens']:.2f} opens for writing and {w['renames']:.2f} renames per request"))
+    lines.append("")
+
+    if reap:
+        lines += ["## File store reap under load (cargo bench --bench file_reap)", "", "```", reap["text"], "```", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 run x 2 s, smaller counts")
+    parser.add_argument("--runs", type=int, help="runs per cell (median); default 3, quick 1")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run; default 10, quick 2")
+    parser.add_argument("--only", help="comma-separated implementation keys: bare,ours-mem,ts-mem,ex-mem,ours-file,ex-file")
+    parser.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
+    parser.add_argument("--skip-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
+    cfg = parser.parse_args()
+    global CFG
+    CFG = cfg
+    cfg.runs = cfg.runs or (1 if cfg.quick else 3)
+    cfg.duration = cfg.duration or (2 if cfg.quick else 10)
+    cfg.rss_sessions = 20_000 if cfg.quick else 100_000
+    cfg.growth_small = 1_000
+    cfg.growth_large = 100_000 if cfg.quick else 1_000_000
+    cfg.lost_requests = 2_000 if cfg.quick else 10_000
+    cfg.reap_files = 10_000 if cfg.quick else 100_000
+    cfg.callgrind_requests = 300 if cfg.quick else 2_000
+    cfg.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if os.getloadavg()[0] > 0.5:
+        log(f"warning: load average {cfg.load_before}: other work is running, numbers will be noisy")
+
+    ensure_tools()
+    if not cfg.skip_build:
+        build()
+    # The orchestrator (python's own requests: lost updates, strace reads) runs
+    # beside wrk; the servers are pinned to the other CPU by taskset.
+    os.sched_setaffinity(0, {int(LOAD_CPU)})
+    impls = implementations()
+    if cfg.only:
+        wanted = cfg.only.split(",")
+        impls = [i for i in impls if i.key in wanted or i.key == "bare"]
+
+    cells = throughput(impls, cfg)
+    rss, growth, lost, read_writes = {}, {}, {}, {}
+    for impl in impls:
+        if impl.unavailable:
+            continue
+        log(f"== {impl.label}")
+        if impl.key in ("ours-mem", "ts-mem", "ex-mem"):
+            rss[impl.key] = rss_per_session(impl, cfg)
+        if impl.key != "bare":
+            lost[impl.key] = lost_updates(impl, cfg)
+        if impl.store_dir:
+            read_writes[impl.key] = read_path_writes(impl)
+        if impl.key == "ours-mem":
+            growth[impl.key] = cost_growth(impl, cfg)
+    reap = None
+    if any(i.key == "ours-file" and not i.unavailable for i in impls):
+        log("== file store reap benchmark")
+        reap = reap_bench(cfg)
+
+    irs = {}
+    if not cfg.no_callgrind:
+        log("== instructions per request (callgrind)")
+        for impl in impls:
+            if impl.key in ("bare", "ours-mem", "ts-mem") and not impl.unavailable:
+                for scenario in SCENARIOS:
+                    if applies(impl, scenario) and scenario != "hello":
+                        irs[(impl.key, scenario)] = instructions(impl, scenario, cfg)
+
+    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs)
+    os.makedirs(os.path.dirname(cfg.out), exist_ok=True)
+    with open(cfg.out, "w") as f:
+        f.write(text + "\n")
+    print(text)
+    log(f"written to {cfg.out}")
+
+
+if __name__ == "__main__":
+    main()
