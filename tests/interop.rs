@@ -11,6 +11,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use support::{ChildGuard, TempDir, example_binary, free_port, get};
 
@@ -142,15 +143,23 @@ fn express_and_axum_share_one_session_directory() {
     assert_ne!(from_express.cookie, from_axum.cookie);
 
     // Both sessions are on disk, in session-file-store's shape, with the last count.
-    let mut files = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect::<Vec<_>>();
-    files.sort();
+    // Express answers before its store write lands (express-session #360), so
+    // give its last write a moment before asserting.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let files = loop {
+        let files = session_files(&dir);
+        let settled = files.len() == 2
+            && files.iter().all(|(_, text)| {
+                serde_json::from_str::<serde_json::Value>(text)
+                    .is_ok_and(|json| json["count"] == 12)
+            });
+        if settled || Instant::now() > deadline {
+            break files;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(files.len(), 2, "{files:?}");
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
+    for (_, text) in files {
         assert!(
             text.starts_with("{\"cookie\":{\"originalMaxAge\":157680000000,"),
             "{text}"
@@ -165,4 +174,16 @@ fn express_and_axum_share_one_session_directory() {
         "express logged errors:\n{express_log}"
     );
     drop(counter);
+}
+
+/// The session files in `dir` (`*.json`) and their contents, sorted by name.
+fn session_files(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|p| Some((p.clone(), std::fs::read_to_string(&p).ok()?)))
+        .collect();
+    files.sort();
+    files
 }

@@ -25,8 +25,8 @@ use crate::time::{duration_ms, now_ms, to_ms};
 /// What it does that session-file-store does not:
 ///
 /// - **Atomic, durable writes**: a session is written to a temporary file in
-///   the same directory, fsynced, renamed over the old file, and the directory
-///   is fsynced. A reader sees the old file or the new one, never a torn one,
+///   the same directory, fsynced, renamed over the old file (and the directory
+///   fsynced when the file is new). A reader sees the old file or the new one, never a torn one,
 ///   even when the process is killed mid-write.
 /// - **No lost updates**: saves and touches of one session are serialized, in
 ///   this process and across processes using this store on the same directory
@@ -550,7 +550,8 @@ impl Inner {
     }
 
     /// Replaces `path` with `json`: a temporary file in the same directory,
-    /// written, fsynced, renamed over `path`, then the directory fsynced.
+    /// written, fsynced and renamed over `path`; the directory is fsynced too
+    /// when `path` is new.
     fn write_atomic(&self, id: &str, path: &Path, json: &str) -> Result<fs::Metadata, StoreError> {
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         // A leading dot and a trailing `.tmp`: never taken for a session, by us
@@ -561,12 +562,16 @@ impl Inner {
             std::process::id()
         ));
         let result = self.write_temp(&temp, json).and_then(|meta| {
+            let replacing = fs::symlink_metadata(path).is_ok();
             fs::rename(&temp, path).map_err(|error| io_error("rename into", path, error))?;
-            Ok(meta)
+            Ok((meta, replacing))
         });
         match result {
-            Ok(meta) => {
-                if self.fsync {
+            Ok((meta, replacing)) => {
+                // A new name must reach the disk with its directory. A rename over
+                // an existing file needs no directory fsync to stay atomic: after a
+                // power loss the entry holds the old complete file or the new one.
+                if self.fsync && !replacing {
                     sync_dir(&self.dir);
                 }
                 Ok(meta)
@@ -701,7 +706,9 @@ impl Inner {
         let now_time = SystemTime::now();
         let mut present: HashSet<Box<str>> = HashSet::new();
         let mut candidates: Vec<Box<str>> = Vec::new();
+        let mut pacer = Pacer::new();
         for entry in entries {
+            pacer.pace();
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
@@ -752,6 +759,7 @@ impl Inner {
         }
         lock(&self.index).retain(|id, _| present.contains(id));
         for id in candidates {
+            pacer.pace();
             if self.remove_if_expired(&id)? {
                 stats.removed += 1;
             }
@@ -777,6 +785,33 @@ impl Inner {
             Ok(()) => Ok(true),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(error) => Err(io_error("remove", &path, error)),
+        }
+    }
+}
+
+/// Keeps a reap from hogging a CPU that requests need: after each
+/// [`REAP_SLICE`] of work it sleeps [`REAP_PAUSE`], so a reap uses at most
+/// about a sixth of one CPU and a request waits at most one slice for it.
+struct Pacer {
+    slice_started: std::time::Instant,
+}
+
+/// How long a reap works before it pauses.
+const REAP_SLICE: Duration = Duration::from_micros(200);
+/// How long it pauses.
+const REAP_PAUSE: Duration = Duration::from_millis(1);
+
+impl Pacer {
+    fn new() -> Self {
+        Pacer {
+            slice_started: std::time::Instant::now(),
+        }
+    }
+
+    fn pace(&mut self) {
+        if self.slice_started.elapsed() >= REAP_SLICE {
+            std::thread::sleep(REAP_PAUSE);
+            self.slice_started = std::time::Instant::now();
         }
     }
 }
