@@ -182,7 +182,7 @@ async fn cookie_vectors_from_express_session() {
         "count",
         serde_json::value::RawValue::from_string("41".into()).unwrap(),
     );
-    record.last_access = Some(now_ms());
+    record.last_access = Some(common::now_ms());
     store.inner.save(&id, &record, &[]).await.unwrap();
     let router = default_app(&store);
 
@@ -204,7 +204,7 @@ async fn set_cookie_bytes_match_express_session() {
     let id = SessionId::parse("apple").unwrap();
     let mut record = Record::default();
     record.cookie.original_max_age = Some(60_000);
-    record.last_access = Some(now_ms());
+    record.last_access = Some(common::now_ms());
     store.inner.save(&id, &record, &[]).await.unwrap();
     let router = counter_app(store.clone(), |l| l.max_age(Duration::from_secs(60)));
     let reply = get_with_cookie(
@@ -228,7 +228,7 @@ async fn set_cookie_bytes_match_express_session() {
         .split(';')
         .next()
         .unwrap();
-    let delta = common::http_date_secs(expires) - (now_ms() / 1000) as i64;
+    let delta = common::http_date_secs(expires) - (common::now_ms() / 1000) as i64;
     assert!(
         (58..=61).contains(&delta),
         "Expires is the max age from now: {expires} ({delta} s)"
@@ -330,7 +330,7 @@ async fn rotated_secrets_verify_old_cookies_and_sign_with_the_first() {
     let sid = reply.sid().unwrap();
     assert_eq!(
         set.split(';').next().unwrap(),
-        format!("connect.sid={}", signed_cookie("new secret", &sid)),
+        format!("connect.sid={}", common::signed_value(b"new secret", &sid)),
         "re-signed with the first secret"
     );
     let only_new = Router::new()
@@ -495,12 +495,15 @@ async fn unknown_stored_keys_survive_saves() {
     let id = SessionId::generate();
     let record = Record::from_json(&format!(
         r#"{{"cookie":{{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}},"count":5,"flash":{{"info":["hi"]}},"passport":{{"user":7}},"__lastAccess":{}}}"#,
-        now_ms()
+        common::now_ms()
     ))
     .unwrap();
     store.inner.save(&id, &record, &[]).await.unwrap();
     let router = default_app(&store);
-    let cookie = format!("connect.sid={}", signed_cookie("keyboard cat", id.as_str()));
+    let cookie = format!(
+        "connect.sid={}",
+        common::signed_value(b"keyboard cat", id.as_str())
+    );
     let reply = get_with_cookie(&router, "/", &cookie).await;
     assert_eq!(reply.json()["count"], 6);
     let json = store.record(id.as_str()).await.unwrap().to_json();
@@ -523,9 +526,12 @@ async fn undecodable_field_falls_back_to_default_and_the_session_works() {
         "items",
         serde_json::value::RawValue::from_string("{\"not\":\"a list\"}".into()).unwrap(),
     );
-    record.last_access = Some(now_ms());
+    record.last_access = Some(common::now_ms());
     store.inner.save(&id, &record, &[]).await.unwrap();
-    let cookie = format!("connect.sid={}", signed_cookie("keyboard cat", id.as_str()));
+    let cookie = format!(
+        "connect.sid={}",
+        common::signed_value(b"keyboard cat", id.as_str())
+    );
 
     let logs = LogCapture::install();
     let router = views_app(&store);
@@ -637,27 +643,6 @@ async fn the_memory_store_serves_many_concurrent_sessions() {
         task.await.unwrap();
     }
     assert_eq!(store.inner.len(), 64);
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// express-session's cookie value for `id`, computed here with hmac/sha2/base64
-/// directly rather than through the runtime, so the test checks the format.
-fn signed_cookie(secret: &str, id: &str) -> String {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(id.as_bytes());
-    let tag = base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("s:{id}.{tag}")
-        .replace(':', "%3A")
-        .replace('+', "%2B")
-        .replace('/', "%2F")
 }
 
 fn store_with_ttl(ttl: Duration) -> CountingStore {
