@@ -15,9 +15,27 @@ use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 use serde_json::value::RawValue;
 use session_runtime::store::file::ReapStats;
+use session_runtime::store::{Created, Update, Updated};
 use session_runtime::{FileStore, Record, Session, SessionId, SessionLayer, SessionStore};
 use support::{ChildGuard, TempDir};
 use tower::ServiceExt as _;
+
+/// Stores `record` under `sid` whether or not a session is stored there: an
+/// update of the `changed` fields of a live session, else a create.
+async fn upsert(
+    store: &FileStore,
+    sid: &SessionId,
+    record: &Record,
+    changed: &[&str],
+) -> Result<(), session_runtime::StoreError> {
+    loop {
+        if store.update(sid, Update::new(record, changed)).await? == Updated::Stored
+            || store.create(sid, record).await? == Created::Stored
+        {
+            return Ok(());
+        }
+    }
+}
 
 fn raw(json: &str) -> Box<RawValue> {
     RawValue::from_string(json.to_owned()).unwrap()
@@ -83,7 +101,9 @@ async fn reads_and_writes_session_file_stores_exact_format() {
     let mut changed = loaded.clone();
     changed.fields.set("views", raw("2"));
     changed.last_access = Some(now_ms());
-    store.save(&id(sid), &changed, &["views"]).await.unwrap();
+    upsert(&store, &id(sid), &changed, &["views"])
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(file_of(temp.path(), sid)).unwrap();
     assert!(!text.contains('\n'), "one line: {text}");
     assert!(
@@ -111,7 +131,7 @@ async fn files_are_private_by_default_and_mode_is_configurable() {
     use std::os::unix::fs::PermissionsExt as _;
     let temp = TempDir::new("mode");
     let store = FileStore::new(temp.path().join("new-dir"));
-    store.save(&id("a"), &record(&[]), &[]).await.unwrap();
+    upsert(&store, &id("a"), &record(&[]), &[]).await.unwrap();
     let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(file_of(&temp.path().join("new-dir"), "a")), 0o600);
     assert_eq!(mode(temp.path().join("new-dir")), 0o700);
@@ -120,7 +140,7 @@ async fn files_are_private_by_default_and_mode_is_configurable() {
         .with_mode(0o640)
         .with_extension(".session")
         .with_fsync(false);
-    store.save(&id("b"), &record(&[]), &[]).await.unwrap();
+    upsert(&store, &id("b"), &record(&[]), &[]).await.unwrap();
     assert_eq!(mode(temp.path().join("b.session")), 0o640);
     assert!(store.load(&id("b")).await.unwrap().is_some());
 }
@@ -172,7 +192,10 @@ async fn a_missing_file_is_no_session_at_once() {
     let store = FileStore::new(temp.path().join("does-not-exist"));
     assert!(store.load(&id("x")).await.unwrap().is_none());
     store.destroy(&id("x")).await.unwrap();
-    store.touch(&id("x"), &record(&[])).await.unwrap();
+    assert_eq!(
+        store.touch(&id("x"), &record(&[])).await.unwrap(),
+        Updated::Gone
+    );
     assert!(
         !temp.path().join("does-not-exist").exists(),
         "only a save creates the directory"
@@ -204,8 +227,7 @@ async fn corrupt_or_foreign_files_are_no_session_and_the_next_save_replaces_them
             "{name} is no session"
         );
         // A save that names changed fields does not try to merge into it.
-        store
-            .save(&id(name), &record(&[("count", "1")]), &["count"])
+        upsert(&store, &id(name), &record(&[("count", "1")]), &["count"])
             .await
             .unwrap();
         let loaded = store.load(&id(name)).await.unwrap().expect(name);
@@ -319,7 +341,7 @@ async fn ids_stay_inside_the_directory() {
     let store = FileStore::new(&dir);
     // The longest and the most dot-like valid ids are plain file names.
     for sid in ["-", "_", "--", &"a".repeat(128)] {
-        store.save(&id(sid), &record(&[]), &[]).await.unwrap();
+        upsert(&store, &id(sid), &record(&[]), &[]).await.unwrap();
         assert!(file_of(&dir, sid).is_file());
         store.destroy(&id(sid)).await.unwrap();
     }
@@ -336,8 +358,7 @@ async fn concurrent_saves_of_different_fields_keep_each_other() {
     let temp = TempDir::new("merge");
     let store = FileStore::new(temp.path()).with_fsync(false);
     let sid = id("shared");
-    store
-        .save(&sid, &record(&[("base", "true")]), &[])
+    upsert(&store, &sid, &record(&[("base", "true")]), &[])
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -349,7 +370,7 @@ async fn concurrent_saves_of_different_fields_keep_each_other() {
             for round in 0..10 {
                 // Each request saw only the base record, and changed one field.
                 let changed = record(&[("base", "true"), (&key, &round.to_string())]);
-                store.save(&sid, &changed, &[&key]).await.unwrap();
+                upsert(&store, &sid, &changed, &[&key]).await.unwrap();
             }
         }));
     }
@@ -373,23 +394,22 @@ async fn touch_refreshes_only_cookie_and_last_access_and_never_resurrects() {
     let sid = id("touched");
     let mut old = record(&[("count", "1")]);
     old.last_access = Some(now_ms() - 60_000);
-    store.save(&sid, &old, &[]).await.unwrap();
+    upsert(&store, &sid, &old, &[]).await.unwrap();
     // Another request changes the count meanwhile.
-    store
-        .save(&sid, &record(&[("count", "5")]), &["count"])
+    upsert(&store, &sid, &record(&[("count", "5")]), &["count"])
         .await
         .unwrap();
     // A read-only request that loaded count 1 touches the session.
     let mut touched = old.clone();
     let at = now_ms() + 1;
     touched.last_access = Some(at);
-    store.touch(&sid, &touched).await.unwrap();
+    assert_eq!(store.touch(&sid, &touched).await.unwrap(), Updated::Stored);
     let loaded = store.load(&sid).await.unwrap().unwrap();
     assert_eq!(loaded.fields.get("count").unwrap().get(), "5");
     assert_eq!(loaded.last_access, Some(at));
     // A touch after a logout does not bring the session back.
     store.destroy(&sid).await.unwrap();
-    store.touch(&sid, &touched).await.unwrap();
+    assert_eq!(store.touch(&sid, &touched).await.unwrap(), Updated::Gone);
     assert!(store.load(&sid).await.unwrap().is_none());
     assert!(!file_of(temp.path(), "touched").exists());
 }
@@ -401,8 +421,7 @@ async fn reap_removes_expired_files_and_rereads_only_changed_ones() {
         .with_ttl(Duration::from_secs(60))
         .with_reap_interval(None);
     for n in 0..20 {
-        store
-            .save(&id(&format!("live{n}")), &record(&[]), &[])
+        upsert(&store, &id(&format!("live{n}")), &record(&[]), &[])
             .await
             .unwrap();
     }
@@ -410,8 +429,7 @@ async fn reap_removes_expired_files_and_rereads_only_changed_ones() {
     dead.cookie.original_max_age = Some(1000);
     dead.last_access = Some(now_ms() - 5000);
     for n in 0..5 {
-        store
-            .save(&id(&format!("dead{n}")), &dead, &[])
+        upsert(&store, &id(&format!("dead{n}")), &dead, &[])
             .await
             .unwrap();
     }
@@ -468,7 +486,7 @@ async fn reaping_starts_in_the_background() {
     let mut dead = record(&[]);
     dead.cookie.original_max_age = Some(1000);
     dead.last_access = Some(now_ms() - 5000);
-    store.save(&id("dead"), &dead, &[]).await.unwrap();
+    upsert(&store, &id("dead"), &dead, &[]).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while file_of(temp.path(), "dead").exists() {
         assert!(Instant::now() < deadline, "the background reap did not run");
@@ -520,7 +538,9 @@ fn child_process_entry() {
                     let sid = id(&format!("crash{}", round % 8));
                     let n = round.to_string();
                     let r = record(&[("round", &n), ("payload", &payload)]);
-                    store.save(&sid, &r, &["round", "payload"]).await.unwrap();
+                    upsert(&store, &sid, &r, &["round", "payload"])
+                        .await
+                        .unwrap();
                 }
             }
             "field" => {
@@ -530,7 +550,7 @@ fn child_process_entry() {
                 let sid = id("two-processes");
                 for round in 0..rounds {
                     let r = record(&[(&key, &round.to_string())]);
-                    store.save(&sid, &r, &[&key]).await.unwrap();
+                    upsert(&store, &sid, &r, &[&key]).await.unwrap();
                 }
             }
             other => panic!("unknown child role {other}"),

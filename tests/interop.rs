@@ -144,8 +144,9 @@ fn express_and_axum_share_one_session_directory() {
 
     // Both sessions are on disk, in session-file-store's shape, with the last count.
     // Express answers before its store write lands (express-session #360), so
-    // give its last write a moment before asserting.
-    let deadline = Instant::now() + Duration::from_secs(2);
+    // give its last write a moment before asserting (session-file-store
+    // writes in place, so a loaded machine can show a half-written file).
+    let deadline = Instant::now() + Duration::from_secs(10);
     let files = loop {
         let files = session_files(&dir);
         let settled = files.len() == 2

@@ -183,7 +183,7 @@ async fn cookie_vectors_from_express_session() {
         serde_json::value::RawValue::from_string("41".into()).unwrap(),
     );
     record.last_access = Some(common::now_ms());
-    store.inner.save(&id, &record, &[]).await.unwrap();
+    let _ = store.inner.create(&id, &record).await.unwrap();
     let router = default_app(&store);
 
     for cookie in [
@@ -205,7 +205,7 @@ async fn set_cookie_bytes_match_express_session() {
     let mut record = Record::default();
     record.cookie.original_max_age = Some(60_000);
     record.last_access = Some(common::now_ms());
-    store.inner.save(&id, &record, &[]).await.unwrap();
+    let _ = store.inner.create(&id, &record).await.unwrap();
     let router = counter_app(store.clone(), |l| l.max_age(Duration::from_secs(60)));
     let reply = get_with_cookie(
         &router,
@@ -498,7 +498,7 @@ async fn unknown_stored_keys_survive_saves() {
         common::now_ms()
     ))
     .unwrap();
-    store.inner.save(&id, &record, &[]).await.unwrap();
+    let _ = store.inner.create(&id, &record).await.unwrap();
     let router = default_app(&store);
     let cookie = format!(
         "connect.sid={}",
@@ -527,7 +527,7 @@ async fn undecodable_field_falls_back_to_default_and_the_session_works() {
         serde_json::value::RawValue::from_string("{\"not\":\"a list\"}".into()).unwrap(),
     );
     record.last_access = Some(common::now_ms());
-    store.inner.save(&id, &record, &[]).await.unwrap();
+    let _ = store.inner.create(&id, &record).await.unwrap();
     let cookie = format!(
         "connect.sid={}",
         common::signed_value(b"keyboard cat", id.as_str())

@@ -14,6 +14,7 @@ use divan::Bencher;
 use http::{HeaderMap, HeaderValue, header::COOKIE};
 use serde_json::value::RawValue;
 use session_runtime::__bench::{self, Snapshot};
+use session_runtime::store::{Created, Update};
 use session_runtime::{
     CookieMeta, MemoryStore, Record, Secrets, Session, SessionId, SessionSchema, SessionStore,
 };
@@ -178,10 +179,8 @@ fn filled_store(rt: &tokio::runtime::Runtime, n: usize) -> (MemoryStore, Vec<Ses
     let ids: Vec<SessionId> = (0..n).map(|_| SessionId::generate()).collect();
     rt.block_on(async {
         for (i, id) in ids.iter().enumerate() {
-            store
-                .save(id, &counter_record(i as u64), &[])
-                .await
-                .unwrap();
+            let created = store.create(id, &counter_record(i as u64)).await.unwrap();
+            assert_eq!(created, Created::Stored);
         }
     });
     (store, ids)
@@ -209,7 +208,7 @@ fn memory_store_get(bencher: Bencher, n: usize) {
     bencher.bench_local(|| rt.block_on(store.load(next(&ids, &cursor))).unwrap());
 }
 
-/// `save` of one changed field into an existing session (the counter's write) in a store holding `n`.
+/// `update` of one changed field of an existing session (the counter's write) in a store holding `n`.
 #[divan::bench(args = [1_000, 1_000_000], sample_count = 50)]
 fn memory_store_put(bencher: Bencher, n: usize) {
     let rt = runtime();
@@ -217,7 +216,8 @@ fn memory_store_put(bencher: Bencher, n: usize) {
     let cursor = AtomicUsize::new(0);
     let record = counter_record(99);
     bencher.bench_local(|| {
-        rt.block_on(store.save(next(&ids, &cursor), &record, &["count"]))
-            .unwrap();
+        let update = Update::new(&record, &["count"]);
+        rt.block_on(store.update(next(&ids, &cursor), update))
+            .unwrap()
     });
 }

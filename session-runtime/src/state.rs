@@ -12,7 +12,9 @@ use crate::config::{Config, InvalidId, Unset};
 use crate::cookie;
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{DynStore, StoreError, expires_at, lifetime_ms};
+use crate::store::{
+    Created, DynStore, StoreError, Update, Updated, expires_at, is_live, lifetime_ms,
+};
 use crate::time::{duration_ms, now_ms};
 
 /// The plain body of a `500` caused by the session store.
@@ -32,6 +34,9 @@ pub enum SessionError {
     NotFound,
     /// The layer's `genid` function returned an id that is not 1 to 128 characters of `[A-Za-z0-9_-]`.
     InvalidId(String),
+    /// The layer's `genid` function returned the id of a session that is
+    /// already stored; the new session was not saved under it.
+    IdTaken,
     /// The session was destroyed or unset earlier in this request, or its response has left.
     Ended,
 }
@@ -42,6 +47,9 @@ impl fmt::Display for SessionError {
             SessionError::Store(error) => write!(f, "session store error: {error}"),
             SessionError::NotFound => f.write_str("failed to load session: it is not in the store"),
             SessionError::InvalidId(message) => f.write_str(message),
+            SessionError::IdTaken => f.write_str(
+                "session id generator (`genid`) returned the id of a stored session; ids must be unique",
+            ),
             SessionError::Ended => {
                 f.write_str("the session was destroyed or unset, or its response has been sent")
             }
@@ -90,12 +98,26 @@ enum Phase {
     Finalized,
 }
 
-/// How a handler ended the session early.
+/// How the session ended before the end of the request.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum End {
     Destroyed,
     Unset,
+    /// Another request destroyed it (or it expired) while this one used it.
+    Gone,
 }
+
+/// Where a write left the session.
+enum Written {
+    /// Stored under this id (a new one if the create's first id was taken).
+    Stored(SessionId),
+    /// The session is no longer stored; nothing was written.
+    Gone,
+}
+
+/// How many ids a create draws before it gives up (a collision of two
+/// 192-bit random ids means the store or the generator is broken).
+const CREATE_ATTEMPTS: usize = 3;
 
 pub(crate) struct Active {
     /// `None` for a new session until something needs its id (a save, a cookie,
@@ -114,6 +136,9 @@ pub(crate) struct Active {
     cookie_changed: bool,
     /// Whether `save()` wrote the session during this request.
     saved: bool,
+    /// Whether the store holds the session under `id`: loaded under it, or
+    /// created under it during this request. Decides create or update.
+    persisted: bool,
     touch_requested: bool,
     ended: Option<End>,
     failure: Option<String>,
@@ -121,6 +146,7 @@ pub(crate) struct Active {
 
 impl Active {
     fn new(id: Option<SessionId>, loaded_id: Option<SessionId>, record: Record) -> Self {
+        let persisted = loaded_id.is_some();
         Active {
             id,
             loaded_id,
@@ -130,6 +156,7 @@ impl Active {
             modified: false,
             cookie_changed: false,
             saved: false,
+            persisted,
             touch_requested: false,
             ended: None,
             failure: None,
@@ -216,7 +243,9 @@ impl RequestSession {
         };
         let now = now_ms();
         // Belt and braces: a store that returns an expired record is overruled.
-        if record.last_access.is_some() && expires_at(&record, self.store.ttl()) <= now {
+        if let Some(expires_at) = expires_at(&record, self.store.ttl())
+            && !is_live(expires_at, now)
+        {
             return Ok(None);
         }
         let mut stamped = false;
@@ -347,6 +376,7 @@ impl RequestSession {
                 active.changed.clear();
             }
             active.id = Some(new_id);
+            active.persisted = false;
             active.meta_changed = true;
             active.modified = true;
             active.saved = false;
@@ -368,6 +398,7 @@ impl RequestSession {
             if active.loaded_id.is_none() {
                 active.loaded_id = Some(id);
             }
+            active.persisted = true;
             Ok(())
         })
     }
@@ -377,7 +408,7 @@ impl RequestSession {
         &self,
         changes: Vec<(&'static str, Box<RawValue>)>,
     ) -> Result<(), SessionError> {
-        let (id, record, changed) = self.with_live(|active| {
+        let (id, persisted, record, changed) = self.with_live(|active| {
             if let Some(failure) = &active.failure {
                 return Err(SessionError::Store(StoreError::new(failure.clone())));
             }
@@ -387,17 +418,63 @@ impl RequestSession {
             active.record.last_access = Some(now);
             Ok((
                 active.id().clone(),
+                active.persisted,
                 active.record.clone(),
                 active.changed.clone(),
             ))
         })?;
-        self.store.save(&id, &record, &changed).await?;
-        self.with_live(|active| {
-            active.changed.retain(|key| !changed.contains(key));
-            active.meta_changed = false;
-            active.saved = true;
-            Ok(())
+        let written = self.write(id, persisted, &record, &changed).await?;
+        self.with_live(|active| match written {
+            Written::Stored(id) => {
+                active.id = Some(id);
+                active.persisted = true;
+                active.changed.retain(|key| !changed.contains(key));
+                active.meta_changed = false;
+                active.saved = true;
+                Ok(())
+            }
+            Written::Gone => {
+                // Destroyed by another request: nothing more is saved or sent.
+                active.ended = Some(End::Gone);
+                Err(SessionError::NotFound)
+            }
         })
+    }
+
+    /// Stores the session: an update if the store holds it under `id`, else a
+    /// create. A create that finds its id taken draws a new one (a custom
+    /// `genid` that repeats ids is an error instead).
+    async fn write(
+        &self,
+        mut id: SessionId,
+        persisted: bool,
+        record: &Record,
+        changed: &[&str],
+    ) -> Result<Written, SessionError> {
+        if persisted {
+            return Ok(
+                match self.store.update(&id, Update::new(record, changed)).await? {
+                    Updated::Stored => Written::Stored(id),
+                    Updated::Gone => {
+                        tracing::debug!(
+                            "the session was destroyed or expired while this request used it; its changes are dropped"
+                        );
+                        Written::Gone
+                    }
+                },
+            );
+        }
+        for _ in 0..CREATE_ATTEMPTS {
+            match self.store.create(&id, record).await? {
+                Created::Stored => return Ok(Written::Stored(id)),
+                Created::IdTaken if self.config.genid.is_some() => break,
+                Created::IdTaken => {
+                    tracing::warn!("a freshly drawn session id is already stored; drawing another");
+                    id = SessionId::generate();
+                }
+            }
+        }
+        Err(SessionError::IdTaken)
     }
 
     /// Decides, writes the store and sets the cookie: all before the response
@@ -439,6 +516,7 @@ impl RequestSession {
                 }
                 return response;
             }
+            Some(End::Gone) => return response,
             None => {}
         }
 
@@ -484,13 +562,27 @@ impl RequestSession {
             active.record.last_access = Some(now);
             let id = active.id().clone();
             let result = if save {
-                self.store.save(&id, &active.record, &active.changed).await
+                self.write(id, active.persisted, &active.record, &active.changed)
+                    .await
             } else {
-                self.store.touch(&id, &active.record).await
+                match self.store.touch(&id, &active.record).await {
+                    Ok(Updated::Stored) => Ok(Written::Stored(id)),
+                    Ok(Updated::Gone) => Ok(Written::Gone),
+                    Err(error) => Err(SessionError::Store(error)),
+                }
             };
-            if let Err(error) = result {
-                tracing::error!(%error, "session store failed to save a session");
-                return error_response(STORE_ERROR_BODY);
+            match result {
+                Ok(Written::Stored(id)) => active.id = Some(id),
+                // Ended by another request meanwhile: no cookie brings it back.
+                Ok(Written::Gone) => return response,
+                Err(SessionError::IdTaken) => {
+                    tracing::error!("{}", SessionError::IdTaken);
+                    return error_response(STORE_ERROR_BODY);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "session store failed to save a session");
+                    return error_response(STORE_ERROR_BODY);
+                }
             }
         }
         if set_cookie {
@@ -517,7 +609,7 @@ impl RequestSession {
 fn stored_ids(active: &Active) -> Vec<SessionId> {
     let mut ids: Vec<SessionId> = active.loaded_id.iter().cloned().collect();
     if let Some(id) = &active.id
-        && active.saved
+        && active.persisted
         && !ids.contains(id)
     {
         ids.push(id.clone());

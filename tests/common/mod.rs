@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use session_runtime::store::SessionStore;
+use session_runtime::store::{Created, SessionStore, Update, Updated};
 use session_runtime::{MemoryStore, Record, SessionId, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
@@ -154,10 +154,14 @@ pub async fn tcp_request(
 #[derive(Default, Debug)]
 pub struct Calls {
     pub loads: AtomicUsize,
+    /// Creates and updates.
     pub saves: AtomicUsize,
+    pub creates: AtomicUsize,
+    pub updates: AtomicUsize,
     pub touches: AtomicUsize,
     pub destroys: AtomicUsize,
-    /// The `changed` argument of each save.
+    /// The fields each save wrote: every field of a create, the `changed`
+    /// fields of an update.
     pub changed: Mutex<Vec<Vec<String>>>,
 }
 
@@ -167,6 +171,12 @@ impl Calls {
     }
     pub fn saves(&self) -> usize {
         self.saves.load(Ordering::SeqCst)
+    }
+    pub fn creates(&self) -> usize {
+        self.creates.load(Ordering::SeqCst)
+    }
+    pub fn updates(&self) -> usize {
+        self.updates.load(Ordering::SeqCst)
     }
     pub fn touches(&self) -> usize {
         self.touches.load(Ordering::SeqCst)
@@ -200,6 +210,19 @@ impl CountingStore {
         Self::default()
     }
 
+    /// Counts a create or update writing `fields`, then waits and fails as told.
+    async fn before_save(&self, fields: Vec<String>) -> Result<(), StoreError> {
+        self.calls.saves.fetch_add(1, Ordering::SeqCst);
+        self.calls.changed.lock().unwrap().push(fields);
+        if let Some(delay) = self.save_delay {
+            tokio::time::sleep(delay).await;
+        }
+        if self.fail_saves.load(Ordering::SeqCst) {
+            return Err(StoreError::new("injected save failure"));
+        }
+        Ok(())
+    }
+
     /// The stored record under `id`, read directly.
     pub async fn record(&self, id: &str) -> Option<Record> {
         self.inner
@@ -218,30 +241,29 @@ impl SessionStore for CountingStore {
         self.inner.load(id).await
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changed: &[&str],
-    ) -> Result<(), StoreError> {
-        self.calls.saves.fetch_add(1, Ordering::SeqCst);
-        self.calls
-            .changed
-            .lock()
-            .unwrap()
-            .push(changed.iter().map(|s| (*s).to_owned()).collect());
-        if let Some(delay) = self.save_delay {
-            tokio::time::sleep(delay).await;
-        }
-        if self.fail_saves.load(Ordering::SeqCst) {
-            return Err(StoreError::new("injected save failure"));
-        }
-        let result = self.inner.save(id, record, changed).await;
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        self.calls.creates.fetch_add(1, Ordering::SeqCst);
+        let fields = record
+            .fields
+            .iter()
+            .map(|(key, _)| key.to_owned())
+            .collect();
+        self.before_save(fields).await?;
+        let result = self.inner.create(id, record).await;
         self.saved.store(true, Ordering::SeqCst);
         result
     }
 
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        self.calls.updates.fetch_add(1, Ordering::SeqCst);
+        let fields = update.changed.iter().map(|s| (*s).to_owned()).collect();
+        self.before_save(fields).await?;
+        let result = self.inner.update(id, update).await;
+        self.saved.store(true, Ordering::SeqCst);
+        result
+    }
+
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<Updated, StoreError> {
         self.calls.touches.fetch_add(1, Ordering::SeqCst);
         if self.fail_touches.load(Ordering::SeqCst) {
             return Err(StoreError::new("injected touch failure"));

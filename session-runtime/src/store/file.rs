@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::{SessionStore, StoreError, spawn_reaper};
+use super::{Created, SessionStore, StoreError, Update, Updated, is_live, spawn_reaper};
 use crate::id::{SessionId, is_valid};
 use crate::record::Record;
 use crate::time::{duration_ms, now_ms, to_ms};
@@ -431,16 +431,9 @@ impl Inner {
         duration_ms(self.ttl)
     }
 
-    /// session-file-store's expiry: `__lastAccess + (originalMaxAge || ttl)`.
-    /// `None` for a record without `__lastAccess`, which no session-file-store
-    /// session lacks.
+    /// The store's one expiry rule ([`super::expires_at`]).
     fn expires_at(&self, record: &Record) -> Option<u64> {
-        let last = record.last_access?;
-        let lifetime = match record.cookie.original_max_age {
-            Some(ms) if ms > 0 => ms,
-            _ => self.ttl_ms(),
-        };
-        Some(last.saturating_add(lifetime))
+        super::expires_at(record, self.ttl)
     }
 
     /// Expiry of a file that is not a session: its modification time plus the ttl.
@@ -634,51 +627,45 @@ impl Inner {
                 );
                 None
             }
-            Loaded::Session(record, seen) => (seen.expires_at >= now_ms()).then_some(record),
+            Loaded::Session(record, seen) => is_live(seen.expires_at, now_ms()).then_some(record),
         })
     }
 
-    fn save(&self, id: &str, mut record: Record, changed: &[String]) -> Result<(), StoreError> {
+    /// The live session of `id` as stored now, read under its lock.
+    fn read_live(&self, id: &str, path: &Path) -> Result<Option<Record>, StoreError> {
+        Ok(match self.read(id, path)? {
+            Loaded::Session(record, seen) if is_live(seen.expires_at, now_ms()) => Some(record),
+            Loaded::Session(..) | Loaded::Unreadable(..) | Loaded::Missing => None,
+        })
+    }
+
+    fn create(&self, id: &str, mut record: Record) -> Result<Created, StoreError> {
         let path = self.file_path(id)?;
         // session-file-store stamps every write.
         record.last_access.get_or_insert_with(now_ms);
         let _lock = self.lock_session(id, true)?;
-        if !changed.is_empty() {
-            // Merge the changed fields into what other requests and processes saved meanwhile.
-            if let Loaded::Session(mut current, seen) = self.read(id, &path)?
-                && seen.expires_at >= now_ms()
-            {
-                for key in changed {
-                    if let Some(value) = record.fields.get(key) {
-                        current.fields.set(key, value.to_owned());
-                    }
-                }
-                current.cookie = record.cookie;
-                current.last_access = record.last_access;
-                current.created = record.created;
-                record = current;
-            }
+        if self.read_live(id, &path)?.is_some() {
+            return Ok(Created::IdTaken);
         }
-        self.write_record(id, &path, &record)
+        self.write_record(id, &path, &record)?;
+        Ok(Created::Stored)
     }
 
-    fn touch(&self, id: &str, record: &Record) -> Result<(), StoreError> {
+    /// Merges `update` into what other requests and processes saved
+    /// meanwhile; writes nothing for a session destroyed or expired since.
+    fn update(&self, id: &str, record: &Record, changed: &[String]) -> Result<Updated, StoreError> {
         let path = self.file_path(id)?;
         let Some(_lock) = self.lock_session(id, false)? else {
-            return Ok(());
+            return Ok(Updated::Gone);
         };
-        // Only a live session is touched: a touch never resurrects a session
-        // destroyed (or expired) since this request loaded it, and keeps the
-        // fields other requests wrote meanwhile.
-        let Loaded::Session(mut current, seen) = self.read(id, &path)? else {
-            return Ok(());
+        let Some(mut current) = self.read_live(id, &path)? else {
+            return Ok(Updated::Gone);
         };
-        if seen.expires_at < now_ms() {
-            return Ok(());
-        }
-        current.cookie = record.cookie.clone();
-        current.last_access = Some(record.last_access.unwrap_or_else(now_ms));
-        self.write_record(id, &path, &current)
+        let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+        Update::new(record, &changed).apply_to(&mut current);
+        current.last_access.get_or_insert_with(now_ms);
+        self.write_record(id, &path, &current)?;
+        Ok(Updated::Stored)
     }
 
     fn destroy(&self, id: &str) -> Result<(), StoreError> {
@@ -753,7 +740,7 @@ impl Inner {
                     }
                 }
             };
-            if expires_at < now {
+            if !is_live(expires_at, now) {
                 candidates.push(id.into());
             }
         }
@@ -775,7 +762,9 @@ impl Inner {
         };
         let expired = match self.read(id, &path)? {
             Loaded::Missing => false,
-            Loaded::Session(_, seen) | Loaded::Unreadable(_, seen) => seen.expires_at < now_ms(),
+            Loaded::Session(_, seen) | Loaded::Unreadable(_, seen) => {
+                !is_live(seen.expires_at, now_ms())
+            }
         };
         if !expired {
             return Ok(false);
@@ -832,23 +821,18 @@ impl SessionStore for FileStore {
         self.run(move |inner| inner.load(&id)).await
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changed: &[&str],
-    ) -> Result<(), StoreError> {
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
         let id = id.as_str().to_owned();
         let record = record.clone();
-        let changed: Vec<String> = changed.iter().map(|&key| key.to_owned()).collect();
-        self.run(move |inner| inner.save(&id, record, &changed))
-            .await
+        self.run(move |inner| inner.create(&id, record)).await
     }
 
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         let id = id.as_str().to_owned();
-        let record = record.clone();
-        self.run(move |inner| inner.touch(&id, &record)).await
+        let record = update.record.clone();
+        let changed: Vec<String> = update.changed.iter().map(|&key| key.to_owned()).collect();
+        self.run(move |inner| inner.update(&id, &record, &changed))
+            .await
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -892,6 +876,7 @@ mod tests {
         assert_eq!(store.inner.expires_at(&record), None);
         record.last_access = Some(1000);
         assert_eq!(store.inner.expires_at(&record), Some(11_000));
+        // `originalMaxAge || ttl`: a max age of 0 counts as none.
         record.cookie.original_max_age = Some(0);
         assert_eq!(store.inner.expires_at(&record), Some(11_000));
         record.cookie.original_max_age = Some(500);

@@ -5,7 +5,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use super::{SessionStore, StoreError, expires_at, spawn_reaper};
+use super::{
+    Created, SessionStore, StoreError, Update, Updated, expires_at, is_live, spawn_reaper,
+};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, DecodeError, Record};
 use crate::time::now_ms;
@@ -73,9 +75,16 @@ impl Entry {
 
     /// Takes the cookie settings and the access time of `record`.
     fn set_meta(&mut self, record: &Record, ttl: Duration) {
-        self.last_access = record.last_access.unwrap_or(0);
+        // A record that comes without an access time is accessed now.
+        let last_access = record.last_access.unwrap_or_else(now_ms);
+        self.last_access = last_access;
         self.cookie = (!record.cookie.is_default()).then(|| Box::new(record.cookie.clone()));
-        self.expires_at = expires_at(record, ttl);
+        self.expires_at = expires_at(record, ttl)
+            .unwrap_or_else(|| last_access.saturating_add(super::lifetime_ms(record, ttl)));
+    }
+
+    fn is_live(&self, now: u64) -> bool {
+        is_live(self.expires_at, now)
     }
 
     fn decode(&self) -> Result<Record, DecodeError> {
@@ -176,7 +185,7 @@ impl MemoryStore {
         self.inner
             .shards
             .iter()
-            .map(|shard| read(shard).values().filter(|e| e.expires_at > now).count())
+            .map(|shard| read(shard).values().filter(|e| e.is_live(now)).count())
             .sum()
     }
 
@@ -224,7 +233,7 @@ impl Inner {
         for shard in &*self.shards {
             let mut map = write(shard);
             let before = map.len();
-            map.retain(|_, entry| entry.expires_at > now);
+            map.retain(|_, entry| entry.is_live(now));
             removed += before - map.len();
             // Give memory back after a wave of sessions has expired.
             if map.capacity() > 64 && map.len() < map.capacity() / 4 {
@@ -252,7 +261,7 @@ impl SessionStore for MemoryStore {
         let decoded = {
             let map = read(self.shard(id.as_str()));
             match map.get(id.as_str()) {
-                Some(entry) if entry.expires_at > now_ms() => entry.decode(),
+                Some(entry) if entry.is_live(now_ms()) => entry.decode(),
                 _ => return Ok(None),
             }
         };
@@ -265,46 +274,39 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changed: &[&str],
-    ) -> Result<(), StoreError> {
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
         self.start_reaper();
-        let ttl = self.inner.ttl;
         let mut map = write(self.shard(id.as_str()));
-        if let Some(existing) = map.get_mut(id.as_str())
-            && !changed.is_empty()
-            && existing.expires_at > now_ms()
-            && let Ok(mut current) = Record::from_json(&existing.fields)
+        if map
+            .get(id.as_str())
+            .is_some_and(|entry| entry.is_live(now_ms()))
         {
-            // Merge the changed fields into what other requests may have saved meanwhile.
-            for key in changed {
-                if let Some(value) = record.fields.get(key) {
-                    current.fields.set(key, value.to_owned());
-                }
-            }
-            current.created = record.created;
-            existing.fields = current.fields_json().into_boxed_str();
-            existing.set_meta(record, ttl);
-            return Ok(());
+            return Ok(Created::IdTaken);
         }
-        map.insert(id.as_str().into(), Entry::new(record, ttl));
-        Ok(())
+        map.insert(id.as_str().into(), Entry::new(record, self.inner.ttl));
+        Ok(Created::Stored)
     }
 
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         let ttl = self.inner.ttl;
         let mut map = write(self.shard(id.as_str()));
-        // Only the cookie and the access time change, as in express's MemoryStore:
-        // the stored fields stay, so a touch cannot undo a concurrent save.
-        if let Some(entry) = map.get_mut(id.as_str())
-            && entry.expires_at > now_ms()
-        {
-            entry.set_meta(record, ttl);
+        let Some(entry) = map.get_mut(id.as_str()).filter(|e| e.is_live(now_ms())) else {
+            return Ok(Updated::Gone);
+        };
+        if !update.changed.is_empty() || update.record.created.is_some() {
+            // Merge into what other requests may have saved meanwhile.
+            let mut current = match Record::from_json(&entry.fields) {
+                Ok(current) => current,
+                Err(error) => {
+                    tracing::warn!(%error, "memory store holds an unreadable session; replacing its fields");
+                    Record::default()
+                }
+            };
+            update.apply_to(&mut current);
+            entry.fields = current.fields_json().into_boxed_str();
         }
-        Ok(())
+        entry.set_meta(update.record, ttl);
+        Ok(Updated::Stored)
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -340,11 +342,12 @@ mod tests {
         let id = SessionId::generate();
         // Last accessed two minutes ago, browser-session cookie: past the one-minute ttl.
         let stale = record(&[("a", "1")], now_ms() - 120_000, None);
-        store.save(&id, &stale, &[]).await.unwrap();
+        assert_eq!(store.create(&id, &stale).await.unwrap(), Created::Stored);
         assert!(store.load(&id).await.unwrap().is_none());
         // A max age on the cookie overrides the store's ttl.
         let kept = record(&[("a", "1")], now_ms() - 120_000, Some(600_000));
-        store.save(&id, &kept, &[]).await.unwrap();
+        // The expired session's id may be taken again.
+        assert_eq!(store.create(&id, &kept).await.unwrap(), Created::Stored);
         assert!(store.load(&id).await.unwrap().is_some());
         assert_eq!(store.len(), 1);
     }
@@ -356,16 +359,17 @@ mod tests {
             .with_reap_interval(Duration::from_millis(20));
         for _ in 0..100 {
             let fresh = record(&[("a", "1")], now_ms(), None);
-            store
-                .save(&SessionId::generate(), &fresh, &[])
-                .await
-                .unwrap();
+            let created = store.create(&SessionId::generate(), &fresh).await;
+            assert_eq!(created.unwrap(), Created::Stored);
         }
         let live = SessionId::generate();
-        store
-            .save(&live, &record(&[], now_ms(), Some(60_000)), &[])
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .create(&live, &record(&[], now_ms(), Some(60_000)))
+                .await
+                .unwrap(),
+            Created::Stored
+        );
         let entries = || -> usize { store.inner.shards.iter().map(|s| read(s).len()).sum() };
         assert_eq!(entries(), 101);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -379,10 +383,13 @@ mod tests {
     #[tokio::test]
     async fn the_reaper_stops_when_the_store_is_dropped() {
         let store = MemoryStore::new().with_reap_interval(Duration::from_millis(5));
-        store
-            .save(&SessionId::generate(), &record(&[], now_ms(), None), &[])
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .create(&SessionId::generate(), &record(&[], now_ms(), None))
+                .await
+                .unwrap(),
+            Created::Stored
+        );
         let weak = Arc::downgrade(&store.inner);
         drop(store);
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -397,12 +404,14 @@ mod tests {
         let store = MemoryStore::new();
         let id = SessionId::generate();
         let base = record(&[("a", "0"), ("b", "0")], now_ms(), None);
-        store.save(&id, &base, &[]).await.unwrap();
+        assert_eq!(store.create(&id, &base).await.unwrap(), Created::Stored);
         // Two requests loaded `base`; one changed `a`, the other `b`.
         let first = record(&[("a", "1"), ("b", "0")], now_ms(), None);
         let second = record(&[("a", "0"), ("b", "2")], now_ms(), None);
-        store.save(&id, &first, &["a"]).await.unwrap();
-        store.save(&id, &second, &["b"]).await.unwrap();
+        let updated = store.update(&id, Update::new(&first, &["a"])).await;
+        assert_eq!(updated.unwrap(), Updated::Stored);
+        let updated = store.update(&id, Update::new(&second, &["b"])).await;
+        assert_eq!(updated.unwrap(), Updated::Stored);
         let stored = store.load(&id).await.unwrap().unwrap();
         assert_eq!(stored.fields.get("a").unwrap().get(), "1");
         assert_eq!(stored.fields.get("b").unwrap().get(), "2");
@@ -412,25 +421,27 @@ mod tests {
     async fn touch_refreshes_expiry_but_keeps_fields() {
         let store = MemoryStore::new().with_ttl(Duration::from_secs(60));
         let id = SessionId::generate();
-        store
-            .save(&id, &record(&[("a", "1")], now_ms() - 50_000, None), &[])
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .create(&id, &record(&[("a", "1")], now_ms() - 50_000, None))
+                .await
+                .unwrap(),
+            Created::Stored
+        );
         // A touch carries a stale view of the fields; they must not be written.
-        store
-            .touch(&id, &record(&[("a", "0")], now_ms(), None))
-            .await
-            .unwrap();
+        let stale_view = record(&[("a", "0")], now_ms(), None);
+        assert_eq!(
+            store.touch(&id, &stale_view).await.unwrap(),
+            Updated::Stored
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
         let stored = store.load(&id).await.unwrap().unwrap();
         assert_eq!(stored.fields.get("a").unwrap().get(), "1");
         assert!(stored.last_access.unwrap() > now_ms() - 5_000);
         // Touching a missing session does not create it.
         let missing = SessionId::generate();
-        store
-            .touch(&missing, &record(&[], now_ms(), None))
-            .await
-            .unwrap();
+        let view = record(&[], now_ms(), None);
+        assert_eq!(store.touch(&missing, &view).await.unwrap(), Updated::Gone);
         assert!(store.load(&missing).await.unwrap().is_none());
     }
 
@@ -438,10 +449,13 @@ mod tests {
     async fn destroy_removes_and_tolerates_missing() {
         let store = MemoryStore::new();
         let id = SessionId::generate();
-        store
-            .save(&id, &record(&[], now_ms(), None), &[])
-            .await
-            .unwrap();
+        assert_eq!(
+            store
+                .create(&id, &record(&[], now_ms(), None))
+                .await
+                .unwrap(),
+            Created::Stored
+        );
         store.destroy(&id).await.unwrap();
         store.destroy(&id).await.unwrap();
         assert!(store.load(&id).await.unwrap().is_none());
@@ -458,10 +472,13 @@ mod tests {
                     for i in 0..500 {
                         let id = SessionId::parse(&format!("t{t}-{i}")).unwrap();
                         let value = format!("{i}");
-                        store
-                            .save(&id, &record(&[("n", &value)], now_ms(), None), &["n"])
-                            .await
-                            .unwrap();
+                        assert_eq!(
+                            store
+                                .create(&id, &record(&[("n", &value)], now_ms(), None))
+                                .await
+                                .unwrap(),
+                            Created::Stored
+                        );
                         assert!(store.load(&id).await.unwrap().is_some());
                     }
                 })

@@ -59,38 +59,140 @@ impl std::error::Error for StoreError {
     }
 }
 
-/// A session store.
+/// What [`SessionStore::create`] did.
+#[must_use = "a create that found the id taken wrote nothing"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// The session was stored under the id.
+    Stored,
+    /// A live session is already stored under the id; nothing was written.
+    IdTaken,
+}
+
+/// What [`SessionStore::update`] or [`SessionStore::touch`] did.
+#[must_use = "an update of a session that is gone wrote nothing"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Updated {
+    /// The stored session was updated.
+    Stored,
+    /// No live session is stored under the id (it was destroyed, or it
+    /// expired, since the request loaded it); nothing was written.
+    Gone,
+}
+
+/// One request's changes to a stored session, given to [`SessionStore::update`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Update<'a> {
+    /// The request's view of the session. Only the fields named in
+    /// [`changed`](Self::changed) are to be written from it; its
+    /// [`cookie`](Record::cookie), [`last_access`](Record::last_access) and
+    /// [`created`](Record::created) replace the stored ones.
+    pub record: &'a Record,
+    /// The fields this request changed, each at most once. Empty for an
+    /// update of the cookie settings or the access time alone.
+    pub changed: &'a [&'a str],
+}
+
+impl<'a> Update<'a> {
+    /// An update writing the fields `changed` of `record`, and its cookie
+    /// settings, access time and creation time.
+    #[must_use]
+    pub fn new(record: &'a Record, changed: &'a [&'a str]) -> Self {
+        Update { record, changed }
+    }
+
+    /// Applies this update to `current`, what the store holds: the changed
+    /// fields and the metadata are taken from the request, every other field
+    /// stays as stored. A changed field that the request's record no longer
+    /// holds is removed.
+    pub fn apply_to(&self, current: &mut Record) {
+        for key in self.changed {
+            match self.record.fields.get(key) {
+                Some(value) => current.fields.set(key, value.to_owned()),
+                None => {
+                    current.fields.remove(key);
+                }
+            }
+        }
+        current.cookie.clone_from(&self.record.cookie);
+        current.last_access = self.record.last_access;
+        if self.record.created.is_some() {
+            current.created = self.record.created;
+        }
+    }
+}
+
+/// A session store: where sessions live between requests.
 ///
-/// A session expires `original_max_age` (from its cookie settings) after its
-/// `last_access`, or [`ttl`](SessionStore::ttl) after it when the cookie is a
-/// browser-session cookie. A store must never return an expired session from
-/// [`load`](SessionStore::load), whether or not it has removed it yet.
+/// # The contract
+///
+/// The layer tells the store what each write is, so that no interleaving of
+/// requests can undo another's work:
+///
+/// - [`create`](Self::create) stores a **new** session, only if no live
+///   session is stored under its id. It never merges into an existing one: a
+///   repeated id (a custom `genid` that restarts its counter, say) must not
+///   hand one user another's data.
+/// - [`update`](Self::update) merges a **loaded** session's changes into what
+///   is stored *now*: the fields the request changed, and the cookie settings,
+///   access time and creation time. Fields other requests saved meanwhile
+///   stay. If the session is gone (destroyed by a logout, or expired) nothing
+///   is written: a late save never brings a session back.
+/// - [`touch`](Self::touch) extends a live session's life, never recreates it.
+/// - [`destroy`](Self::destroy) removes it; a missing session is not an error.
+///
+/// Each of these is atomic with respect to the others on the same id (a lock,
+/// a transaction or a compare-and-set), including across processes when the
+/// store is shared between them.
+///
+/// # Expiry
+///
+/// A session expires by one rule, [`expires_at`]: `original_max_age` after its
+/// `last_access`, or [`ttl`](Self::ttl) after it when the cookie has no max age
+/// (or a max age of 0), as session-file-store computes it. [`load`](Self::load)
+/// never returns an expired session, whether or not it has been removed yet,
+/// and `update` and `touch` treat an expired session as gone.
+///
+/// # Checking a store
+///
+/// The store test kit (`session_runtime::testing`, feature `testing`) runs
+/// every rule above against a store in one call.
 pub trait SessionStore: Send + Sync + 'static {
-    /// The session stored under `id`, or `None` when there is none or it has expired.
+    /// The live session stored under `id`, or `None` when there is none or it has expired.
     fn load(
         &self,
         id: &SessionId,
     ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
-    /// Stores `record` under `id`. `changed` names the fields the request
-    /// modified: a store may merge just those into what it holds, so that
-    /// concurrent requests changing different fields keep each other's writes.
-    /// It is empty for a session saved without changes (`resave`, new sessions).
-    fn save(
+    /// Stores the new session `record` under `id` if no live session is
+    /// stored there; otherwise writes nothing and returns [`Created::IdTaken`].
+    /// An expired session under `id` may be replaced.
+    fn create(
         &self,
         id: &SessionId,
         record: &Record,
-        changed: &[&str],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send;
 
-    /// Extends the life of an unmodified session: `record.last_access` and
-    /// `record.cookie` are new, its fields are not. The default saves it whole.
+    /// Merges `update` into the live session stored under `id` (see
+    /// [`Update::apply_to`]); when there is none, writes nothing and returns
+    /// [`Updated::Gone`].
+    fn update(
+        &self,
+        id: &SessionId,
+        update: Update<'_>,
+    ) -> impl Future<Output = Result<Updated, StoreError>> + Send;
+
+    /// Extends the life of a live, unmodified session: `record.last_access`
+    /// and `record.cookie` are new, its fields are not and must not be
+    /// written. Returns [`Updated::Gone`] without writing when the session is
+    /// not live. The default is an [`update`](Self::update) with no changed fields.
     fn touch(
         &self,
         id: &SessionId,
         record: &Record,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.save(id, record, &[])
+    ) -> impl Future<Output = Result<Updated, StoreError>> + Send {
+        self.update(id, Update::new(record, &[]))
     }
 
     /// Removes the session stored under `id`; removing a missing session is not an error.
@@ -100,21 +202,32 @@ pub trait SessionStore: Send + Sync + 'static {
     fn ttl(&self) -> Duration;
 }
 
-/// Milliseconds a record lives after its last access in a store with `ttl`.
-pub(crate) fn lifetime_ms(record: &Record, ttl: Duration) -> u64 {
-    record
-        .cookie
-        .original_max_age
-        .unwrap_or_else(|| crate::time::duration_ms(ttl))
+/// Milliseconds a record lives after its last access in a store with `ttl`:
+/// its cookie's `original_max_age`, or `ttl` when that is absent or 0
+/// (session-file-store's `originalMaxAge || ttl`).
+#[must_use]
+pub fn lifetime_ms(record: &Record, ttl: Duration) -> u64 {
+    match record.cookie.original_max_age {
+        Some(ms) if ms > 0 => ms,
+        _ => crate::time::duration_ms(ttl),
+    }
 }
 
-/// When `record` expires in a store with `ttl`, in milliseconds since the epoch.
+/// When `record` expires in a store with `ttl`, in milliseconds since the
+/// epoch: [`lifetime_ms`] after its last access. `None` for a record with no
+/// last access, which no stored session lacks.
 #[must_use]
-pub fn expires_at(record: &Record, ttl: Duration) -> u64 {
+pub fn expires_at(record: &Record, ttl: Duration) -> Option<u64> {
     record
         .last_access
-        .unwrap_or(0)
-        .saturating_add(lifetime_ms(record, ttl))
+        .map(|last| last.saturating_add(lifetime_ms(record, ttl)))
+}
+
+/// Whether a session expiring at `expires_at` is still live at `now`: it
+/// expires when `now` passes `expires_at`, as in session-file-store.
+#[must_use]
+pub fn is_live(expires_at: u64, now: u64) -> bool {
+    now <= expires_at
 }
 
 /// Starts, once and only inside a tokio runtime, the task that calls `reap` on
@@ -154,17 +267,21 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The object-safe form of [`SessionStore`] the layer holds.
 pub(crate) trait DynStore: Send + Sync + 'static {
     fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>>;
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a Record,
-        changed: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    ) -> BoxFuture<'a, Result<Created, StoreError>>;
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        update: Update<'a>,
+    ) -> BoxFuture<'a, Result<Updated, StoreError>>;
     fn touch<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a Record,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    ) -> BoxFuture<'a, Result<Updated, StoreError>>;
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn ttl(&self) -> Duration;
 }
@@ -173,19 +290,25 @@ impl<S: SessionStore> DynStore for S {
     fn load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Record>, StoreError>> {
         Box::pin(SessionStore::load(self, id))
     }
-    fn save<'a>(
+    fn create<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a Record,
-        changed: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(SessionStore::save(self, id, record, changed))
+    ) -> BoxFuture<'a, Result<Created, StoreError>> {
+        Box::pin(SessionStore::create(self, id, record))
+    }
+    fn update<'a>(
+        &'a self,
+        id: &'a SessionId,
+        update: Update<'a>,
+    ) -> BoxFuture<'a, Result<Updated, StoreError>> {
+        Box::pin(SessionStore::update(self, id, update))
     }
     fn touch<'a>(
         &'a self,
         id: &'a SessionId,
         record: &'a Record,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> BoxFuture<'a, Result<Updated, StoreError>> {
         Box::pin(SessionStore::touch(self, id, record))
     }
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
