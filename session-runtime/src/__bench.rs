@@ -64,7 +64,7 @@ impl Snapshot {
     pub fn diff<T: SessionSchema>(&self, value: &T) -> Vec<(&'static str, Box<RawValue>)> {
         match self.0.diff(value) {
             Ok(changed) => changed,
-            Err(failure) => panic!("field {} does not encode: {}", failure.key, failure.error),
+            Err(failure) => panic!("{failure}"),
         }
     }
 }

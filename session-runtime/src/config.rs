@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::error::InvalidId;
 use crate::id::SessionId;
 use crate::record::{CookieMeta, Record, SameSite};
 use crate::signing::Secrets;
@@ -143,21 +144,5 @@ impl Config {
                 SessionId::parse(&id).ok_or(InvalidId(id))
             }
         }
-    }
-}
-
-/// A custom id generator returned an id that cannot be used.
-#[derive(Debug)]
-pub(crate) struct InvalidId(pub(crate) String);
-
-impl fmt::Display for InvalidId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: String = self.0.chars().take(40).collect();
-        write!(
-            f,
-            "the `genid` function returned {shown:?} ({} characters); session ids must be 1 to {} characters of [A-Za-z0-9_-]",
-            self.0.chars().count(),
-            crate::id::MAX_ID_LEN
-        )
     }
 }

@@ -5,16 +5,15 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use axum_core::extract::FromRequestParts;
-use axum_core::response::{IntoResponse, Response};
-use http::StatusCode;
 use http::request::Parts;
 
 use std::time::{Duration, SystemTime};
 
+use crate::error::{SessionError, SessionRejection};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, SameSite};
+use crate::request::{LoadError, RequestSession, SessionHandle};
 use crate::schema::{SessionSchema, Snapshot};
-use crate::state::{LoadError, RequestSession, STORE_ERROR_BODY, SessionError, SessionHandle};
 use crate::time::{duration_ms, now_ms, to_ms};
 
 /// A typed view of the request's session: plain field access to `T`.
@@ -192,13 +191,17 @@ impl<T: SessionSchema> Session<T> {
     /// }
     /// ```
     pub async fn save(&mut self) -> Result<(), SessionError> {
-        let changes = match self.snapshot.take() {
-            Some(snapshot) => snapshot.diff(&self.value).map_err(|failure| {
-                SessionError::Store(crate::store::StoreError::new(describe(
-                    &failure,
-                    std::any::type_name::<T>(),
-                )))
-            })?,
+        let changes = match self
+            .snapshot
+            .take()
+            .map(|snapshot| snapshot.diff(&self.value))
+        {
+            Some(Ok(changes)) => changes,
+            // Recorded for the end of the request too: it saves nothing either.
+            Some(Err(failure)) => {
+                self.handle.commit(Err(failure.duplicate()));
+                return Err(SessionError::Encode(failure));
+            }
             None => Vec::new(),
         };
         self.handle.save_now(changes).await
@@ -306,13 +309,6 @@ impl CookieMut<'_> {
     }
 }
 
-fn describe(failure: &crate::schema::EncodeFailure, schema: &str) -> String {
-    format!(
-        "field stored as `{}` of `{schema}` cannot be encoded as JSON: {}",
-        failure.key, failure.error
-    )
-}
-
 impl<T: SessionSchema> Deref for Session<T> {
     type Target = T;
 
@@ -338,9 +334,7 @@ impl<T: SessionSchema> Drop for Session<T> {
         let Some(snapshot) = self.snapshot.take() else {
             return;
         };
-        let changes = snapshot
-            .diff(&self.value)
-            .map_err(|failure| describe(&failure, std::any::type_name::<T>()));
+        let changes = snapshot.diff(&self.value);
         if matches!(&changes, Ok(changes) if changes.is_empty()) {
             return;
         }
@@ -381,44 +375,5 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
             handle,
             consumed: false,
         })
-    }
-}
-
-/// Why a handler could not get its [`Session`]. Both answer `500` with a plain message.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SessionRejection {
-    /// The router has no [`SessionLayer`](crate::SessionLayer) above this handler.
-    MissingLayer,
-    /// The store failed to load the session (the error is logged with `tracing`).
-    Store,
-    /// The layer's `genid` returned an invalid id for a new session (logged with `tracing`).
-    InvalidId,
-}
-
-impl fmt::Display for SessionRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionRejection::MissingLayer => f.write_str(
-                "`Session<T>` needs the session layer: add `.layer(SessionLayer::new(store, secret))` \
-                 to the router, below the routes that use it",
-            ),
-            SessionRejection::Store => f.write_str(STORE_ERROR_BODY),
-            SessionRejection::InvalidId => f.write_str(
-                "session id generator (`genid`) returned an invalid id: ids must be 1 to 128 characters of [A-Za-z0-9_-]",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for SessionRejection {}
-
-impl IntoResponse for SessionRejection {
-    fn into_response(self) -> Response {
-        if matches!(self, SessionRejection::MissingLayer) {
-            // The other rejections were logged with their cause where they happened.
-            tracing::error!("{self}");
-        }
-        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }
 }

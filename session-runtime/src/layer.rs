@@ -12,8 +12,8 @@ use crate::config::{Config, Lifetime, SecureSetting, Unset};
 use crate::cookie;
 use crate::id::SessionId;
 use crate::record::{Priority, SameSite};
+use crate::request::{Incoming, RequestSession, SessionHandle};
 use crate::signing::Secrets;
-use crate::state::{Incoming, RequestSession, SessionHandle};
 use crate::store::{BoxFuture, DynStore, SessionStore};
 
 /// Adds sessions to an axum router: handlers below it can extract [`Session<T>`](struct@crate::Session).

@@ -4,13 +4,14 @@
 
 mod config;
 mod cookie;
+mod error;
 mod extract;
 mod id;
 mod layer;
 mod record;
+mod request;
 mod schema;
 mod signing;
-mod state;
 mod time;
 
 pub mod store;
@@ -23,16 +24,18 @@ pub mod __private;
 pub mod __bench;
 
 pub use config::Unset;
-pub use extract::{CookieMut, Session, SessionRejection};
+pub use error::{
+    DecodeError, EncodeError, InvalidId, SecretError, SessionError, SessionRejection, StoreError,
+};
+pub use extract::{CookieMut, Session};
 pub use id::SessionId;
 pub use layer::{SessionLayer, SessionService};
-pub use record::{CookieMeta, DecodeError, Fields, Priority, Record, SameSite};
+pub use record::{CookieMeta, Fields, Priority, Record, SameSite};
 pub use schema::{FieldVisitor, SessionSchema};
-pub use signing::{SecretError, Secrets};
-pub use state::SessionError;
+pub use signing::Secrets;
+pub use store::SessionStore;
 pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
-pub use store::{SessionStore, StoreError};
 
 /// Derives [`SessionSchema`], making a struct usable as [`Session<T>`](struct@Session).
 ///

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::error::DecodeError;
 use crate::time;
 
 /// The app's data in a stored session: field keys mapped to JSON values, in
@@ -313,18 +314,6 @@ pub struct Record {
     pub created: Option<u64>,
 }
 
-/// Why a stored record could not be read.
-#[derive(Debug)]
-pub struct DecodeError(String);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DecodeError {}
-
 impl Record {
     /// Encodes as express-session and session-file-store store it:
     /// `{"cookie":{…},<fields…>,"__lastAccess":<ms>}` on one line.
@@ -383,16 +372,14 @@ impl Record {
     /// # Errors
     /// When the text is not a JSON object, or `cookie` / `__lastAccess` have the wrong shape.
     pub fn from_json(text: &str) -> Result<Self, DecodeError> {
-        let object: RawObject =
-            serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
+        let object: RawObject = serde_json::from_str(text).map_err(DecodeError::Json)?;
         let mut record = Record::default();
         for (key, value) in object.0 {
             match &*key {
                 "cookie" => {
-                    let parsed: serde_json::Value = serde_json::from_str(value.get())
-                        .map_err(|e| DecodeError(e.to_string()))?;
-                    record.cookie = CookieMeta::from_json(&parsed)
-                        .ok_or_else(|| DecodeError("`cookie` has the wrong shape".to_owned()))?;
+                    let parsed: serde_json::Value =
+                        serde_json::from_str(value.get()).map_err(|_| DecodeError::Cookie)?;
+                    record.cookie = CookieMeta::from_json(&parsed).ok_or(DecodeError::Cookie)?;
                 }
                 "__lastAccess" => record.last_access = Some(read_ms(&value, "__lastAccess")?),
                 "__created" => record.created = Some(read_ms(&value, "__created")?),
@@ -404,12 +391,12 @@ impl Record {
 }
 
 /// A timestamp key the runtime keeps beside the fields.
-fn read_ms(value: &RawValue, key: &str) -> Result<u64, DecodeError> {
+fn read_ms(value: &RawValue, key: &'static str) -> Result<u64, DecodeError> {
     serde_json::from_str::<serde_json::Value>(value.get())
         .ok()
         .as_ref()
         .and_then(non_negative_ms)
-        .ok_or_else(|| DecodeError(format!("`{key}` is not a time in milliseconds")))
+        .ok_or(DecodeError::Timestamp(key))
 }
 
 /// A JSON object with its values left raw and its key order kept.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::EncodeError;
 use crate::record::Fields;
 
 /// A session schema: a struct whose named fields are the session's stored keys.
@@ -77,14 +78,6 @@ pub(crate) struct Snapshot {
     ends: Vec<usize>,
 }
 
-/// A field that could not be encoded; the request fails with a 500 rather than
-/// silently dropping the write.
-#[derive(Debug)]
-pub(crate) struct EncodeFailure {
-    pub(crate) key: &'static str,
-    pub(crate) error: serde_json::Error,
-}
-
 impl Snapshot {
     /// Encodes every stored field of `value`.
     pub(crate) fn take<T: SessionSchema>(value: &T) -> Self {
@@ -113,18 +106,21 @@ impl Snapshot {
         &self.buf[start..self.ends[index]]
     }
 
-    /// The fields of `value` whose encoding differs from this snapshot, with their new encodings.
+    /// The fields of `value` whose encoding differs from this snapshot, with
+    /// their new encodings. A field that cannot be encoded fails the whole
+    /// diff: the request then saves nothing rather than part of its changes.
     pub(crate) fn diff<T: SessionSchema>(
         &self,
         value: &T,
-    ) -> Result<Vec<(&'static str, Box<serde_json::value::RawValue>)>, EncodeFailure> {
+    ) -> Result<Vec<(&'static str, Box<serde_json::value::RawValue>)>, EncodeError> {
         struct Diff<'a> {
             snapshot: &'a Snapshot,
+            schema: &'static str,
             keys: &'static [&'static str],
             index: usize,
             scratch: Vec<u8>,
             changed: Vec<(&'static str, Box<serde_json::value::RawValue>)>,
-            failure: Option<EncodeFailure>,
+            failure: Option<EncodeError>,
         }
         impl FieldVisitor for Diff<'_> {
             fn field<F: Serialize + ?Sized>(&mut self, value: &F) {
@@ -136,7 +132,7 @@ impl Snapshot {
                 self.scratch.clear();
                 let key = self.keys[index];
                 if let Err(error) = serde_json::to_writer(&mut self.scratch, value) {
-                    self.failure = Some(EncodeFailure { key, error });
+                    self.failure = Some(EncodeError::new(self.schema, key, error));
                     return;
                 }
                 if self.scratch != self.snapshot.get(index) {
@@ -150,6 +146,7 @@ impl Snapshot {
         }
         let mut diff = Diff {
             snapshot: self,
+            schema: std::any::type_name::<T>(),
             keys: T::KEYS,
             index: 0,
             scratch: Vec::with_capacity(64),

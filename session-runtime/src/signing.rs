@@ -7,6 +7,8 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::error::SecretError;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The secrets that sign and verify session cookies.
@@ -19,28 +21,6 @@ pub struct Secrets {
     // Keyed HMAC states, so a request never re-derives the key.
     keys: Vec<HmacSha256>,
 }
-
-/// A secret list that cannot sign anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretError {
-    /// The list had no secret.
-    Empty,
-    /// A secret was the empty string.
-    EmptySecret,
-}
-
-impl fmt::Display for SecretError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretError::Empty => f.write_str("the secret list is empty: give at least one secret"),
-            SecretError::EmptySecret => {
-                f.write_str("a session secret is empty: use a long random string")
-            }
-        }
-    }
-}
-
-impl std::error::Error for SecretError {}
 
 impl Secrets {
     /// One secret.

@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::{
     Created, SessionStore, StoreError, Update, Updated, expires_at, is_live, spawn_reaper,
 };
+use crate::error::DecodeError;
 use crate::id::SessionId;
-use crate::record::{CookieMeta, DecodeError, Record};
+use crate::record::{CookieMeta, Record};
 use crate::time::now_ms;
 
 /// Sessions in this process's memory.

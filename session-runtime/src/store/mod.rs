@@ -1,6 +1,5 @@
 //! Where sessions live between requests.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,54 +9,10 @@ use std::time::Duration;
 use crate::id::SessionId;
 use crate::record::Record;
 
+pub use crate::error::StoreError;
+
 pub mod file;
 pub mod memory;
-
-/// A store failure. The layer answers the request with a plain `500` and logs
-/// the error with `tracing`; it never drops a write silently.
-#[derive(Debug)]
-pub struct StoreError {
-    message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl StoreError {
-    /// A failure described by `message`.
-    pub fn new(message: impl Into<String>) -> Self {
-        StoreError {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// A failure caused by `source`, described by `message`.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        StoreError {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Some(source) => write!(f, "{}: {source}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
 
 /// What [`SessionStore::create`] did.
 #[must_use = "a create that found the id taken wrote nothing"]

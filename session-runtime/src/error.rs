@@ -1,0 +1,308 @@
+//! Every public error type: what can go wrong, and what each one says.
+
+use std::fmt;
+
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+
+/// The plain body of a `500` caused by the session store.
+pub(crate) const STORE_ERROR_BODY: &str = "session store error";
+
+/// The plain body of a `500` caused by a session field that cannot be encoded.
+pub(crate) const ENCODE_ERROR_BODY: &str = "session could not be saved";
+
+/// A store failure. The layer answers the request with a plain `500` and logs
+/// the error with `tracing`; it never drops a write silently.
+#[derive(Debug)]
+pub struct StoreError {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure described by `message`.
+    ///
+    /// ```
+    /// let error = session_runtime::StoreError::new("redis: connection refused");
+    /// assert_eq!(error.to_string(), "redis: connection refused");
+    /// ```
+    pub fn new(message: impl Into<String>) -> Self {
+        StoreError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure caused by `source`, described by `message`.
+    ///
+    /// ```
+    /// use std::io;
+    /// let cause = io::Error::new(io::ErrorKind::PermissionDenied, "denied");
+    /// let error = session_runtime::StoreError::with_source("cannot write", cause);
+    /// assert_eq!(error.to_string(), "cannot write: denied");
+    /// ```
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A field of a session schema that serde cannot encode as JSON (a map with
+/// non-string keys, a `Serialize` impl that fails, a float that is NaN...).
+#[derive(Debug)]
+pub struct EncodeError {
+    schema: &'static str,
+    key: &'static str,
+    source: serde_json::Error,
+}
+
+impl EncodeError {
+    pub(crate) fn new(schema: &'static str, key: &'static str, source: serde_json::Error) -> Self {
+        EncodeError {
+            schema,
+            key,
+            source,
+        }
+    }
+
+    /// The same error again (serde's error is not `Clone`): its message is kept.
+    pub(crate) fn duplicate(&self) -> Self {
+        EncodeError {
+            schema: self.schema,
+            key: self.key,
+            source: serde::ser::Error::custom(&self.source),
+        }
+    }
+
+    /// The Rust type of the schema, as `std::any::type_name` gives it.
+    #[must_use]
+    pub fn schema(&self) -> &'static str {
+        self.schema
+    }
+
+    /// The stored key of the field.
+    #[must_use]
+    pub fn key(&self) -> &'static str {
+        self.key
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "field `{}` of session schema `{}` cannot be encoded as JSON: {}",
+            self.key, self.schema, self.source
+        )
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Why a session operation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store failed; the error says how.
+    Store(StoreError),
+    /// A field of the session could not be encoded, so nothing was saved.
+    Encode(EncodeError),
+    /// [`reload`](crate::Session::reload) found no stored session (never
+    /// saved, expired or destroyed).
+    NotFound,
+    /// The layer's `genid` function returned an id that is not 1 to 128 characters of `[A-Za-z0-9_-]`.
+    InvalidId(InvalidId),
+    /// The layer's `genid` function returned the id of a session that is
+    /// already stored; the new session was not saved under it.
+    IdTaken,
+    /// The session was destroyed or unset earlier in this request, another
+    /// request destroyed it while this one used it (a `save` found it gone),
+    /// or its response has left.
+    Ended,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Store(error) => write!(f, "session store error: {error}"),
+            SessionError::Encode(error) => error.fmt(f),
+            SessionError::NotFound => f.write_str("failed to load session: it is not in the store"),
+            SessionError::InvalidId(error) => error.fmt(f),
+            SessionError::IdTaken => f.write_str(
+                "session id generator (`genid`) returned the id of a stored session; ids must be unique",
+            ),
+            SessionError::Ended => {
+                f.write_str("the session was destroyed or unset, or its response has been sent")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SessionError::Store(error) => Some(error),
+            // Transparent: the Display is the inner error's, so its source is too.
+            SessionError::Encode(error) => std::error::Error::source(error),
+            SessionError::InvalidId(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for SessionError {
+    fn from(error: StoreError) -> Self {
+        SessionError::Store(error)
+    }
+}
+
+impl From<EncodeError> for SessionError {
+    fn from(error: EncodeError) -> Self {
+        SessionError::Encode(error)
+    }
+}
+
+impl From<InvalidId> for SessionError {
+    fn from(error: InvalidId) -> Self {
+        SessionError::InvalidId(error)
+    }
+}
+
+/// The layer's `genid` function returned an id that cannot be used: ids must
+/// be 1 to 128 characters of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidId(pub(crate) String);
+
+impl fmt::Display for InvalidId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: String = self.0.chars().take(40).collect();
+        write!(
+            f,
+            "the `genid` function returned {shown:?} ({} characters); session ids must be 1 to {} characters of [A-Za-z0-9_-]",
+            self.0.chars().count(),
+            crate::id::MAX_ID_LEN
+        )
+    }
+}
+
+impl std::error::Error for InvalidId {}
+
+/// Why a handler could not get its [`Session`](struct@crate::Session). Each answers `500` with a plain message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The router has no [`SessionLayer`](crate::SessionLayer) above this handler.
+    MissingLayer,
+    /// The store failed to load the session (the error is logged with `tracing`).
+    Store,
+    /// The layer's `genid` returned an invalid id for a new session (logged with `tracing`).
+    InvalidId,
+}
+
+impl fmt::Display for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionRejection::MissingLayer => f.write_str(
+                "`Session<T>` needs the session layer: add `.layer(SessionLayer::new(store, secret))` \
+                 to the router, below the routes that use it",
+            ),
+            SessionRejection::Store => f.write_str(STORE_ERROR_BODY),
+            SessionRejection::InvalidId => f.write_str(
+                "session id generator (`genid`) returned an invalid id: ids must be 1 to 128 characters of [A-Za-z0-9_-]",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SessionRejection {}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        if matches!(self, SessionRejection::MissingLayer) {
+            // The other rejections were logged with their cause where they happened.
+            tracing::error!("{self}");
+        }
+        (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
+    }
+}
+
+/// A secret list that cannot sign anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The list had no secret.
+    Empty,
+    /// A secret was the empty string.
+    EmptySecret,
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretError::Empty => f.write_str("the secret list is empty: give at least one secret"),
+            SecretError::EmptySecret => {
+                f.write_str("a session secret is empty: use a long random string")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SecretError {}
+
+/// Why a stored record could not be read as a session.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The text is not a JSON object.
+    Json(serde_json::Error),
+    /// `cookie` is not express-session's cookie object.
+    Cookie,
+    /// A time the runtime keeps beside the fields (`__lastAccess`,
+    /// `__created`) is not a number of milliseconds.
+    Timestamp(&'static str),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Json(error) => write!(f, "not a JSON object: {error}"),
+            DecodeError::Cookie => f.write_str("`cookie` has the wrong shape"),
+            DecodeError::Timestamp(key) => write!(f, "`{key}` is not a time in milliseconds"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::Json(error) => Some(error),
+            DecodeError::Cookie | DecodeError::Timestamp(_) => None,
+        }
+    }
+}

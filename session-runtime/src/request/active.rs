@@ -1,0 +1,97 @@
+//! A session once a handler has asked for it: its record, and what this
+//! request did to it.
+
+use serde_json::value::RawValue;
+
+use super::decide::{End, Marks};
+use crate::error::{EncodeError, SessionError};
+use crate::id::SessionId;
+use crate::record::Record;
+
+pub(crate) struct Active {
+    /// `None` for a new session until something needs its id (a save, a cookie,
+    /// `id()`); always set with a custom `genid`, so that its errors surface early.
+    pub(super) id: Option<SessionId>,
+    /// The id the session was loaded under; `None` for a new session.
+    pub(super) loaded_id: Option<SessionId>,
+    pub(crate) record: Record,
+    /// Fields changed since the session was loaded or last written.
+    pub(super) changed: Vec<&'static str>,
+    pub(super) marks: Marks,
+    /// The store holds the session under `id`: loaded under it, or created
+    /// under it during this request. Decides create or update.
+    pub(super) persisted: bool,
+    pub(super) ended: Option<End>,
+    /// A field that could not be encoded: nothing is saved.
+    pub(super) failure: Option<EncodeError>,
+}
+
+impl Active {
+    /// A session loaded from the store under `id`.
+    pub(super) fn loaded(id: SessionId, record: Record) -> Self {
+        Active {
+            id: Some(id.clone()),
+            loaded_id: Some(id),
+            persisted: true,
+            ..Active::new(None, record)
+        }
+    }
+
+    /// A session that is not in the store yet.
+    pub(super) fn new(id: Option<SessionId>, record: Record) -> Self {
+        Active {
+            id,
+            loaded_id: None,
+            record,
+            changed: Vec::new(),
+            marks: Marks::default(),
+            persisted: false,
+            ended: None,
+            failure: None,
+        }
+    }
+
+    pub(crate) fn id(&mut self) -> &SessionId {
+        self.id.get_or_insert_with(SessionId::generate)
+    }
+
+    /// express's `cookieId != req.sessionID`: a new session, or one given a new id.
+    pub(super) fn is_new(&self) -> bool {
+        self.loaded_id.is_none() || self.loaded_id != self.id
+    }
+
+    pub(super) fn apply(&mut self, changes: Vec<(&'static str, Box<RawValue>)>) {
+        for (key, value) in changes {
+            self.record.fields.set(key, value);
+            if !self.changed.contains(&key) {
+                self.changed.push(key);
+            }
+            self.marks.field_changed();
+        }
+    }
+
+    /// A cookie-settings change: saved and re-sent at the end of the request.
+    pub(crate) fn cookie_changed(&mut self) {
+        self.marks.cookie_changed();
+    }
+
+    pub(super) fn ensure_live(&self) -> Result<(), SessionError> {
+        match self.ended {
+            Some(_) => Err(SessionError::Ended),
+            None => Ok(()),
+        }
+    }
+
+    /// The ids the session is stored under: the one it was loaded with, and the
+    /// current one if it was created under it during this request.
+    pub(super) fn stored_ids(&self) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = self.loaded_id.iter().cloned().collect();
+        if let Some(id) = &self.id
+            && self.persisted
+            && !ids.contains(id)
+        {
+            ids.push(id.clone());
+        }
+        ids
+    }
+}

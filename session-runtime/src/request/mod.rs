@@ -1,0 +1,254 @@
+//! One request's session, shared by the layer and every `Session<T>`
+//! extracted during the request.
+//!
+//! The path of a request: the layer verifies the cookie and puts a
+//! [`RequestSession`] in the request's extensions (`layer.rs`); the first
+//! `Session<T>` loads it from the store (`load`, [`persist`]); each view
+//! commits its changed fields when it drops (`commit`); when the handler has
+//! answered, [`respond`] asks [`decide`] what to write and which cookie to
+//! send, does the I/O, and only then lets the response head leave.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::value::RawValue;
+
+mod active;
+pub(crate) mod decide;
+mod persist;
+mod respond;
+
+pub(crate) use active::Active;
+
+use self::decide::End;
+use self::persist::Written;
+use crate::config::Config;
+use crate::error::{EncodeError, InvalidId, SessionError, StoreError};
+use crate::id::SessionId;
+use crate::store::DynStore;
+use crate::time::now_ms;
+
+/// Put in the request extensions by the layer; `Session<T>` finds it there.
+#[derive(Clone)]
+pub(crate) struct SessionHandle(pub(crate) Arc<RequestSession>);
+
+pub(crate) struct RequestSession {
+    pub(crate) config: Arc<Config>,
+    store: Arc<dyn DynStore>,
+    /// The id of a validly signed cookie.
+    cookie_id: Option<SessionId>,
+    /// Whether the request carried a cookie with the session's name, valid or not.
+    had_cookie: bool,
+    /// Whether the request came over HTTPS (directly, or per a trusted proxy).
+    secure_request: bool,
+    phase: Mutex<Phase>,
+}
+
+enum Phase {
+    /// No handler has asked for the session: the store has not been read.
+    Unloaded,
+    Active(Box<Active>),
+    /// The response has left; later changes cannot be saved.
+    Finalized,
+}
+
+/// What the session needs from the request: given to `RequestSession::new`.
+pub(crate) struct Incoming {
+    pub(crate) cookie_id: Option<SessionId>,
+    pub(crate) had_cookie: bool,
+    pub(crate) secure_request: bool,
+}
+
+/// Why a session could not be loaded for a handler.
+pub(crate) enum LoadError {
+    Store(StoreError),
+    InvalidId(InvalidId),
+}
+
+impl RequestSession {
+    pub(crate) fn new(config: Arc<Config>, store: Arc<dyn DynStore>, incoming: Incoming) -> Self {
+        RequestSession {
+            config,
+            store,
+            cookie_id: incoming.cookie_id,
+            had_cookie: incoming.had_cookie,
+            secure_request: incoming.secure_request,
+            phase: Mutex::new(Phase::Unloaded),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Phase> {
+        // State changes under this lock are single assignments; a panicking
+        // handler cannot leave it half-updated.
+        self.phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn new_active(&self) -> Result<Active, InvalidId> {
+        let id = match self.config.genid {
+            Some(_) => Some(self.config.generate_id()?),
+            None => None,
+        };
+        Ok(Active::new(
+            id,
+            self.config.new_record(now_ms(), self.secure_request),
+        ))
+    }
+
+    /// Reads the session from the store the first time a handler asks for it.
+    pub(crate) async fn load(&self) -> Result<(), LoadError> {
+        if !matches!(*self.lock(), Phase::Unloaded) {
+            return Ok(());
+        }
+        let stored = match &self.cookie_id {
+            Some(id) => self.fetch(id).await.map_err(LoadError::Store)?,
+            None => None,
+        };
+        let active = match (stored, &self.cookie_id) {
+            (Some((record, stamped)), Some(id)) => {
+                let mut active = Active::loaded(id.clone(), record);
+                if stamped {
+                    active.marks.stamped();
+                }
+                active
+            }
+            _ => {
+                if self.cookie_id.is_some() {
+                    tracing::debug!("session cookie names no stored session; starting a new one");
+                }
+                self.new_active().map_err(LoadError::InvalidId)?
+            }
+        };
+        let mut phase = self.lock();
+        if matches!(*phase, Phase::Unloaded) {
+            *phase = Phase::Active(Box::new(active));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the loaded session; `None` once the response has left.
+    pub(crate) fn with_active<R>(&self, f: impl FnOnce(&mut Active) -> R) -> Option<R> {
+        match &mut *self.lock() {
+            Phase::Active(active) => Some(f(active)),
+            Phase::Unloaded | Phase::Finalized => None,
+        }
+    }
+
+    fn with_live<R>(
+        &self,
+        f: impl FnOnce(&mut Active) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError> {
+        self.with_active(|active| {
+            active.ensure_live()?;
+            f(active)
+        })
+        .unwrap_or(Err(SessionError::Ended))
+    }
+
+    /// Takes a typed view's changed fields into the record.
+    pub(crate) fn commit(&self, changes: Result<Vec<(&'static str, Box<RawValue>)>, EncodeError>) {
+        let committed = self.with_active(|active| {
+            if active.ended.is_some() {
+                return;
+            }
+            match changes {
+                Ok(changes) => active.apply(changes),
+                Err(failure) => active.failure = Some(failure),
+            }
+        });
+        if committed.is_none() {
+            tracing::warn!(
+                "a `Session` was modified after its response was sent (was it moved into a spawned task?); \
+                 the change is not saved"
+            );
+        }
+    }
+
+    pub(crate) fn destroy(&self) {
+        self.with_active(|active| active.ended = Some(End::Destroyed));
+    }
+
+    pub(crate) fn unset(&self) {
+        self.with_active(|active| active.ended = Some(End::Unset));
+    }
+
+    pub(crate) fn request_touch(&self) {
+        self.with_active(|active| active.marks.touch_requested = true);
+    }
+
+    /// A new id for the session: `keep_data` keeps its fields (login), else it
+    /// starts over as a new session (express's `regenerate`). The old entry is
+    /// removed now, as express does.
+    pub(crate) async fn renew(&self, keep_data: bool) -> Result<(), SessionError> {
+        let stale = self.with_live(|active| Ok(active.stored_ids()))?;
+        let new_id = self.config.generate_id()?;
+        self.remove(&stale).await?;
+        self.with_live(|active| {
+            if !keep_data {
+                active.record = self.config.new_record(now_ms(), self.secure_request);
+                active.changed.clear();
+            }
+            active.id = Some(new_id);
+            active.persisted = false;
+            active.marks.id_changed();
+            Ok(())
+        })
+    }
+
+    /// The stored record under the current id, replacing the request's copy.
+    pub(crate) async fn reload(&self) -> Result<(), SessionError> {
+        let id = self.with_live(|active| Ok(active.id.clone()))?;
+        let Some(id) = id else {
+            return Err(SessionError::NotFound);
+        };
+        let (record, _) = self.fetch(&id).await?.ok_or(SessionError::NotFound)?;
+        self.with_live(|active| {
+            active.record = record;
+            active.changed.clear();
+            active.marks.meta_unsaved = false;
+            if active.loaded_id.is_none() {
+                active.loaded_id = Some(id);
+            }
+            active.persisted = true;
+            Ok(())
+        })
+    }
+
+    /// Writes the session now, with `changes` from the calling view.
+    pub(crate) async fn save_now(
+        &self,
+        changes: Vec<(&'static str, Box<RawValue>)>,
+    ) -> Result<(), SessionError> {
+        let (id, persisted, record, changed) = self.with_live(|active| {
+            if let Some(failure) = &active.failure {
+                // It stays recorded: the end of the request saves nothing either.
+                return Err(SessionError::Encode(failure.duplicate()));
+            }
+            active.apply(changes);
+            let now = now_ms();
+            active.record.cookie.touch(now);
+            active.record.last_access = Some(now);
+            Ok((
+                active.id().clone(),
+                active.persisted,
+                active.record.clone(),
+                active.changed.clone(),
+            ))
+        })?;
+        let written = self.write(id, persisted, &record, &changed).await?;
+        self.with_live(|active| match written {
+            Written::Stored(id) => {
+                active.id = Some(id);
+                active.persisted = true;
+                active.changed.retain(|key| !changed.contains(key));
+                active.marks.written();
+                Ok(())
+            }
+            Written::Gone => {
+                // Destroyed by another request: nothing more is saved or sent.
+                active.ended = Some(End::Gone);
+                Err(SessionError::Ended)
+            }
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! How the request's session talks to the store: what a load accepts, and
+//! which kind of write (create or update) a save is.
+
+use super::RequestSession;
+use crate::error::{SessionError, StoreError};
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::store::{Created, Update, Updated, expires_at, is_live};
+use crate::time::{duration_ms, now_ms};
+
+/// Where a write left the session.
+pub(super) enum Written {
+    /// Stored under this id (a new one if the create's first id was taken).
+    Stored(SessionId),
+    /// The session is no longer stored; nothing was written.
+    Gone,
+}
+
+/// How many ids a create draws before it gives up (two 192-bit random ids
+/// colliding means the store or the generator is broken).
+const CREATE_ATTEMPTS: usize = 3;
+
+impl RequestSession {
+    /// The stored, live session under `id`, and whether its creation time was
+    /// stamped just now (so that it must be written back).
+    pub(super) async fn fetch(&self, id: &SessionId) -> Result<Option<(Record, bool)>, StoreError> {
+        let Some(mut record) = self.store.load(id).await? else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        // Belt and braces: a store that returns an expired record is overruled.
+        if let Some(expires_at) = expires_at(&record, self.store.ttl())
+            && !is_live(expires_at, now)
+        {
+            return Ok(None);
+        }
+        let mut stamped = false;
+        if let Some(timeout) = self.config.absolute_timeout {
+            match record.created {
+                Some(created) if created.saturating_add(duration_ms(timeout)) <= now => {
+                    tracing::debug!("session passed its absolute timeout; removing it");
+                    if let Err(error) = self.store.destroy(id).await {
+                        tracing::warn!(%error, "could not remove a session past its absolute timeout");
+                    }
+                    return Ok(None);
+                }
+                Some(_) => {}
+                // Created before the timeout was configured: its life starts now.
+                None => {
+                    record.created = Some(now);
+                    stamped = true;
+                }
+            }
+        }
+        Ok(Some((record, stamped)))
+    }
+
+    /// Stores the session: an update if the store holds it under `id`
+    /// (`persisted`), else a create. A create that finds its id taken draws a
+    /// new one; a custom `genid` that repeats an id is an error instead.
+    pub(super) async fn write(
+        &self,
+        mut id: SessionId,
+        persisted: bool,
+        record: &Record,
+        changed: &[&str],
+    ) -> Result<Written, SessionError> {
+        if persisted {
+            return Ok(
+                match self.store.update(&id, Update::new(record, changed)).await? {
+                    Updated::Stored => Written::Stored(id),
+                    Updated::Gone => {
+                        tracing::debug!(
+                            "the session was destroyed or expired while this request used it; its changes are dropped"
+                        );
+                        Written::Gone
+                    }
+                },
+            );
+        }
+        for _ in 0..CREATE_ATTEMPTS {
+            match self.store.create(&id, record).await? {
+                Created::Stored => return Ok(Written::Stored(id)),
+                Created::IdTaken if self.config.genid.is_some() => break,
+                Created::IdTaken => {
+                    tracing::warn!("a freshly drawn session id is already stored; drawing another");
+                    id = SessionId::generate();
+                }
+            }
+        }
+        Err(SessionError::IdTaken)
+    }
+
+    /// Extends the stored session's life.
+    pub(super) async fn touch_stored(
+        &self,
+        id: SessionId,
+        record: &Record,
+    ) -> Result<Written, SessionError> {
+        Ok(match self.store.touch(&id, record).await? {
+            Updated::Stored => Written::Stored(id),
+            Updated::Gone => Written::Gone,
+        })
+    }
+
+    /// Removes the stored session under each of `ids`.
+    pub(super) async fn remove(&self, ids: &[SessionId]) -> Result<(), StoreError> {
+        for id in ids {
+            self.store.destroy(id).await?;
+        }
+        Ok(())
+    }
+}
