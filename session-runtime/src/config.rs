@@ -21,6 +21,32 @@ pub enum Unset {
     Destroy,
 }
 
+/// What the layer answers when the session store fails, times out or panics
+/// (in every case the error is logged with `tracing`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnStoreError {
+    /// `500 Internal Server Error` with the plain body `session store error` (the default).
+    #[default]
+    InternalServerError,
+    /// `503 Service Unavailable` with `Retry-After` (whole seconds, at least
+    /// 1): tells clients and load balancers the failure is temporary.
+    ServiceUnavailable {
+        /// How long clients should wait before retrying.
+        retry_after: Duration,
+    },
+    /// Serve the request without its stored session: a handler gets a new,
+    /// empty session that is never saved, and no `Set-Cookie` is sent. A save
+    /// that fails at the end of the request leaves the handler's response as
+    /// it is, without the session cookie. Users appear logged out while the
+    /// store is down, and their changes in that time are lost (each loss is logged).
+    ServeWithoutSession,
+}
+
+/// How long the layer waits for one store call before it counts as failed:
+/// [`SessionLayer::store_timeout`](crate::SessionLayer::store_timeout).
+pub(crate) const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The `Secure` setting for new sessions' cookies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SecureSetting {
@@ -50,6 +76,9 @@ pub(crate) struct Config {
     pub(crate) same_site_auto: bool,
     /// Settings of new sessions' cookies; `expires` is computed per session.
     pub(crate) cookie: CookieMeta,
+    pub(crate) on_store_error: OnStoreError,
+    /// Bound on each store call; `None` waits as long as the store takes.
+    pub(crate) store_timeout: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +104,8 @@ impl fmt::Debug for Config {
             .field("secure", &self.secure)
             .field("same_site_auto", &self.same_site_auto)
             .field("cookie", &self.cookie)
+            .field("on_store_error", &self.on_store_error)
+            .field("store_timeout", &self.store_timeout)
             .finish()
     }
 }
@@ -95,6 +126,8 @@ impl Config {
             secure: SecureSetting::Off,
             same_site_auto: false,
             cookie: CookieMeta::default(),
+            on_store_error: OnStoreError::default(),
+            store_timeout: Some(DEFAULT_STORE_TIMEOUT),
         }
     }
 

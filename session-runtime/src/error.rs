@@ -8,8 +8,12 @@ use http::StatusCode;
 /// The plain body of a `500` caused by the session store.
 pub(crate) const STORE_ERROR_BODY: &str = "session store error";
 
-/// The plain body of a `500` caused by a session field that cannot be encoded.
-pub(crate) const ENCODE_ERROR_BODY: &str = "session could not be saved";
+/// The plain body of a `500` for a session that could not be saved for
+/// another reason than the store (a field that cannot be encoded, say).
+pub(crate) const NOT_SAVED_BODY: &str = "session could not be saved";
+
+/// The plain body of a `503` caused by the session store.
+pub(crate) const STORE_UNAVAILABLE_BODY: &str = "session store unavailable";
 
 /// A store failure. The layer answers the request with a plain `500` and logs
 /// the error with `tracing`; it never drops a write silently.
@@ -221,6 +225,12 @@ pub enum SessionRejection {
     MissingLayer,
     /// The store failed to load the session (the error is logged with `tracing`).
     Store,
+    /// The store failed to load the session and the layer answers `503` with
+    /// `Retry-After` ([`OnStoreError::ServiceUnavailable`](crate::OnStoreError)).
+    StoreUnavailable {
+        /// How long clients should wait before retrying.
+        retry_after: std::time::Duration,
+    },
     /// The layer's `genid` returned an invalid id for a new session (logged with `tracing`).
     InvalidId,
 }
@@ -233,6 +243,7 @@ impl fmt::Display for SessionRejection {
                  to the router, below the routes that use it",
             ),
             SessionRejection::Store => f.write_str(STORE_ERROR_BODY),
+            SessionRejection::StoreUnavailable { .. } => f.write_str(STORE_UNAVAILABLE_BODY),
             SessionRejection::InvalidId => f.write_str(
                 "session id generator (`genid`) returned an invalid id: ids must be 1 to 128 characters of [A-Za-z0-9_-]",
             ),
@@ -248,8 +259,30 @@ impl IntoResponse for SessionRejection {
             // The other rejections were logged with their cause where they happened.
             tracing::error!("{self}");
         }
+        if let SessionRejection::StoreUnavailable { retry_after } = self {
+            return unavailable(retry_after);
+        }
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }
+}
+
+/// `503 Service Unavailable` with `Retry-After` in whole seconds (at least 1).
+pub(crate) fn unavailable<B: From<&'static str>>(
+    retry_after: std::time::Duration,
+) -> http::Response<B> {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let mut response = http::Response::new(B::from(STORE_UNAVAILABLE_BODY));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(seconds.max(1)),
+    );
+    response
 }
 
 /// A secret list that cannot sign anything.

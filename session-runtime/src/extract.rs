@@ -9,6 +9,7 @@ use http::request::Parts;
 
 use std::time::{Duration, SystemTime};
 
+use crate::config::OnStoreError;
 use crate::error::{SessionError, SessionRejection};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, SameSite};
@@ -359,7 +360,12 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
             Ok(()) => {}
             Err(LoadError::Store(error)) => {
                 tracing::error!(%error, "session store failed to load a session");
-                return Err(SessionRejection::Store);
+                return Err(match handle.config.on_store_error {
+                    OnStoreError::ServiceUnavailable { retry_after } => {
+                        SessionRejection::StoreUnavailable { retry_after }
+                    }
+                    _ => SessionRejection::Store,
+                });
             }
             Err(LoadError::InvalidId(error)) => {
                 tracing::error!(%error, "cannot start a session");

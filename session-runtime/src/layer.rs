@@ -8,7 +8,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{Config, Lifetime, SecureSetting, Unset};
+use crate::config::{Config, Lifetime, OnStoreError, SecureSetting, Unset};
 use crate::cookie;
 use crate::id::SessionId;
 use crate::record::{Priority, SameSite};
@@ -346,6 +346,43 @@ impl SessionLayer {
             c.cookie.same_site = Some(same_site);
             c.same_site_auto = false;
         })
+    }
+
+    /// What to answer when the store fails, times out or panics (default
+    /// [`OnStoreError::InternalServerError`]). The error is logged with
+    /// `tracing` in every case, and no `Set-Cookie` is ever sent for a session
+    /// that was not saved.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, OnStoreError, SessionLayer};
+    /// # use std::time::Duration;
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").on_store_error(
+    ///     OnStoreError::ServiceUnavailable { retry_after: Duration::from_secs(5) },
+    /// );
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn on_store_error(self, policy: OnStoreError) -> Self {
+        self.configure(|c| c.on_store_error = policy)
+    }
+
+    /// The longest the layer waits for one store call (a load, a save, a
+    /// touch, a destroy) before it counts as a store failure (default 5
+    /// seconds; `None` waits as long as the store takes). A request that needs
+    /// the session therefore never hangs on a store that stopped answering.
+    /// The timer is tokio's: the runtime needs its time driver, which
+    /// `#[tokio::main]` enables.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// # use std::time::Duration;
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret")
+    ///     .store_timeout(Some(Duration::from_millis(500)));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn store_timeout(self, timeout: Option<Duration>) -> Self {
+        self.configure(|c| c.store_timeout = timeout)
     }
 
     /// The `Partitioned` flag (CHIPS; default off).

@@ -23,7 +23,7 @@ pub mod __private;
 #[doc(hidden)]
 pub mod __bench;
 
-pub use config::Unset;
+pub use config::{OnStoreError, Unset};
 pub use error::{
     DecodeError, EncodeError, InvalidId, SecretError, SessionError, SessionRejection, StoreError,
 };

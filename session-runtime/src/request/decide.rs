@@ -66,6 +66,9 @@ pub(crate) enum End {
     Unset,
     /// Another request destroyed it (or it expired) while this one used it.
     Gone,
+    /// The store failed to load it and the layer serves the request without
+    /// its session ([`OnStoreError::ServeWithoutSession`](crate::OnStoreError)).
+    Detached,
 }
 
 /// Everything the decision depends on, read off the request's session.
@@ -184,7 +187,7 @@ pub(crate) fn decide(s: &Situation, policy: &Policy) -> Decision {
                 cookie: CookieAction::None,
             };
         }
-        Some(End::Gone) => {
+        Some(End::Gone | End::Detached) => {
             return Decision {
                 store: StoreAction::Nothing,
                 cookie: CookieAction::None,

@@ -21,7 +21,7 @@ pub(crate) use active::Active;
 
 use self::decide::End;
 use self::persist::Written;
-use crate::config::Config;
+use crate::config::{Config, OnStoreError};
 use crate::error::{EncodeError, InvalidId, SessionError, StoreError};
 use crate::id::SessionId;
 use crate::store::DynStore;
@@ -101,7 +101,18 @@ impl RequestSession {
             return Ok(());
         }
         let stored = match &self.cookie_id {
-            Some(id) => self.fetch(id).await.map_err(LoadError::Store)?,
+            Some(id) => match self.fetch(id).await {
+                Ok(stored) => stored,
+                Err(error) if self.config.on_store_error == OnStoreError::ServeWithoutSession => {
+                    tracing::error!(%error, "session store failed to load a session; serving the request without it");
+                    let mut detached =
+                        Active::new(None, self.config.new_record(now_ms(), self.secure_request));
+                    detached.ended = Some(End::Detached);
+                    self.install(detached);
+                    return Ok(());
+                }
+                Err(error) => return Err(LoadError::Store(error)),
+            },
             None => None,
         };
         let active = match (stored, &self.cookie_id) {
@@ -119,11 +130,17 @@ impl RequestSession {
                 self.new_active().map_err(LoadError::InvalidId)?
             }
         };
+        self.install(active);
+        Ok(())
+    }
+
+    /// Makes `active` the request's session, unless a concurrent load of
+    /// another view got there first.
+    fn install(&self, active: Active) {
         let mut phase = self.lock();
         if matches!(*phase, Phase::Unloaded) {
             *phase = Phase::Active(Box::new(active));
         }
-        Ok(())
     }
 
     /// Runs `f` on the loaded session; `None` once the response has left.

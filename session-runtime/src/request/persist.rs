@@ -1,11 +1,16 @@
 //! How the request's session talks to the store: what a load accepts, and
 //! which kind of write (create or update) a save is.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use super::RequestSession;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{Created, Update, Updated, expires_at, is_live};
+use crate::store::{BoxFuture, Created, Update, Updated, expires_at, is_live};
 use crate::time::{duration_ms, now_ms};
 
 /// Where a write left the session.
@@ -21,10 +26,37 @@ pub(super) enum Written {
 const CREATE_ATTEMPTS: usize = 3;
 
 impl RequestSession {
+    /// Runs one store call with the layer's bounds: a store that takes longer
+    /// than the store timeout, or panics, fails the call instead of hanging
+    /// the request or unwinding through the service.
+    async fn bounded<T>(
+        &self,
+        call: &'static str,
+        future: BoxFuture<'_, Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let guarded = CatchUnwind(future);
+        let outcome = match self.config.store_timeout {
+            Some(limit) => match tokio::time::timeout(limit, guarded).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    return Err(StoreError::new(format!(
+                        "the session store did not answer `{call}` within {limit:?}"
+                    )));
+                }
+            },
+            None => guarded.await,
+        };
+        outcome.unwrap_or_else(|panic| {
+            Err(StoreError::new(format!(
+                "the session store panicked in `{call}`: {panic}"
+            )))
+        })
+    }
+
     /// The stored, live session under `id`, and whether its creation time was
     /// stamped just now (so that it must be written back).
     pub(super) async fn fetch(&self, id: &SessionId) -> Result<Option<(Record, bool)>, StoreError> {
-        let Some(mut record) = self.store.load(id).await? else {
+        let Some(mut record) = self.bounded("load", self.store.load(id)).await? else {
             return Ok(None);
         };
         let now = now_ms();
@@ -39,7 +71,7 @@ impl RequestSession {
             match record.created {
                 Some(created) if created.saturating_add(duration_ms(timeout)) <= now => {
                     tracing::debug!("session passed its absolute timeout; removing it");
-                    if let Err(error) = self.store.destroy(id).await {
+                    if let Err(error) = self.bounded("destroy", self.store.destroy(id)).await {
                         tracing::warn!(%error, "could not remove a session past its absolute timeout");
                     }
                     return Ok(None);
@@ -67,7 +99,13 @@ impl RequestSession {
     ) -> Result<Written, SessionError> {
         if persisted {
             return Ok(
-                match self.store.update(&id, Update::new(record, changed)).await? {
+                match self
+                    .bounded(
+                        "update",
+                        self.store.update(&id, Update::new(record, changed)),
+                    )
+                    .await?
+                {
                     Updated::Stored => Written::Stored(id),
                     Updated::Gone => {
                         tracing::debug!(
@@ -79,7 +117,10 @@ impl RequestSession {
             );
         }
         for _ in 0..CREATE_ATTEMPTS {
-            match self.store.create(&id, record).await? {
+            match self
+                .bounded("create", self.store.create(&id, record))
+                .await?
+            {
                 Created::Stored => return Ok(Written::Stored(id)),
                 Created::IdTaken if self.config.genid.is_some() => break,
                 Created::IdTaken => {
@@ -97,17 +138,42 @@ impl RequestSession {
         id: SessionId,
         record: &Record,
     ) -> Result<Written, SessionError> {
-        Ok(match self.store.touch(&id, record).await? {
-            Updated::Stored => Written::Stored(id),
-            Updated::Gone => Written::Gone,
-        })
+        Ok(
+            match self.bounded("touch", self.store.touch(&id, record)).await? {
+                Updated::Stored => Written::Stored(id),
+                Updated::Gone => Written::Gone,
+            },
+        )
     }
 
     /// Removes the stored session under each of `ids`.
     pub(super) async fn remove(&self, ids: &[SessionId]) -> Result<(), StoreError> {
         for id in ids {
-            self.store.destroy(id).await?;
+            self.bounded("destroy", self.store.destroy(id)).await?;
         }
         Ok(())
+    }
+}
+
+/// A boxed future whose panic becomes an error value: the panic's message.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                Poll::Ready(Err(message))
+            }
+        }
     }
 }

@@ -8,8 +8,9 @@ use http::{HeaderValue, Response, StatusCode};
 use super::decide::{CookieAction, Decision, Policy, Situation, StoreAction, decide};
 use super::persist::Written;
 use super::{Active, Phase, RequestSession};
+use crate::config::OnStoreError;
 use crate::cookie;
-use crate::error::{ENCODE_ERROR_BODY, STORE_ERROR_BODY, SessionError};
+use crate::error::{NOT_SAVED_BODY, STORE_ERROR_BODY, SessionError, unavailable};
 use crate::store::lifetime_ms;
 use crate::time::now_ms;
 
@@ -54,7 +55,7 @@ impl RequestSession {
         };
         if let Some(failure) = &active.failure {
             tracing::error!(error = %failure, "session not saved");
-            return error_response(ENCODE_ERROR_BODY);
+            return error_response(NOT_SAVED_BODY);
         }
         let now = now_ms();
         let decision = decide(&self.situation(&active, now), &self.policy());
@@ -64,7 +65,15 @@ impl RequestSession {
             Ok(Performed::Gone) => return response,
             Err(error) => {
                 tracing::error!(%error, "the session was not saved");
-                return error_response(STORE_ERROR_BODY);
+                return match (&error, self.config.on_store_error) {
+                    (SessionError::Store(_), OnStoreError::ServiceUnavailable { retry_after }) => {
+                        unavailable(retry_after)
+                    }
+                    // The handler's answer stands, without the session cookie.
+                    (SessionError::Store(_), OnStoreError::ServeWithoutSession) => response,
+                    (SessionError::Store(_), _) => error_response(STORE_ERROR_BODY),
+                    _ => error_response(NOT_SAVED_BODY),
+                };
             }
         }
         let config = &self.config;
