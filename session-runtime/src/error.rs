@@ -1,6 +1,7 @@
 //! Every public error type: what can go wrong, and what each one says.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -223,6 +224,17 @@ impl std::error::Error for InvalidId {}
 pub enum SessionRejection {
     /// The router has no [`SessionLayer`](crate::SessionLayer) above this handler.
     MissingLayer,
+    /// The layer is there, but the request's path is outside the session
+    /// cookie's [`path`](crate::SessionLayer::path), so it has no session (as
+    /// in express). Answers `500`: the route is misplaced.
+    OutsideCookiePath {
+        /// The layer's cookie path.
+        cookie_path: String,
+    },
+    /// The request target is not a path (`OPTIONS *`, or an authority for
+    /// `CONNECT`), so no session applies. Answers `400`, logged only at debug
+    /// level: any client can send one.
+    NotAPath,
     /// The store failed to load the session (the error is logged with `tracing`).
     Store,
     /// The store failed to load the session and the layer answers `503` with
@@ -242,6 +254,15 @@ impl fmt::Display for SessionRejection {
                 "`Session<T>` needs the session layer: add `.layer(SessionLayer::new(store, secret))` \
                  to the router, below the routes that use it",
             ),
+            SessionRejection::OutsideCookiePath { cookie_path } => write!(
+                f,
+                "`Session<T>` is used on a route outside the session cookie's path `{cookie_path}`, \
+                 where requests have no session: move the route under that path, or change \
+                 `SessionLayer::path`"
+            ),
+            SessionRejection::NotAPath => {
+                f.write_str("this request target is not a path, so it has no session")
+            }
             SessionRejection::Store => f.write_str(STORE_ERROR_BODY),
             SessionRejection::StoreUnavailable { .. } => f.write_str(STORE_UNAVAILABLE_BODY),
             SessionRejection::InvalidId => f.write_str(
@@ -255,12 +276,25 @@ impl std::error::Error for SessionRejection {}
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
-        if matches!(self, SessionRejection::MissingLayer) {
-            // The other rejections were logged with their cause where they happened.
-            tracing::error!("{self}");
-        }
-        if let SessionRejection::StoreUnavailable { retry_after } = self {
-            return unavailable(retry_after);
+        match self {
+            // A mistake in the app: said loudly. Store and genid failures were
+            // logged with their cause where they happened.
+            SessionRejection::MissingLayer => tracing::error!("{self}"),
+            SessionRejection::OutsideCookiePath { .. } => {
+                // Every request to the misplaced route would say it again.
+                static SAID: AtomicBool = AtomicBool::new(false);
+                if SAID.swap(true, Ordering::Relaxed) {
+                    tracing::debug!("{self}");
+                } else {
+                    tracing::error!("{self}");
+                }
+            }
+            SessionRejection::NotAPath => {
+                tracing::debug!("{self}");
+                return (StatusCode::BAD_REQUEST, self.to_string()).into_response();
+            }
+            SessionRejection::StoreUnavailable { retry_after } => return unavailable(retry_after),
+            SessionRejection::Store | SessionRejection::InvalidId => {}
         }
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }

@@ -13,7 +13,7 @@ use crate::config::OnStoreError;
 use crate::error::{SessionError, SessionRejection};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, SameSite};
-use crate::request::{LoadError, RequestSession, SessionHandle};
+use crate::request::{LoadError, OutOfScope, RequestSession, SessionHandle};
 use crate::schema::{SessionSchema, Snapshot};
 use crate::time::{duration_ms, now_ms, to_ms};
 
@@ -354,7 +354,15 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Some(SessionHandle(handle)) = parts.extensions.get::<SessionHandle>().cloned() else {
-            return Err(SessionRejection::MissingLayer);
+            return Err(match parts.extensions.get::<OutOfScope>() {
+                None => SessionRejection::MissingLayer,
+                Some(OutOfScope::NotAPath) => SessionRejection::NotAPath,
+                Some(OutOfScope::OutsideCookiePath(config)) => {
+                    SessionRejection::OutsideCookiePath {
+                        cookie_path: config.cookie.path.clone(),
+                    }
+                }
+            });
         };
         match handle.load().await {
             Ok(()) => {}

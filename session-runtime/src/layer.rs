@@ -12,7 +12,7 @@ use crate::config::{Config, Lifetime, OnStoreError, SecureSetting, Unset};
 use crate::cookie;
 use crate::id::SessionId;
 use crate::record::{Priority, SameSite};
-use crate::request::{Incoming, RequestSession, SessionHandle};
+use crate::request::{Incoming, OutOfScope, RequestSession, SessionHandle};
 use crate::signing::Secrets;
 use crate::store::{BoxFuture, DynStore, SessionStore};
 
@@ -494,6 +494,13 @@ where
             None => request.uri().path(),
         };
         if !path.starts_with(&self.config.cookie.path) {
+            // Remembered so that a handler asking for the session learns why it has none.
+            let scope = if path.starts_with('/') {
+                OutOfScope::OutsideCookiePath(Arc::clone(&self.config))
+            } else {
+                OutOfScope::NotAPath
+            };
+            request.extensions_mut().insert(scope);
             return Box::pin(inner.call(request));
         }
         let raw = cookie::find(request.headers(), &self.config.name);

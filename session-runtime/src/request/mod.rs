@@ -31,6 +31,16 @@ use crate::time::now_ms;
 #[derive(Clone)]
 pub(crate) struct SessionHandle(pub(crate) Arc<RequestSession>);
 
+/// Put in the extensions of a request that a session layer let through
+/// without a session, so that `Session<T>` can say why it has none.
+#[derive(Clone)]
+pub(crate) enum OutOfScope {
+    /// The path is outside the cookie's `Path` (the layer's config).
+    OutsideCookiePath(Arc<Config>),
+    /// The request target is not a path: `OPTIONS *`, or an authority (`CONNECT`).
+    NotAPath,
+}
+
 pub(crate) struct RequestSession {
     pub(crate) config: Arc<Config>,
     store: Arc<dyn DynStore>,
