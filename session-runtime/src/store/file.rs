@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use super::hash::fnv1a;
+use super::sync::lock;
 use super::{Created, SessionStore, StoreError, Update, Updated, is_live, spawn_reaper};
 use crate::id::{SessionId, is_valid};
 use crate::record::Record;
@@ -361,22 +363,9 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-// Everything under the store's locks is a single assignment or a file
-// operation, so a poisoned lock is still consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// FNV-1a: stable across processes and builds, so every process maps an id to the same lock file.
 fn stripe_of(id: &str) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % STRIPES as u64) as usize
+    (fnv1a(id.as_bytes()) % STRIPES as u64) as usize
 }
 
 /// A session's lock: the in-process stripe mutex, then the stripe's lock file.

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::hash::fnv1a;
+use super::sync::{read, write};
 use super::{
     Created, SessionStore, StoreError, Update, Updated, expires_at, is_live, spawn_reaper,
 };
@@ -204,9 +206,7 @@ impl MemoryStore {
     fn shard(&self, id: &str) -> &Shard {
         // FNV-1a picks the shard: the shard's own map hashes the id again with
         // its keyed SipHash, so this one need only spread ids, not resist attacks.
-        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let hash = fnv1a(id.as_bytes());
         // The shard count is a power of two.
         &self.inner.shards[(hash as usize) & (self.inner.shards.len() - 1)]
     }
@@ -242,18 +242,6 @@ impl Inner {
         }
         removed
     }
-}
-
-// A panic while a lock is held cannot leave an entry half-written (entries are
-// replaced whole), so a poisoned lock is still consistent.
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SessionStore for MemoryStore {

@@ -11,7 +11,9 @@ use crate::id::SessionId;
 use crate::record::Record;
 
 pub mod file;
+mod hash;
 pub mod memory;
+pub(crate) mod sync;
 
 /// A store failure. The layer answers the request with a plain `500` and logs
 /// the error with `tracing`; it never drops a write silently.
