@@ -1,19 +1,20 @@
 //! A store of one JSON file per session, in session-file-store's format.
 
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+mod io;
+mod lock;
+mod reap;
 
-use super::hash::fnv1a;
-use super::sync::lock;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use self::io::{Loaded, Seen, shown};
 use super::{Created, SessionStore, StoreError, Update, Updated, is_live, spawn_reaper};
-use crate::id::{SessionId, is_valid};
+use crate::id::SessionId;
 use crate::record::Record;
-use crate::time::{duration_ms, now_ms, to_ms};
+use crate::time::now_ms;
 
 /// Sessions as files, one per session, in the format of Node's
 /// [session-file-store] 1.5: an Express app using it and an axum app using
@@ -83,33 +84,11 @@ struct Inner {
     temp_counter: AtomicU64,
 }
 
-/// A file's identity as last read or written, with the session's expiry.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
-    expires_at: u64,
-}
-
-impl Seen {
-    fn same_file(&self, other: &Seen) -> bool {
-        self.modified.is_some()
-            && self.modified == other.modified
-            && self.len == other.len
-            && self.inode == other.inode
-    }
-}
-
 const DEFAULT_PATH: &str = "./sessions";
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REAP_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_EXTENSION: &str = ".json";
 const DEFAULT_MODE: u32 = 0o600;
-const STRIPES: usize = 64;
-const LOCK_DIR: &str = ".locks";
-/// Temporary files older than this are leftovers of a crash; the reap removes them.
-const STALE_TEMP: Duration = Duration::from_secs(3600);
 
 impl Default for FileStore {
     /// A store in `./sessions`, as session-file-store's default.
@@ -167,7 +146,7 @@ impl FileStore {
                 extension: DEFAULT_EXTENSION.to_owned(),
                 mode: DEFAULT_MODE,
                 fsync: true,
-                stripes: new_stripes(),
+                stripes: lock::new_stripes(),
                 index: Mutex::new(HashMap::new()),
                 reaping: Mutex::new(()),
                 reaper_started: AtomicBool::new(false),
@@ -303,7 +282,7 @@ impl FileStore {
             extension: shared.extension.clone(),
             mode: shared.mode,
             fsync: shared.fsync,
-            stripes: new_stripes(),
+            stripes: lock::new_stripes(),
             index: Mutex::new(HashMap::new()),
             reaping: Mutex::new(()),
             reaper_started: AtomicBool::new(false),
@@ -346,10 +325,6 @@ impl FileStore {
     }
 }
 
-fn new_stripes() -> Box<[Mutex<()>]> {
-    (0..STRIPES).map(|_| Mutex::new(())).collect()
-}
-
 /// Runs blocking file I/O off the async worker threads.
 async fn blocking<T: Send + 'static>(
     op: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -363,247 +338,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// FNV-1a: stable across processes and builds, so every process maps an id to the same lock file.
-fn stripe_of(id: &str) -> usize {
-    (fnv1a(id.as_bytes()) % STRIPES as u64) as usize
-}
-
-/// A session's lock: the in-process stripe mutex, then the stripe's lock file.
-/// Both are released when it drops (the file first: fields drop in order).
-struct SessionLock<'a> {
-    _file: File,
-    _guard: MutexGuard<'a, ()>,
-}
-
-/// What reading one session file found.
-enum Loaded {
-    Missing,
-    /// Not a session (bad JSON, wrong shape, binary, no `__lastAccess`).
-    Unreadable(String, Seen),
-    Session(Record, Seen),
-}
-
-fn io_error(what: &str, path: &Path, error: io::Error) -> StoreError {
-    StoreError::with_source(format!("file store: cannot {what} {}", shown(path)), error)
-}
-
-/// `path` for logs: a session id is a bearer credential, so file names longer
-/// than eight characters (session and temporary files) show only their start.
-fn shown(path: &Path) -> String {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return path.display().to_string();
-    };
-    if name.len() <= 8 {
-        return path.display().to_string();
-    }
-    let start: String = name.chars().take(5).collect();
-    path.with_file_name(format!("{start}…"))
-        .display()
-        .to_string()
-}
-
-fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Seen {
-        modified: meta.modified().ok(),
-        len: meta.len(),
-        inode,
-        expires_at,
-    }
-}
-
 impl Inner {
-    fn ttl_ms(&self) -> u64 {
-        duration_ms(self.ttl)
-    }
-
-    /// The store's one expiry rule ([`super::expires_at`]).
-    fn expires_at(&self, record: &Record) -> Option<u64> {
-        super::expires_at(record, self.ttl)
-    }
-
-    /// Expiry of a file that is not a session: its modification time plus the ttl.
-    fn unreadable_expires_at(&self, meta: &fs::Metadata) -> u64 {
-        meta.modified()
-            .map_or(0, to_ms)
-            .saturating_add(self.ttl_ms())
-    }
-
-    /// The session file of `id`. The id is checked again here, so that no
-    /// path is ever built from an id that could leave the directory.
-    fn file_path(&self, id: &str) -> Result<PathBuf, StoreError> {
-        if !is_valid(id) {
-            return Err(StoreError::new(
-                "file store: refusing an invalid session id",
-            ));
-        }
-        Ok(self.dir.join(format!("{id}{}", self.extension)))
-    }
-
-    fn remember(&self, id: &str, seen: Seen) {
-        lock(&self.index).insert(id.into(), seen);
-    }
-
-    fn forget(&self, id: &str) {
-        lock(&self.index).remove(id);
-    }
-
-    fn read(&self, id: &str, path: &Path) -> Result<Loaded, StoreError> {
-        let mut file = match File::open(path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
-            Err(error) => return Err(io_error("open", path, error)),
-        };
-        let meta = file
-            .metadata()
-            .map_err(|error| io_error("inspect", path, error))?;
-        if !meta.is_file() {
-            return Ok(Loaded::Unreadable(
-                "not a regular file".to_owned(),
-                seen(&meta, self.unreadable_expires_at(&meta)),
-            ));
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes)
-            .map_err(|error| io_error("read", path, error))?;
-        let unreadable = |why: String| {
-            let seen = seen(&meta, self.unreadable_expires_at(&meta));
-            self.remember(id, seen);
-            Ok(Loaded::Unreadable(why, seen))
-        };
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            return unreadable("not UTF-8 text".to_owned());
-        };
-        let record = match Record::from_json(text) {
-            Ok(record) => record,
-            Err(error) => return unreadable(error.to_string()),
-        };
-        let Some(expires_at) = self.expires_at(&record) else {
-            return unreadable("no `__lastAccess`".to_owned());
-        };
-        let seen = seen(&meta, expires_at);
-        self.remember(id, seen);
-        Ok(Loaded::Session(record, seen))
-    }
-
-    /// Takes the lock of `id`. `None` when the directory does not exist and
-    /// `create` is false: there is nothing to touch or remove then.
-    fn lock_session(&self, id: &str, create: bool) -> Result<Option<SessionLock<'_>>, StoreError> {
-        let stripe = stripe_of(id);
-        let guard = lock(&self.stripes[stripe]);
-        let lock_dir = self.dir.join(LOCK_DIR);
-        let path = lock_dir.join(format!("{stripe:02}"));
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.mode);
-        let file = match options.open(&path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                if !create && !self.dir.is_dir() {
-                    return Ok(None);
-                }
-                self.create_dir(&lock_dir)?;
-                options
-                    .open(&path)
-                    .map_err(|error| io_error("create lock file", &path, error))?
-            }
-            Err(error) => return Err(io_error("open lock file", &path, error)),
-        };
-        file.lock()
-            .map_err(|error| io_error("lock", &path, error))?;
-        Ok(Some(SessionLock {
-            _file: file,
-            _guard: guard,
-        }))
-    }
-
-    fn create_dir(&self, dir: &Path) -> Result<(), StoreError> {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
-            .map_err(|error| io_error("create directory", dir, error))
-    }
-
-    /// Replaces `path` with `json`: a temporary file in the same directory,
-    /// written, fsynced and renamed over `path`; the directory is fsynced too
-    /// when `path` is new.
-    fn write_atomic(&self, id: &str, path: &Path, json: &str) -> Result<fs::Metadata, StoreError> {
-        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        // A leading dot and a trailing `.tmp`: never taken for a session, by us
-        // (not a valid id) or by session-file-store (wrong extension).
-        let temp = self.dir.join(format!(
-            ".{id}{}.{}.{n}.tmp",
-            self.extension,
-            std::process::id()
-        ));
-        let result = self.write_temp(&temp, json).and_then(|meta| {
-            let replacing = fs::symlink_metadata(path).is_ok();
-            fs::rename(&temp, path).map_err(|error| io_error("rename into", path, error))?;
-            Ok((meta, replacing))
-        });
-        match result {
-            Ok((meta, replacing)) => {
-                // A new name must reach the disk with its directory. A rename over
-                // an existing file needs no directory fsync to stay atomic: after a
-                // power loss the entry holds the old complete file or the new one.
-                if self.fsync && !replacing {
-                    sync_dir(&self.dir);
-                }
-                Ok(meta)
-            }
-            Err(error) => {
-                let _ = fs::remove_file(&temp);
-                Err(error)
-            }
-        }
-    }
-
-    fn write_temp(&self, temp: &Path, json: &str) -> Result<fs::Metadata, StoreError> {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.mode);
-        let mut file = match options.open(temp) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                self.create_dir(&self.dir)?;
-                options
-                    .open(temp)
-                    .map_err(|error| io_error("create", temp, error))?
-            }
-            Err(error) => return Err(io_error("create", temp, error)),
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            // Exactly the configured mode, whatever the umask.
-            file.set_permissions(fs::Permissions::from_mode(self.mode))
-                .map_err(|error| io_error("set the mode of", temp, error))?;
-        }
-        file.write_all(json.as_bytes())
-            .map_err(|error| io_error("write", temp, error))?;
-        if self.fsync {
-            file.sync_all()
-                .map_err(|error| io_error("fsync", temp, error))?;
-        }
-        file.metadata()
-            .map_err(|error| io_error("inspect", temp, error))
-    }
-
-    fn write_record(&self, id: &str, path: &Path, record: &Record) -> Result<(), StoreError> {
-        let meta = self.write_atomic(id, path, &record.to_json())?;
-        let expires_at = self.expires_at(record).unwrap_or(0);
-        self.remember(id, seen(&meta, expires_at));
-        Ok(())
-    }
-
     fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
         let path = self.file_path(id)?;
         Ok(match self.read(id, &path)? {
@@ -662,146 +397,9 @@ impl Inner {
         let Some(_lock) = self.lock_session(id, false)? else {
             return Ok(());
         };
-        self.forget(id);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(io_error("remove", &path, error)),
-        }
+        self.remove(id, &path)?;
+        Ok(())
     }
-
-    fn reap(&self) -> Result<ReapStats, StoreError> {
-        let _reaping = lock(&self.reaping);
-        let mut stats = ReapStats::default();
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(stats),
-            Err(error) => return Err(io_error("list", &self.dir, error)),
-        };
-        let now = now_ms();
-        let now_time = SystemTime::now();
-        let mut present: HashSet<Box<str>> = HashSet::new();
-        let mut candidates: Vec<Box<str>> = Vec::new();
-        let mut pacer = Pacer::new();
-        for entry in entries {
-            pacer.pace();
-            let Ok(entry) = entry else { continue };
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                let stale = entry
-                    .metadata()
-                    .ok()
-                    .and_then(|meta| meta.modified().ok())
-                    .and_then(|modified| now_time.duration_since(modified).ok())
-                    .is_some_and(|age| age > STALE_TEMP);
-                if stale && fs::remove_file(entry.path()).is_ok() {
-                    stats.stale_temp_removed += 1;
-                }
-                continue;
-            }
-            let Some(id) = name.strip_suffix(self.extension.as_str()) else {
-                continue;
-            };
-            if !is_valid(id) {
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() {
-                continue;
-            }
-            stats.scanned += 1;
-            present.insert(id.into());
-            let on_disk = seen(&meta, 0);
-            let known = lock(&self.index)
-                .get(id)
-                .filter(|known| known.same_file(&on_disk))
-                .map(|known| known.expires_at);
-            let expires_at = match known {
-                Some(expires_at) => expires_at,
-                None => {
-                    stats.read += 1;
-                    match self.read(id, &entry.path()) {
-                        Ok(Loaded::Session(_, seen) | Loaded::Unreadable(_, seen)) => {
-                            seen.expires_at
-                        }
-                        Ok(Loaded::Missing) | Err(_) => continue,
-                    }
-                }
-            };
-            if !is_live(expires_at, now) {
-                candidates.push(id.into());
-            }
-        }
-        lock(&self.index).retain(|id, _| present.contains(id));
-        for id in candidates {
-            pacer.pace();
-            if self.remove_if_expired(&id)? {
-                stats.removed += 1;
-            }
-        }
-        Ok(stats)
-    }
-
-    /// Removes the file of `id` if, read again under its lock, it has expired.
-    fn remove_if_expired(&self, id: &str) -> Result<bool, StoreError> {
-        let path = self.file_path(id)?;
-        let Some(_lock) = self.lock_session(id, false)? else {
-            return Ok(false);
-        };
-        let expired = match self.read(id, &path)? {
-            Loaded::Missing => false,
-            Loaded::Session(_, seen) | Loaded::Unreadable(_, seen) => {
-                !is_live(seen.expires_at, now_ms())
-            }
-        };
-        if !expired {
-            return Ok(false);
-        }
-        self.forget(id);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(error) => Err(io_error("remove", &path, error)),
-        }
-    }
-}
-
-/// Keeps a reap from hogging a CPU that requests need: after each
-/// [`REAP_SLICE`] of work it sleeps [`REAP_PAUSE`], so a reap uses at most
-/// about a sixth of one CPU and a request waits at most one slice for it.
-struct Pacer {
-    slice_started: std::time::Instant,
-}
-
-/// How long a reap works before it pauses.
-const REAP_SLICE: Duration = Duration::from_micros(200);
-/// How long it pauses.
-const REAP_PAUSE: Duration = Duration::from_millis(1);
-
-impl Pacer {
-    fn new() -> Self {
-        Pacer {
-            slice_started: std::time::Instant::now(),
-        }
-    }
-
-    fn pace(&mut self) {
-        if self.slice_started.elapsed() >= REAP_SLICE {
-            std::thread::sleep(REAP_PAUSE);
-            self.slice_started = std::time::Instant::now();
-        }
-    }
-}
-
-/// Makes a rename in `dir` durable. Best effort: not every system can open a directory.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::debug!(%error, dir = %dir.display(), "file store: cannot fsync the directory");
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 impl SessionStore for FileStore {
@@ -837,26 +435,6 @@ impl SessionStore for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stripes_are_stable_and_spread() {
-        // The mapping is part of the cross-process protocol: it must not change.
-        assert_eq!(stripe_of("a"), stripe_of("a"));
-        let used: HashSet<usize> = (0..1000).map(|i| stripe_of(&format!("id{i}"))).collect();
-        assert_eq!(used.len(), STRIPES);
-    }
-
-    #[test]
-    fn invalid_ids_never_become_paths() {
-        let store = FileStore::new("/tmp/x");
-        for bad in ["../etc/passwd", "a/b", "", ".", "..", "a\0b", "a.b"] {
-            assert!(store.inner.file_path(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(
-            store.inner.file_path("abc").unwrap(),
-            Path::new("/tmp/x/abc.json")
-        );
-    }
 
     #[test]
     fn expiry_is_session_file_stores() {
