@@ -1,10 +1,11 @@
 //! An in-process store: sharded, expiring, and reaped in the background.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::handle::Handle;
 use super::hash::fnv1a;
 use super::sync::{read, write};
 use super::{
@@ -30,6 +31,13 @@ use crate::time::now_ms;
 ///
 /// Sessions are lost when the process exits; use a persistent store to keep them.
 ///
+/// Clones share their sessions, whenever they are cloned: settings belong to
+/// the value they are set on, so `store.clone().with_ttl(..)` changes the
+/// clone's ttl (for the sessions it writes), not `store`'s, and both see the
+/// same sessions. The clones share one background reap, every
+/// [`reap interval`](MemoryStore::with_reap_interval) of the first clone that
+/// stored a session.
+///
 /// ```
 /// use std::time::Duration;
 /// use session_runtime::MemoryStore;
@@ -41,15 +49,21 @@ use crate::time::now_ms;
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    inner: Arc<Inner>,
+    inner: Handle<Settings, Shared>,
 }
 
 type Shard = RwLock<HashMap<Box<str>, Entry>>;
 
-struct Inner {
-    shards: Box<[Shard]>,
+/// What the `with_*` methods set, per handle.
+#[derive(Clone, Copy)]
+struct Settings {
     ttl: Duration,
     reap_interval: Duration,
+}
+
+/// What every clone of a store shares: the sessions.
+struct Shared {
+    shards: Box<[Shard]>,
     reaper_started: AtomicBool,
 }
 
@@ -111,8 +125,8 @@ impl Default for MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("ttl", &self.inner.ttl)
-            .field("reap_interval", &self.inner.reap_interval)
+            .field("ttl", &self.inner.settings.ttl)
+            .field("reap_interval", &self.inner.settings.reap_interval)
             .finish_non_exhaustive()
     }
 }
@@ -129,13 +143,16 @@ impl MemoryStore {
         let shards = (0..shard_count)
             .map(|_| RwLock::new(HashMap::new()))
             .collect();
+        let settings = Settings {
+            ttl: DEFAULT_TTL,
+            reap_interval: DEFAULT_REAP_INTERVAL,
+        };
+        let shared = Shared {
+            shards,
+            reaper_started: AtomicBool::new(false),
+        };
         MemoryStore {
-            inner: Arc::new(Inner {
-                shards,
-                ttl: DEFAULT_TTL,
-                reap_interval: DEFAULT_REAP_INTERVAL,
-                reaper_started: AtomicBool::new(false),
-            }),
+            inner: Handle::new(settings, shared),
         }
     }
 
@@ -149,7 +166,7 @@ impl MemoryStore {
     /// ```
     #[must_use]
     pub fn with_ttl(self, ttl: Duration) -> Self {
-        self.configure(|inner| inner.ttl = ttl)
+        self.configure(|settings| settings.ttl = ttl)
     }
 
     /// How often the background task removes expired sessions (default: one minute).
@@ -161,22 +178,12 @@ impl MemoryStore {
     /// ```
     #[must_use]
     pub fn with_reap_interval(self, interval: Duration) -> Self {
-        self.configure(|inner| inner.reap_interval = interval.max(Duration::from_millis(1)))
+        self.configure(|settings| settings.reap_interval = interval.max(Duration::from_millis(1)))
     }
 
-    fn configure(self, apply: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            // Configuring a store that is already shared: start a fresh one with its settings.
-            shards: (0..shared.shards.len())
-                .map(|_| RwLock::new(HashMap::new()))
-                .collect(),
-            ttl: shared.ttl,
-            reap_interval: shared.reap_interval,
-            reaper_started: AtomicBool::new(false),
-        });
-        apply(&mut inner);
+    fn configure(self, apply: impl FnOnce(&mut Settings)) -> Self {
         MemoryStore {
-            inner: Arc::new(inner),
+            inner: self.inner.configure(apply),
         }
     }
 
@@ -185,6 +192,7 @@ impl MemoryStore {
     pub fn len(&self) -> usize {
         let now = now_ms();
         self.inner
+            .shared
             .shards
             .iter()
             .map(|shard| read(shard).values().filter(|e| e.is_live(now)).count())
@@ -200,7 +208,7 @@ impl MemoryStore {
     /// Removes every expired session now; returns how many were removed.
     /// The background task calls this every reap interval.
     pub fn remove_expired(&self) -> usize {
-        self.inner.remove_expired()
+        self.inner.shared.remove_expired()
     }
 
     fn shard(&self, id: &str) -> &Shard {
@@ -208,16 +216,16 @@ impl MemoryStore {
         // its keyed SipHash, so this one need only spread ids, not resist attacks.
         let hash = fnv1a(id.as_bytes());
         // The shard count is a power of two.
-        &self.inner.shards[(hash as usize) & (self.inner.shards.len() - 1)]
+        &self.inner.shared.shards[(hash as usize) & (self.inner.shared.shards.len() - 1)]
     }
 
     fn start_reaper(&self) {
         spawn_reaper(
-            &self.inner.reaper_started,
-            &self.inner,
-            self.inner.reap_interval,
-            |inner| async move {
-                let removed = inner.remove_expired();
+            &self.inner.shared.reaper_started,
+            &self.inner.shared,
+            self.inner.settings.reap_interval,
+            |shared| async move {
+                let removed = shared.remove_expired();
                 if removed > 0 {
                     tracing::debug!(removed, "memory store removed expired sessions");
                 }
@@ -226,7 +234,7 @@ impl MemoryStore {
     }
 }
 
-impl Inner {
+impl Shared {
     fn remove_expired(&self) -> usize {
         let now = now_ms();
         let mut removed = 0;
@@ -271,12 +279,15 @@ impl SessionStore for MemoryStore {
         {
             return Ok(Created::IdTaken);
         }
-        map.insert(id.as_str().into(), Entry::new(record, self.inner.ttl));
+        map.insert(
+            id.as_str().into(),
+            Entry::new(record, self.inner.settings.ttl),
+        );
         Ok(Created::Stored)
     }
 
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        let ttl = self.inner.ttl;
+        let ttl = self.inner.settings.ttl;
         let mut map = write(self.shard(id.as_str()));
         let Some(entry) = map.get_mut(id.as_str()).filter(|e| e.is_live(now_ms())) else {
             return Ok(Updated::Gone);
@@ -303,12 +314,14 @@ impl SessionStore for MemoryStore {
     }
 
     fn ttl(&self) -> Duration {
-        self.inner.ttl
+        self.inner.settings.ttl
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use serde_json::value::RawValue;
 
@@ -341,6 +354,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_configured_after_being_cloned_still_shares_its_sessions() {
+        let store = MemoryStore::new();
+        let before = SessionId::generate();
+        let fresh = record(&[("a", "1")], now_ms(), None);
+        assert_eq!(
+            store.create(&before, &fresh).await.unwrap(),
+            Created::Stored
+        );
+        let configured = store
+            .clone()
+            .with_ttl(Duration::from_secs(60))
+            .with_reap_interval(Duration::from_secs(5));
+        assert!(configured.load(&before).await.unwrap().is_some());
+        let after = SessionId::generate();
+        assert_eq!(
+            configured.create(&after, &fresh).await.unwrap(),
+            Created::Stored
+        );
+        assert!(store.load(&after).await.unwrap().is_some());
+        assert_eq!((store.len(), configured.len()), (2, 2));
+        // The settings are the handle's own.
+        assert_eq!(store.ttl(), DEFAULT_TTL);
+        assert_eq!(configured.ttl(), Duration::from_secs(60));
+    }
+
+    #[tokio::test]
     async fn the_reaper_removes_expired_sessions_in_the_background() {
         let store = MemoryStore::new()
             .with_ttl(Duration::from_millis(50))
@@ -358,7 +397,15 @@ mod tests {
                 .unwrap(),
             Created::Stored
         );
-        let entries = || -> usize { store.inner.shards.iter().map(|s| read(s).len()).sum() };
+        let entries = || -> usize {
+            store
+                .inner
+                .shared
+                .shards
+                .iter()
+                .map(|s| read(s).len())
+                .sum()
+        };
         assert_eq!(entries(), 101);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while entries() > 1 {
@@ -378,7 +425,7 @@ mod tests {
                 .unwrap(),
             Created::Stored
         );
-        let weak = Arc::downgrade(&store.inner);
+        let weak = Arc::downgrade(&store.inner.shared);
         drop(store);
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(

@@ -11,6 +11,7 @@ use crate::id::SessionId;
 use crate::record::Record;
 
 pub mod file;
+mod handle;
 mod hash;
 pub mod memory;
 pub(crate) mod sync;

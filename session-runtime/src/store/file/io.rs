@@ -76,12 +76,12 @@ pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
 
 impl Inner {
     pub(super) fn ttl_ms(&self) -> u64 {
-        duration_ms(self.ttl)
+        duration_ms(self.settings.ttl)
     }
 
     /// The store's one expiry rule ([`super::expires_at`]).
     pub(super) fn expires_at(&self, record: &Record) -> Option<u64> {
-        crate::store::expires_at(record, self.ttl)
+        crate::store::expires_at(record, self.settings.ttl)
     }
 
     /// Expiry of a file that is not a session: its modification time plus the ttl.
@@ -99,17 +99,20 @@ impl Inner {
                 "file store: refusing an invalid session id",
             ));
         }
-        Ok(self.dir.join(format!("{id}{}", self.extension)))
+        Ok(self
+            .settings
+            .dir
+            .join(format!("{id}{}", self.settings.extension)))
     }
 
     pub(super) fn remember(&self, id: &str, seen: Seen) {
-        lock(&self.index).insert(id.into(), seen);
+        lock(&self.shared.index).insert(id.into(), seen);
     }
 
     /// Removes the file of `id` at `path`, and forgets it; `false` when it
     /// was already gone, which is not an error.
     pub(super) fn remove(&self, id: &str, path: &Path) -> Result<bool, StoreError> {
-        lock(&self.index).remove(id);
+        lock(&self.shared.index).remove(id);
         match fs::remove_file(path) {
             Ok(()) => Ok(true),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -174,12 +177,12 @@ impl Inner {
         path: &Path,
         json: &str,
     ) -> Result<fs::Metadata, StoreError> {
-        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+        let n = self.shared.temp_counter.fetch_add(1, Ordering::Relaxed);
         // A leading dot and a trailing `.tmp`: never taken for a session, by us
         // (not a valid id) or by session-file-store (wrong extension).
-        let temp = self.dir.join(format!(
+        let temp = self.settings.dir.join(format!(
             ".{id}{}.{}.{n}.tmp",
-            self.extension,
+            self.settings.extension,
             std::process::id()
         ));
         let result = self.write_temp(&temp, json).and_then(|meta| {
@@ -192,8 +195,8 @@ impl Inner {
                 // A new name must reach the disk with its directory. A rename over
                 // an existing file needs no directory fsync to stay atomic: after a
                 // power loss the entry holds the old complete file or the new one.
-                if self.fsync && !replacing {
-                    sync_dir(&self.dir);
+                if self.settings.fsync && !replacing {
+                    sync_dir(&self.settings.dir);
                 }
                 Ok(meta)
             }
@@ -208,11 +211,11 @@ impl Inner {
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.mode);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.settings.mode);
         let mut file = match options.open(temp) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                self.create_dir(&self.dir)?;
+                self.create_dir(&self.settings.dir)?;
                 options
                     .open(temp)
                     .map_err(|error| io_error("create", temp, error))?
@@ -223,12 +226,12 @@ impl Inner {
         {
             use std::os::unix::fs::PermissionsExt as _;
             // Exactly the configured mode, whatever the umask.
-            file.set_permissions(fs::Permissions::from_mode(self.mode))
+            file.set_permissions(fs::Permissions::from_mode(self.settings.mode))
                 .map_err(|error| io_error("set the mode of", temp, error))?;
         }
         file.write_all(json.as_bytes())
             .map_err(|error| io_error("write", temp, error))?;
-        if self.fsync {
+        if self.settings.fsync {
             file.sync_all()
                 .map_err(|error| io_error("fsync", temp, error))?;
         }

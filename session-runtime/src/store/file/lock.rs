@@ -40,17 +40,17 @@ impl Inner {
         create: bool,
     ) -> Result<Option<SessionLock<'_>>, StoreError> {
         let stripe = stripe_of(id);
-        let guard = lock(&self.stripes[stripe]);
-        let lock_dir = self.dir.join(LOCK_DIR);
+        let guard = lock(&self.shared.stripes[stripe]);
+        let lock_dir = self.settings.dir.join(LOCK_DIR);
         let path = lock_dir.join(format!("{stripe:02}"));
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.mode);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.settings.mode);
         let file = match options.open(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                if !create && !self.dir.is_dir() {
+                if !create && !self.settings.dir.is_dir() {
                     return Ok(None);
                 }
                 self.create_dir(&lock_dir)?;

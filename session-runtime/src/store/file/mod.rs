@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use self::io::{Loaded, Seen, shown};
+use super::handle::Handle;
 use super::{Created, SessionStore, StoreError, Update, Updated, is_live, spawn_reaper};
 use crate::id::SessionId;
 use crate::record::Record;
@@ -62,18 +63,37 @@ use crate::time::now_ms;
 /// let layer = SessionLayer::new(store, "a long random secret");
 /// # let _ = layer;
 /// ```
+///
+/// # Clones
+///
+/// Clones share one in-process state: the per-session locks, the index the
+/// reap uses, and one background reap. Settings belong to the value they are
+/// set on: `store.clone().with_ttl(..)` changes the clone's ttl, not
+/// `store`'s, and both still serialize their writes on the same locks. The
+/// shared reap runs with the settings of the first clone that used the store;
+/// a store in another directory or with another extension wants its own
+/// [`FileStore::new`].
 #[derive(Clone)]
 pub struct FileStore {
-    inner: Arc<Inner>,
+    inner: Inner,
 }
 
-struct Inner {
+/// A handle's view of the store: its settings, and what its clones share.
+type Inner = Handle<Settings, Shared>;
+
+/// What the `with_*` methods set, per handle.
+#[derive(Clone)]
+struct Settings {
     dir: PathBuf,
     ttl: Duration,
     reap_interval: Option<Duration>,
     extension: String,
     mode: u32,
     fsync: bool,
+}
+
+/// What every clone of a store shares.
+struct Shared {
     /// In-process half of the per-session lock; the lock files are the other half.
     stripes: Box<[Mutex<()>]>,
     /// What the store last saw of each file, so that reaping need not re-read it.
@@ -100,12 +120,12 @@ impl Default for FileStore {
 impl std::fmt::Debug for FileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileStore")
-            .field("path", &self.inner.dir)
-            .field("ttl", &self.inner.ttl)
-            .field("reap_interval", &self.inner.reap_interval)
-            .field("extension", &self.inner.extension)
-            .field("mode", &format_args!("{:o}", self.inner.mode))
-            .field("fsync", &self.inner.fsync)
+            .field("path", &self.inner.settings.dir)
+            .field("ttl", &self.inner.settings.ttl)
+            .field("reap_interval", &self.inner.settings.reap_interval)
+            .field("extension", &self.inner.settings.extension)
+            .field("mode", &format_args!("{:o}", self.inner.settings.mode))
+            .field("fsync", &self.inner.settings.fsync)
             .finish_non_exhaustive()
     }
 }
@@ -138,20 +158,23 @@ impl FileStore {
     /// ```
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        let settings = Settings {
+            dir: path.into(),
+            ttl: DEFAULT_TTL,
+            reap_interval: Some(DEFAULT_REAP_INTERVAL),
+            extension: DEFAULT_EXTENSION.to_owned(),
+            mode: DEFAULT_MODE,
+            fsync: true,
+        };
+        let shared = Shared {
+            stripes: lock::new_stripes(),
+            index: Mutex::new(HashMap::new()),
+            reaping: Mutex::new(()),
+            reaper_started: AtomicBool::new(false),
+            temp_counter: AtomicU64::new(0),
+        };
         FileStore {
-            inner: Arc::new(Inner {
-                dir: path.into(),
-                ttl: DEFAULT_TTL,
-                reap_interval: Some(DEFAULT_REAP_INTERVAL),
-                extension: DEFAULT_EXTENSION.to_owned(),
-                mode: DEFAULT_MODE,
-                fsync: true,
-                stripes: lock::new_stripes(),
-                index: Mutex::new(HashMap::new()),
-                reaping: Mutex::new(()),
-                reaper_started: AtomicBool::new(false),
-                temp_counter: AtomicU64::new(0),
-            }),
+            inner: Handle::new(settings, shared),
         }
     }
 
@@ -243,7 +266,7 @@ impl FileStore {
     /// ```
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.inner.dir
+        &self.inner.settings.dir
     }
 
     /// Removes every expired session file now, and temporary files that an
@@ -269,46 +292,38 @@ impl FileStore {
     /// # }
     /// ```
     pub async fn remove_expired(&self) -> Result<ReapStats, StoreError> {
-        let inner = Arc::clone(&self.inner);
+        let inner = self.inner.clone();
         blocking(move || inner.reap()).await
     }
 
-    fn configure(self, apply: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            // Configuring a store that is already shared: start a fresh one with its settings.
-            dir: shared.dir.clone(),
-            ttl: shared.ttl,
-            reap_interval: shared.reap_interval,
-            extension: shared.extension.clone(),
-            mode: shared.mode,
-            fsync: shared.fsync,
-            stripes: lock::new_stripes(),
-            index: Mutex::new(HashMap::new()),
-            reaping: Mutex::new(()),
-            reaper_started: AtomicBool::new(false),
-            temp_counter: AtomicU64::new(0),
-        });
-        apply(&mut inner);
+    fn configure(self, apply: impl FnOnce(&mut Settings)) -> Self {
         FileStore {
-            inner: Arc::new(inner),
+            inner: self.inner.configure(apply),
         }
     }
 
     fn start_reaper(&self) {
-        let Some(interval) = self.inner.reap_interval else {
+        let Some(interval) = self.inner.settings.reap_interval else {
             return;
         };
+        let settings = Arc::clone(&self.inner.settings);
         spawn_reaper(
-            &self.inner.reaper_started,
-            &self.inner,
+            &self.inner.shared.reaper_started,
+            &self.inner.shared,
             interval,
-            |inner| async move {
-                match blocking(move || inner.reap()).await {
-                    Ok(stats) if stats.removed > 0 || stats.stale_temp_removed > 0 => {
-                        tracing::debug!(?stats, "file store removed expired sessions");
+            move |shared| {
+                let inner = Handle {
+                    settings: Arc::clone(&settings),
+                    shared,
+                };
+                async move {
+                    match blocking(move || inner.reap()).await {
+                        Ok(stats) if stats.removed > 0 || stats.stale_temp_removed > 0 => {
+                            tracing::debug!(?stats, "file store removed expired sessions");
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "file store reap failed"),
                     }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "file store reap failed"),
                 }
             },
         );
@@ -320,7 +335,7 @@ impl FileStore {
         op: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.start_reaper();
-        let inner = Arc::clone(&self.inner);
+        let inner = self.inner.clone();
         blocking(move || op(&inner)).await
     }
 }
@@ -428,13 +443,68 @@ impl SessionStore for FileStore {
     }
 
     fn ttl(&self) -> Duration {
-        self.inner.ttl
+        self.inner.settings.ttl
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh directory under the system's temporary one, removed on drop.
+    pub(super) struct TestDir(PathBuf);
+
+    impl TestDir {
+        pub(super) fn new(label: &str) -> Self {
+            let unique = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let path = std::env::temp_dir().join(format!(
+                "session-runtime-{label}-{}-{unique}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            TestDir(path)
+        }
+
+        pub(super) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A session as the layer saves it: a browser-session cookie, last accessed `ago_ms` ago.
+    pub(super) fn accessed(ago_ms: u64) -> Record {
+        let mut record = Record::default();
+        record.last_access = Some(now_ms() - ago_ms);
+        record
+    }
+
+    #[tokio::test]
+    async fn a_store_configured_after_being_cloned_shares_locks_and_index() {
+        let dir = TestDir::new("configured-clone");
+        let store = FileStore::new(dir.path()).with_reap_interval(None);
+        let id = SessionId::parse("shared").unwrap();
+        assert_eq!(
+            store.create(&id, &accessed(0)).await.unwrap(),
+            Created::Stored
+        );
+        let configured = store.clone().with_ttl(Duration::from_secs(60));
+        assert!(Arc::ptr_eq(&store.inner.shared, &configured.inner.shared));
+        assert!(configured.load(&id).await.unwrap().is_some());
+        // The clone's reap knows the file `store` wrote: it reads nothing.
+        let stats = configured.remove_expired().await.unwrap();
+        assert_eq!((stats.scanned, stats.read), (1, 0));
+        // The settings are the handle's own.
+        assert_eq!(store.ttl(), DEFAULT_TTL);
+        assert_eq!(configured.ttl(), Duration::from_secs(60));
+    }
 
     #[test]
     fn expiry_is_session_file_stores() {

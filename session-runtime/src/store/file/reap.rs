@@ -19,12 +19,12 @@ const STALE_TEMP: Duration = Duration::from_secs(3600);
 
 impl Inner {
     pub(super) fn reap(&self) -> Result<ReapStats, StoreError> {
-        let _reaping = lock(&self.reaping);
+        let _reaping = lock(&self.shared.reaping);
         let mut stats = ReapStats::default();
-        let entries = match fs::read_dir(&self.dir) {
+        let entries = match fs::read_dir(&self.settings.dir) {
             Ok(entries) => entries,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(stats),
-            Err(error) => return Err(io_error("list", &self.dir, error)),
+            Err(error) => return Err(io_error("list", &self.settings.dir, error)),
         };
         let now = now_ms();
         let now_time = SystemTime::now();
@@ -48,7 +48,7 @@ impl Inner {
                 }
                 continue;
             }
-            let Some(id) = name.strip_suffix(self.extension.as_str()) else {
+            let Some(id) = name.strip_suffix(self.settings.extension.as_str()) else {
                 continue;
             };
             if !is_valid(id) {
@@ -61,7 +61,7 @@ impl Inner {
             stats.scanned += 1;
             present.insert(id.into());
             let on_disk = seen(&meta, 0);
-            let known = lock(&self.index)
+            let known = lock(&self.shared.index)
                 .get(id)
                 .filter(|known| known.same_file(&on_disk))
                 .map(|known| known.expires_at);
@@ -81,7 +81,7 @@ impl Inner {
                 candidates.push(id.into());
             }
         }
-        lock(&self.index).retain(|id, _| present.contains(id));
+        lock(&self.shared.index).retain(|id, _| present.contains(id));
         for id in candidates {
             pacer.pace();
             if self.remove_if_expired(&id)? {
