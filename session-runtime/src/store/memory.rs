@@ -89,14 +89,20 @@ impl Entry {
         entry
     }
 
-    /// Takes the cookie settings and the access time of `record`.
+    /// Takes the cookie settings and the access time of `record`, and its
+    /// expiry by the stores' one rule, [`expires_at`].
     fn set_meta(&mut self, record: &Record, ttl: Duration) {
-        // A record that comes without an access time is accessed now.
-        let last_access = record.last_access.unwrap_or_else(now_ms);
+        let (Some(last_access), Some(expires_at)) = (record.last_access, expires_at(record, ttl))
+        else {
+            // A record that comes without an access time is accessed now, as
+            // the file store stamps it (the layer always sets one).
+            let mut stamped = record.clone();
+            stamped.last_access = Some(now_ms());
+            return self.set_meta(&stamped, ttl);
+        };
         self.last_access = last_access;
+        self.expires_at = expires_at;
         self.cookie = (!record.cookie.is_default()).then(|| Box::new(record.cookie.clone()));
-        self.expires_at = expires_at(record, ttl)
-            .unwrap_or_else(|| last_access.saturating_add(super::lifetime_ms(record, ttl)));
     }
 
     fn is_live(&self, now: u64) -> bool {
@@ -377,6 +383,35 @@ mod tests {
         // The settings are the handle's own.
         assert_eq!(store.ttl(), DEFAULT_TTL);
         assert_eq!(configured.ttl(), Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn a_max_age_of_zero_or_none_means_the_ttl() {
+        let store = MemoryStore::new().with_ttl(Duration::from_secs(60));
+        for max_age in [None, Some(0)] {
+            let (live, dead) = (SessionId::generate(), SessionId::generate());
+            let within = record(&[], now_ms() - 30_000, max_age);
+            let past = record(&[], now_ms() - 90_000, max_age);
+            assert_eq!(store.create(&live, &within).await.unwrap(), Created::Stored);
+            assert_eq!(store.create(&dead, &past).await.unwrap(), Created::Stored);
+            assert!(store.load(&live).await.unwrap().is_some(), "{max_age:?}");
+            assert!(store.load(&dead).await.unwrap().is_none(), "{max_age:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_without_an_access_time_is_stored_as_accessed_now() {
+        let store = MemoryStore::new().with_ttl(Duration::from_secs(60));
+        let id = SessionId::generate();
+        let mut unstamped = record(&[("a", "1")], 0, None);
+        unstamped.last_access = None;
+        let before = now_ms();
+        assert_eq!(
+            store.create(&id, &unstamped).await.unwrap(),
+            Created::Stored
+        );
+        let stored = store.load(&id).await.unwrap().unwrap();
+        assert!(stored.last_access.unwrap() >= before);
     }
 
     #[tokio::test]

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use super::Inner;
 use crate::id::is_valid;
 use crate::record::Record;
-use crate::store::StoreError;
 use crate::store::sync::lock;
+use crate::store::{StoreError, expires_at};
 use crate::time::{duration_ms, to_ms};
 
 /// A file's identity as last read or written, with the session's expiry.
@@ -75,20 +75,11 @@ pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
 }
 
 impl Inner {
-    pub(super) fn ttl_ms(&self) -> u64 {
-        duration_ms(self.settings.ttl)
-    }
-
-    /// The store's one expiry rule ([`super::expires_at`]).
-    pub(super) fn expires_at(&self, record: &Record) -> Option<u64> {
-        crate::store::expires_at(record, self.settings.ttl)
-    }
-
     /// Expiry of a file that is not a session: its modification time plus the ttl.
     pub(super) fn unreadable_expires_at(&self, meta: &fs::Metadata) -> u64 {
         meta.modified()
             .map_or(0, to_ms)
-            .saturating_add(self.ttl_ms())
+            .saturating_add(duration_ms(self.settings.ttl))
     }
 
     /// The session file of `id`. The id is checked again here, so that no
@@ -150,7 +141,7 @@ impl Inner {
             Ok(record) => record,
             Err(error) => return unreadable(error.to_string()),
         };
-        let Some(expires_at) = self.expires_at(&record) else {
+        let Some(expires_at) = expires_at(&record, self.settings.ttl) else {
             return unreadable("no `__lastAccess`".to_owned());
         };
         let seen = seen(&meta, expires_at);
@@ -246,7 +237,7 @@ impl Inner {
         record: &Record,
     ) -> Result<(), StoreError> {
         let meta = self.write_atomic(id, path, &record.to_json())?;
-        let expires_at = self.expires_at(record).unwrap_or(0);
+        let expires_at = expires_at(record, self.settings.ttl).unwrap_or(0);
         self.remember(id, seen(&meta, expires_at));
         Ok(())
     }

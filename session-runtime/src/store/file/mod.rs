@@ -506,17 +506,29 @@ mod tests {
         assert_eq!(configured.ttl(), Duration::from_secs(60));
     }
 
-    #[test]
-    fn expiry_is_session_file_stores() {
-        let store = FileStore::new("/tmp/x").with_ttl(Duration::from_secs(10));
-        let mut record = Record::default();
-        assert_eq!(store.inner.expires_at(&record), None);
-        record.last_access = Some(1000);
-        assert_eq!(store.inner.expires_at(&record), Some(11_000));
-        // `originalMaxAge || ttl`: a max age of 0 counts as none.
-        record.cookie.original_max_age = Some(0);
-        assert_eq!(store.inner.expires_at(&record), Some(11_000));
-        record.cookie.original_max_age = Some(500);
-        assert_eq!(store.inner.expires_at(&record), Some(1500));
+    #[tokio::test]
+    async fn expiry_is_session_file_stores_max_age_or_ttl() {
+        let dir = TestDir::new("expiry");
+        let store = FileStore::new(dir.path())
+            .with_ttl(Duration::from_secs(60))
+            .with_reap_interval(None);
+        // `originalMaxAge || ttl`: a max age of 0, null or absent counts as none.
+        let cookies = [
+            r#"{"originalMaxAge":0}"#,
+            r#"{"originalMaxAge":null}"#,
+            "{}",
+            r#"{"originalMaxAge":120000}"#,
+        ];
+        for (n, cookie) in cookies.iter().enumerate() {
+            for (state, ago) in [("within", 30_000), ("past", 90_000)] {
+                let json = format!(r#"{{"cookie":{cookie},"__lastAccess":{}}}"#, now_ms() - ago);
+                let name = format!("{state}{n}");
+                std::fs::write(dir.path().join(format!("{name}.json")), json).unwrap();
+                let id = SessionId::parse(&name).unwrap();
+                let live = store.load(&id).await.unwrap().is_some();
+                // Only the two-minute max age outlives the one-minute ttl.
+                assert_eq!(live, state == "within" || n == 3, "{name}: {cookie}");
+            }
+        }
     }
 }
