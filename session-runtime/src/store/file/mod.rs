@@ -3,6 +3,7 @@
 mod io;
 mod lock;
 mod reap;
+mod session_store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,12 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use self::io::{Loaded, Seen, shown};
+use self::io::Seen;
 use super::handle::Handle;
-use super::{Created, SessionStore, StoreError, Update, Updated, is_live, spawn_reaper};
-use crate::id::SessionId;
-use crate::record::Record;
-use crate::time::now_ms;
+use super::{StoreError, spawn_reaper};
 
 /// Sessions as files, one per session, in the format of Node's
 /// [session-file-store] 1.5: an Express app using it and an axum app using
@@ -353,103 +351,13 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-impl Inner {
-    fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let path = self.file_path(id)?;
-        Ok(match self.read(id, &path)? {
-            Loaded::Missing => None,
-            Loaded::Unreadable(why, _) => {
-                tracing::warn!(
-                    file = %shown(&path),
-                    error = %why,
-                    "file store: not a session file; treating it as no session (the next save replaces it)"
-                );
-                None
-            }
-            Loaded::Session(record, seen) => is_live(seen.expires_at, now_ms()).then_some(record),
-        })
-    }
-
-    /// The live session of `id` as stored now, read under its lock.
-    fn read_live(&self, id: &str, path: &Path) -> Result<Option<Record>, StoreError> {
-        Ok(match self.read(id, path)? {
-            Loaded::Session(record, seen) if is_live(seen.expires_at, now_ms()) => Some(record),
-            Loaded::Session(..) | Loaded::Unreadable(..) | Loaded::Missing => None,
-        })
-    }
-
-    fn create(&self, id: &str, mut record: Record) -> Result<Created, StoreError> {
-        let path = self.file_path(id)?;
-        // session-file-store stamps every write.
-        record.last_access.get_or_insert_with(now_ms);
-        let _lock = self.lock_session(id, true)?;
-        if self.read_live(id, &path)?.is_some() {
-            return Ok(Created::IdTaken);
-        }
-        self.write_record(id, &path, &record)?;
-        Ok(Created::Stored)
-    }
-
-    /// Merges `update` into what other requests and processes saved
-    /// meanwhile; writes nothing for a session destroyed or expired since.
-    fn update(&self, id: &str, record: &Record, changed: &[String]) -> Result<Updated, StoreError> {
-        let path = self.file_path(id)?;
-        let Some(_lock) = self.lock_session(id, false)? else {
-            return Ok(Updated::Gone);
-        };
-        let Some(mut current) = self.read_live(id, &path)? else {
-            return Ok(Updated::Gone);
-        };
-        let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
-        Update::new(record, &changed).apply_to(&mut current);
-        current.last_access.get_or_insert_with(now_ms);
-        self.write_record(id, &path, &current)?;
-        Ok(Updated::Stored)
-    }
-
-    fn destroy(&self, id: &str) -> Result<(), StoreError> {
-        let path = self.file_path(id)?;
-        let Some(_lock) = self.lock_session(id, false)? else {
-            return Ok(());
-        };
-        self.remove(id, &path)?;
-        Ok(())
-    }
-}
-
-impl SessionStore for FileStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let id = id.as_str().to_owned();
-        self.run(move |inner| inner.load(&id)).await
-    }
-
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
-        let id = id.as_str().to_owned();
-        let record = record.clone();
-        self.run(move |inner| inner.create(&id, record)).await
-    }
-
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        let id = id.as_str().to_owned();
-        let record = update.record.clone();
-        let changed: Vec<String> = update.changed.iter().map(|&key| key.to_owned()).collect();
-        self.run(move |inner| inner.update(&id, &record, &changed))
-            .await
-    }
-
-    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        let id = id.as_str().to_owned();
-        self.run(move |inner| inner.destroy(&id)).await
-    }
-
-    fn ttl(&self) -> Duration {
-        self.inner.settings.ttl
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::id::SessionId;
+    use crate::record::Record;
+    use crate::store::{Created, SessionStore as _};
+    use crate::time::now_ms;
 
     /// A fresh directory under the system's temporary one, removed on drop.
     pub(super) struct TestDir(PathBuf);
@@ -504,31 +412,5 @@ mod tests {
         // The settings are the handle's own.
         assert_eq!(store.ttl(), DEFAULT_TTL);
         assert_eq!(configured.ttl(), Duration::from_secs(60));
-    }
-
-    #[tokio::test]
-    async fn expiry_is_session_file_stores_max_age_or_ttl() {
-        let dir = TestDir::new("expiry");
-        let store = FileStore::new(dir.path())
-            .with_ttl(Duration::from_secs(60))
-            .with_reap_interval(None);
-        // `originalMaxAge || ttl`: a max age of 0, null or absent counts as none.
-        let cookies = [
-            r#"{"originalMaxAge":0}"#,
-            r#"{"originalMaxAge":null}"#,
-            "{}",
-            r#"{"originalMaxAge":120000}"#,
-        ];
-        for (n, cookie) in cookies.iter().enumerate() {
-            for (state, ago) in [("within", 30_000), ("past", 90_000)] {
-                let json = format!(r#"{{"cookie":{cookie},"__lastAccess":{}}}"#, now_ms() - ago);
-                let name = format!("{state}{n}");
-                std::fs::write(dir.path().join(format!("{name}.json")), json).unwrap();
-                let id = SessionId::parse(&name).unwrap();
-                let live = store.load(&id).await.unwrap().is_some();
-                // Only the two-minute max age outlives the one-minute ttl.
-                assert_eq!(live, state == "within" || n == 3, "{name}: {cookie}");
-            }
-        }
     }
 }
