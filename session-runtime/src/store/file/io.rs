@@ -269,4 +269,17 @@ mod tests {
             Path::new("/tmp/x/abc.json")
         );
     }
+
+    #[test]
+    fn logged_paths_hide_all_but_the_start_of_an_id() {
+        let session = Path::new("/var/sessions/mWhV7O00Zsg3SN5Too8g3uj9plEE9sS_.json");
+        assert_eq!(shown(session), "/var/sessions/mWhV7…");
+        let temp = Path::new("/var/sessions/.mWhV7O00Zsg3.json.12.0.tmp");
+        assert_eq!(shown(temp), "/var/sessions/.mWhV…");
+        // Short names (the lock files, `.locks`) carry no secret.
+        assert_eq!(
+            shown(Path::new("/var/sessions/.locks/07")),
+            "/var/sessions/.locks/07"
+        );
+    }
 }

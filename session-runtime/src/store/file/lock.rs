@@ -81,5 +81,26 @@ mod tests {
         assert_eq!(stripe_of("a"), stripe_of("a"));
         let used: HashSet<usize> = (0..1000).map(|i| stripe_of(&format!("id{i}"))).collect();
         assert_eq!(used.len(), STRIPES);
+        // FNV-1a of the id, mod 64: the values every process must agree on.
+        assert_eq!(stripe_of("a"), 0x0c);
+        assert_eq!(stripe_of("foobar"), 0x28);
+    }
+
+    #[test]
+    fn no_lock_file_for_a_missing_directory_unless_creating() {
+        let dir = std::env::temp_dir().join(format!(
+            "session-runtime-no-lock-dir-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let store = super::super::FileStore::new(&dir);
+        assert!(store.inner.lock_session("abc", false).unwrap().is_none());
+        assert!(!dir.exists(), "looking for a lock creates nothing");
+        let held = store.inner.lock_session("abc", true).unwrap();
+        assert!(held.is_some());
+        let lock_file = dir.join(LOCK_DIR).join(format!("{:02}", stripe_of("abc")));
+        assert!(lock_file.is_file());
+        drop(held);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -111,6 +111,86 @@ mod tests {
     use super::*;
     use crate::store::file::tests::{TestDir, accessed};
 
+    /// The names in `dir`, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn update_and_touch_of_a_destroyed_session_write_nothing() {
+        let dir = TestDir::new("destroyed");
+        let store = FileStore::new(dir.path()).with_reap_interval(None);
+        let id = SessionId::parse("gone").unwrap();
+        assert_eq!(
+            store.create(&id, &accessed(0)).await.unwrap(),
+            Created::Stored
+        );
+        store.destroy(&id).await.unwrap();
+        let late = accessed(0);
+        let updated = store.update(&id, Update::new(&late, &[])).await.unwrap();
+        assert_eq!(updated, Updated::Gone);
+        assert_eq!(store.touch(&id, &late).await.unwrap(), Updated::Gone);
+        // No session file, and no temporary file: only the lock files.
+        assert_eq!(listing(dir.path()), [".locks"]);
+        assert!(store.load(&id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_missing_directory_is_created_only_by_create() {
+        let parent = TestDir::new("missing");
+        let dir = parent.path().join("sessions");
+        let store = FileStore::new(&dir).with_reap_interval(None);
+        let id = SessionId::parse("nobody").unwrap();
+        let record = accessed(0);
+        let updated = store.update(&id, Update::new(&record, &[])).await.unwrap();
+        assert_eq!(updated, Updated::Gone);
+        assert_eq!(store.touch(&id, &record).await.unwrap(), Updated::Gone);
+        store.destroy(&id).await.unwrap();
+        assert!(store.load(&id).await.unwrap().is_none());
+        assert_eq!(store.remove_expired().await.unwrap().scanned, 0);
+        assert!(!dir.exists(), "no directory, no lock file");
+        assert_eq!(store.create(&id, &record).await.unwrap(), Created::Stored);
+        assert!(dir.join("nobody.json").is_file());
+    }
+
+    #[tokio::test]
+    async fn create_under_a_live_id_is_id_taken_and_leaves_the_file_alone() {
+        let dir = TestDir::new("id-taken");
+        let store = FileStore::new(dir.path()).with_reap_interval(None);
+        let id = SessionId::parse("taken").unwrap();
+        let path = dir.path().join("taken.json");
+        let mut first = accessed(0);
+        first
+            .fields
+            .set("user", serde_json::value::to_raw_value(&1).unwrap());
+        assert_eq!(store.create(&id, &first).await.unwrap(), Created::Stored);
+        let (bytes, meta) = (
+            std::fs::read(&path).unwrap(),
+            std::fs::metadata(&path).unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+
+        let mut second = accessed(0);
+        second
+            .fields
+            .set("user", serde_json::value::to_raw_value(&2).unwrap());
+        assert_eq!(store.create(&id, &second).await.unwrap(), Created::IdTaken);
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        assert_eq!(after.modified().unwrap(), meta.modified().unwrap());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            assert_eq!(after.ino(), meta.ino(), "not replaced by a rename");
+        }
+        assert_eq!(listing(dir.path()), [".locks", "taken.json"]);
+    }
+
     #[tokio::test]
     async fn expiry_is_session_file_stores_max_age_or_ttl() {
         let dir = TestDir::new("expiry");
