@@ -389,20 +389,26 @@ mod tests {
 
     /// A session as the layer saves it: a browser-session cookie, last accessed `ago_ms` ago.
     pub(super) fn accessed(ago_ms: u64) -> Record {
-        let mut record = Record::default();
-        record.last_access = Some(now_ms() - ago_ms);
-        record
+        Record {
+            last_access: Some(now_ms() - ago_ms),
+            ..Record::default()
+        }
+    }
+
+    /// A store without a background reap, in a fresh directory, holding one
+    /// live session under `id`.
+    pub(super) async fn store_holding(id: &str) -> (TestDir, FileStore, SessionId) {
+        let dir = TestDir::new(id);
+        let store = FileStore::new(dir.path()).with_reap_interval(None);
+        let id = SessionId::parse(id).unwrap();
+        let created = store.create(&id, &accessed(0)).await.unwrap();
+        assert_eq!(created, Created::Stored);
+        (dir, store, id)
     }
 
     #[tokio::test]
     async fn a_store_configured_after_being_cloned_shares_locks_and_index() {
-        let dir = TestDir::new("configured-clone");
-        let store = FileStore::new(dir.path()).with_reap_interval(None);
-        let id = SessionId::parse("shared").unwrap();
-        assert_eq!(
-            store.create(&id, &accessed(0)).await.unwrap(),
-            Created::Stored
-        );
+        let (_dir, store, id) = store_holding("shared").await;
         let configured = store.clone().with_ttl(Duration::from_secs(60));
         assert!(Arc::ptr_eq(&store.inner.shared, &configured.inner.shared));
         assert!(configured.load(&id).await.unwrap().is_some());
