@@ -68,9 +68,9 @@ use super::{StoreError, spawn_reaper};
 /// reap uses, and one background reap. Settings belong to the value they are
 /// set on: `store.clone().with_ttl(..)` changes the clone's ttl, not
 /// `store`'s, and both still serialize their writes on the same locks. The
-/// shared reap runs with the settings of the first clone that used the store;
-/// a store in another directory or with another extension wants its own
-/// [`FileStore::new`].
+/// shared reap runs with the settings of the first clone with a reap interval
+/// that used the store; a store in another directory or with another
+/// extension wants its own [`FileStore::new`].
 #[derive(Clone)]
 pub struct FileStore {
     inner: Inner,

@@ -61,6 +61,9 @@ impl Inner {
             stats.scanned += 1;
             present.insert(id.into());
             let on_disk = seen(&meta, 0);
+            // The index is shared by clones, whose ttls may differ: a known
+            // expiry only picks candidates; each is re-read under its lock
+            // with this handle's ttl before it is removed.
             let known = lock(&self.shared.index)
                 .get(id)
                 .filter(|known| known.same_file(&on_disk))
