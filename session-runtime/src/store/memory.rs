@@ -1,10 +1,13 @@
 //! An in-process store: sharded, expiring, and reaped in the background.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use super::handle::Handle;
+use super::hash::fnv1a;
+use super::sync::{read, write};
 use super::{
     Created, SessionStore, StoreError, Update, Updated, expires_at, is_live, spawn_reaper,
 };
@@ -29,6 +32,13 @@ use crate::time::now_ms;
 ///
 /// Sessions are lost when the process exits; use a persistent store to keep them.
 ///
+/// Clones share their sessions, whenever they are cloned: settings belong to
+/// the value they are set on, so `store.clone().with_ttl(..)` changes the
+/// clone's ttl (for the sessions it writes), not `store`'s, and both see the
+/// same sessions. The clones share one background reap, every
+/// [`reap interval`](MemoryStore::with_reap_interval) of the first clone that
+/// stored a session.
+///
 /// ```
 /// use std::time::Duration;
 /// use session_runtime::MemoryStore;
@@ -40,15 +50,21 @@ use crate::time::now_ms;
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    inner: Arc<Inner>,
+    inner: Handle<Settings, Shared>,
 }
 
 type Shard = RwLock<HashMap<Box<str>, Entry>>;
 
-struct Inner {
-    shards: Box<[Shard]>,
+/// What the `with_*` methods set, per handle.
+#[derive(Clone, Copy)]
+struct Settings {
     ttl: Duration,
     reap_interval: Duration,
+}
+
+/// What every clone of a store shares: the sessions.
+struct Shared {
+    shards: Box<[Shard]>,
     reaper_started: AtomicBool,
 }
 
@@ -74,14 +90,20 @@ impl Entry {
         entry
     }
 
-    /// Takes the cookie settings and the access time of `record`.
+    /// Takes the cookie settings and the access time of `record`, and its
+    /// expiry by the stores' one rule, [`expires_at`].
     fn set_meta(&mut self, record: &Record, ttl: Duration) {
-        // A record that comes without an access time is accessed now.
-        let last_access = record.last_access.unwrap_or_else(now_ms);
+        let (Some(last_access), Some(expires_at)) = (record.last_access, expires_at(record, ttl))
+        else {
+            // A record that comes without an access time is accessed now, as
+            // the file store stamps it (the layer always sets one).
+            let mut stamped = record.clone();
+            stamped.last_access = Some(now_ms());
+            return self.set_meta(&stamped, ttl);
+        };
         self.last_access = last_access;
+        self.expires_at = expires_at;
         self.cookie = (!record.cookie.is_default()).then(|| Box::new(record.cookie.clone()));
-        self.expires_at = expires_at(record, ttl)
-            .unwrap_or_else(|| last_access.saturating_add(super::lifetime_ms(record, ttl)));
     }
 
     fn is_live(&self, now: u64) -> bool {
@@ -110,8 +132,8 @@ impl Default for MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("ttl", &self.inner.ttl)
-            .field("reap_interval", &self.inner.reap_interval)
+            .field("ttl", &self.inner.settings.ttl)
+            .field("reap_interval", &self.inner.settings.reap_interval)
             .finish_non_exhaustive()
     }
 }
@@ -128,13 +150,16 @@ impl MemoryStore {
         let shards = (0..shard_count)
             .map(|_| RwLock::new(HashMap::new()))
             .collect();
+        let settings = Settings {
+            ttl: DEFAULT_TTL,
+            reap_interval: DEFAULT_REAP_INTERVAL,
+        };
+        let shared = Shared {
+            shards,
+            reaper_started: AtomicBool::new(false),
+        };
         MemoryStore {
-            inner: Arc::new(Inner {
-                shards,
-                ttl: DEFAULT_TTL,
-                reap_interval: DEFAULT_REAP_INTERVAL,
-                reaper_started: AtomicBool::new(false),
-            }),
+            inner: Handle::new(settings, shared),
         }
     }
 
@@ -148,7 +173,7 @@ impl MemoryStore {
     /// ```
     #[must_use]
     pub fn with_ttl(self, ttl: Duration) -> Self {
-        self.configure(|inner| inner.ttl = ttl)
+        self.configure(|settings| settings.ttl = ttl)
     }
 
     /// How often the background task removes expired sessions (default: one minute).
@@ -160,22 +185,12 @@ impl MemoryStore {
     /// ```
     #[must_use]
     pub fn with_reap_interval(self, interval: Duration) -> Self {
-        self.configure(|inner| inner.reap_interval = interval.max(Duration::from_millis(1)))
+        self.configure(|settings| settings.reap_interval = interval.max(Duration::from_millis(1)))
     }
 
-    fn configure(self, apply: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            // Configuring a store that is already shared: start a fresh one with its settings.
-            shards: (0..shared.shards.len())
-                .map(|_| RwLock::new(HashMap::new()))
-                .collect(),
-            ttl: shared.ttl,
-            reap_interval: shared.reap_interval,
-            reaper_started: AtomicBool::new(false),
-        });
-        apply(&mut inner);
+    fn configure(self, apply: impl FnOnce(&mut Settings)) -> Self {
         MemoryStore {
-            inner: Arc::new(inner),
+            inner: self.inner.configure(apply),
         }
     }
 
@@ -184,6 +199,7 @@ impl MemoryStore {
     pub fn len(&self) -> usize {
         let now = now_ms();
         self.inner
+            .shared
             .shards
             .iter()
             .map(|shard| read(shard).values().filter(|e| e.is_live(now)).count())
@@ -199,26 +215,24 @@ impl MemoryStore {
     /// Removes every expired session now; returns how many were removed.
     /// The background task calls this every reap interval.
     pub fn remove_expired(&self) -> usize {
-        self.inner.remove_expired()
+        self.inner.shared.remove_expired()
     }
 
     fn shard(&self, id: &str) -> &Shard {
         // FNV-1a picks the shard: the shard's own map hashes the id again with
         // its keyed SipHash, so this one need only spread ids, not resist attacks.
-        let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
+        let hash = fnv1a(id.as_bytes());
         // The shard count is a power of two.
-        &self.inner.shards[(hash as usize) & (self.inner.shards.len() - 1)]
+        &self.inner.shared.shards[(hash as usize) & (self.inner.shared.shards.len() - 1)]
     }
 
     fn start_reaper(&self) {
         spawn_reaper(
-            &self.inner.reaper_started,
-            &self.inner,
-            self.inner.reap_interval,
-            |inner| async move {
-                let removed = inner.remove_expired();
+            &self.inner.shared.reaper_started,
+            &self.inner.shared,
+            self.inner.settings.reap_interval,
+            |shared| async move {
+                let removed = shared.remove_expired();
                 if removed > 0 {
                     tracing::debug!(removed, "memory store removed expired sessions");
                 }
@@ -227,7 +241,7 @@ impl MemoryStore {
     }
 }
 
-impl Inner {
+impl Shared {
     fn remove_expired(&self) -> usize {
         let now = now_ms();
         let mut removed = 0;
@@ -243,18 +257,6 @@ impl Inner {
         }
         removed
     }
-}
-
-// A panic while a lock is held cannot leave an entry half-written (entries are
-// replaced whole), so a poisoned lock is still consistent.
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SessionStore for MemoryStore {
@@ -284,12 +286,15 @@ impl SessionStore for MemoryStore {
         {
             return Ok(Created::IdTaken);
         }
-        map.insert(id.as_str().into(), Entry::new(record, self.inner.ttl));
+        map.insert(
+            id.as_str().into(),
+            Entry::new(record, self.inner.settings.ttl),
+        );
         Ok(Created::Stored)
     }
 
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        let ttl = self.inner.ttl;
+        let ttl = self.inner.settings.ttl;
         let mut map = write(self.shard(id.as_str()));
         let Some(entry) = map.get_mut(id.as_str()).filter(|e| e.is_live(now_ms())) else {
             return Ok(Updated::Gone);
@@ -316,12 +321,14 @@ impl SessionStore for MemoryStore {
     }
 
     fn ttl(&self) -> Duration {
-        self.inner.ttl
+        self.inner.settings.ttl
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use serde_json::value::RawValue;
 
@@ -354,6 +361,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_store_configured_after_being_cloned_still_shares_its_sessions() {
+        let store = MemoryStore::new();
+        let before = SessionId::generate();
+        let fresh = record(&[("a", "1")], now_ms(), None);
+        assert_eq!(
+            store.create(&before, &fresh).await.unwrap(),
+            Created::Stored
+        );
+        let configured = store
+            .clone()
+            .with_ttl(Duration::from_secs(60))
+            .with_reap_interval(Duration::from_secs(5));
+        assert!(configured.load(&before).await.unwrap().is_some());
+        let after = SessionId::generate();
+        assert_eq!(
+            configured.create(&after, &fresh).await.unwrap(),
+            Created::Stored
+        );
+        assert!(store.load(&after).await.unwrap().is_some());
+        assert_eq!((store.len(), configured.len()), (2, 2));
+        // The settings are the handle's own.
+        assert_eq!(store.ttl(), DEFAULT_TTL);
+        assert_eq!(configured.ttl(), Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn a_max_age_of_zero_or_none_means_the_ttl() {
+        let store = MemoryStore::new().with_ttl(Duration::from_secs(60));
+        for max_age in [None, Some(0)] {
+            let (live, dead) = (SessionId::generate(), SessionId::generate());
+            let within = record(&[], now_ms() - 30_000, max_age);
+            let past = record(&[], now_ms() - 90_000, max_age);
+            assert_eq!(store.create(&live, &within).await.unwrap(), Created::Stored);
+            assert_eq!(store.create(&dead, &past).await.unwrap(), Created::Stored);
+            assert!(store.load(&live).await.unwrap().is_some(), "{max_age:?}");
+            assert!(store.load(&dead).await.unwrap().is_none(), "{max_age:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_without_an_access_time_is_stored_as_accessed_now() {
+        let store = MemoryStore::new().with_ttl(Duration::from_secs(60));
+        let id = SessionId::generate();
+        let mut unstamped = record(&[("a", "1")], 0, None);
+        unstamped.last_access = None;
+        let before = now_ms();
+        assert_eq!(
+            store.create(&id, &unstamped).await.unwrap(),
+            Created::Stored
+        );
+        let stored = store.load(&id).await.unwrap().unwrap();
+        assert!(stored.last_access.unwrap() >= before);
+    }
+
+    #[tokio::test]
     async fn the_reaper_removes_expired_sessions_in_the_background() {
         let store = MemoryStore::new()
             .with_ttl(Duration::from_millis(50))
@@ -371,7 +433,15 @@ mod tests {
                 .unwrap(),
             Created::Stored
         );
-        let entries = || -> usize { store.inner.shards.iter().map(|s| read(s).len()).sum() };
+        let entries = || -> usize {
+            store
+                .inner
+                .shared
+                .shards
+                .iter()
+                .map(|s| read(s).len())
+                .sum()
+        };
         assert_eq!(entries(), 101);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while entries() > 1 {
@@ -391,7 +461,7 @@ mod tests {
                 .unwrap(),
             Created::Stored
         );
-        let weak = Arc::downgrade(&store.inner);
+        let weak = Arc::downgrade(&store.inner.shared);
         drop(store);
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(

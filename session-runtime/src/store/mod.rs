@@ -12,7 +12,10 @@ use crate::record::Record;
 pub use crate::error::StoreError;
 
 pub mod file;
+mod handle;
+mod hash;
 pub mod memory;
+pub(crate) mod sync;
 
 /// What [`SessionStore::create`] did.
 #[must_use = "a create that found the id taken wrote nothing"]

@@ -1,0 +1,285 @@
+//! Reading and writing session files: atomic writes (a temporary file,
+//! fsynced, renamed), reads that tell a session from a foreign file, the
+//! index of what the store last saw of each file, and the paths, checked
+//! before they are built and redacted before they are logged.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use super::Inner;
+use crate::id::is_valid;
+use crate::record::Record;
+use crate::store::sync::lock;
+use crate::store::{StoreError, expires_at};
+use crate::time::{duration_ms, to_ms};
+
+/// A file's identity as last read or written, with the session's expiry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seen {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+    pub(super) expires_at: u64,
+}
+
+impl Seen {
+    pub(super) fn same_file(&self, other: &Seen) -> bool {
+        self.modified.is_some()
+            && self.modified == other.modified
+            && self.len == other.len
+            && self.inode == other.inode
+    }
+}
+
+/// What reading one session file found.
+pub(super) enum Loaded {
+    Missing,
+    /// Not a session (bad JSON, wrong shape, binary, no `__lastAccess`).
+    Unreadable(String, Seen),
+    Session(Record, Seen),
+}
+
+pub(super) fn io_error(what: &str, path: &Path, error: io::Error) -> StoreError {
+    StoreError::with_source(format!("file store: cannot {what} {}", shown(path)), error)
+}
+
+/// `path` for logs: a session id is a bearer credential, so file names longer
+/// than eight characters (session and temporary files) show only their start.
+pub(super) fn shown(path: &Path) -> String {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return path.display().to_string();
+    };
+    if name.len() <= 8 {
+        return path.display().to_string();
+    }
+    let start: String = name.chars().take(5).collect();
+    path.with_file_name(format!("{start}…"))
+        .display()
+        .to_string()
+}
+
+pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Seen {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        inode,
+        expires_at,
+    }
+}
+
+impl Inner {
+    /// Expiry of a file that is not a session: its modification time plus the ttl.
+    pub(super) fn unreadable_expires_at(&self, meta: &fs::Metadata) -> u64 {
+        meta.modified()
+            .map_or(0, to_ms)
+            .saturating_add(duration_ms(self.settings.ttl))
+    }
+
+    /// The session file of `id`. The id is checked again here, so that no
+    /// path is ever built from an id that could leave the directory.
+    pub(super) fn file_path(&self, id: &str) -> Result<PathBuf, StoreError> {
+        if !is_valid(id) {
+            return Err(StoreError::new(
+                "file store: refusing an invalid session id",
+            ));
+        }
+        Ok(self
+            .settings
+            .dir
+            .join(format!("{id}{}", self.settings.extension)))
+    }
+
+    pub(super) fn remember(&self, id: &str, seen: Seen) {
+        lock(&self.shared.index).insert(id.into(), seen);
+    }
+
+    /// Removes the file of `id` at `path`, and forgets it; `false` when it
+    /// was already gone, which is not an error.
+    pub(super) fn remove(&self, id: &str, path: &Path) -> Result<bool, StoreError> {
+        lock(&self.shared.index).remove(id);
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(io_error("remove", path, error)),
+        }
+    }
+
+    pub(super) fn read(&self, id: &str, path: &Path) -> Result<Loaded, StoreError> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
+            Err(error) => return Err(io_error("open", path, error)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|error| io_error("inspect", path, error))?;
+        if !meta.is_file() {
+            return Ok(Loaded::Unreadable(
+                "not a regular file".to_owned(),
+                seen(&meta, self.unreadable_expires_at(&meta)),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes)
+            .map_err(|error| io_error("read", path, error))?;
+        let unreadable = |why: String| {
+            let seen = seen(&meta, self.unreadable_expires_at(&meta));
+            self.remember(id, seen);
+            Ok(Loaded::Unreadable(why, seen))
+        };
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return unreadable("not UTF-8 text".to_owned());
+        };
+        let record = match Record::from_json(text) {
+            Ok(record) => record,
+            Err(error) => return unreadable(error.to_string()),
+        };
+        let Some(expires_at) = expires_at(&record, self.settings.ttl) else {
+            return unreadable("no `__lastAccess`".to_owned());
+        };
+        let seen = seen(&meta, expires_at);
+        self.remember(id, seen);
+        Ok(Loaded::Session(record, seen))
+    }
+
+    pub(super) fn create_dir(&self, dir: &Path) -> Result<(), StoreError> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|error| io_error("create directory", dir, error))
+    }
+
+    /// Replaces `path` with `json`: a temporary file in the same directory,
+    /// written, fsynced and renamed over `path`; the directory is fsynced too
+    /// when `path` is new.
+    pub(super) fn write_atomic(
+        &self,
+        id: &str,
+        path: &Path,
+        json: &str,
+    ) -> Result<fs::Metadata, StoreError> {
+        let n = self.shared.temp_counter.fetch_add(1, Ordering::Relaxed);
+        // A leading dot and a trailing `.tmp`: never taken for a session, by us
+        // (not a valid id) or by session-file-store (wrong extension).
+        let temp = self.settings.dir.join(format!(
+            ".{id}{}.{}.{n}.tmp",
+            self.settings.extension,
+            std::process::id()
+        ));
+        let result = self.write_temp(&temp, json).and_then(|meta| {
+            let replacing = fs::symlink_metadata(path).is_ok();
+            fs::rename(&temp, path).map_err(|error| io_error("rename into", path, error))?;
+            Ok((meta, replacing))
+        });
+        match result {
+            Ok((meta, replacing)) => {
+                // A new name must reach the disk with its directory. A rename over
+                // an existing file needs no directory fsync to stay atomic: after a
+                // power loss the entry holds the old complete file or the new one.
+                if self.settings.fsync && !replacing {
+                    sync_dir(&self.settings.dir);
+                }
+                Ok(meta)
+            }
+            Err(error) => {
+                let _ = fs::remove_file(&temp);
+                Err(error)
+            }
+        }
+    }
+
+    pub(super) fn write_temp(&self, temp: &Path, json: &str) -> Result<fs::Metadata, StoreError> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.settings.mode);
+        let mut file = match options.open(temp) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                self.create_dir(&self.settings.dir)?;
+                options
+                    .open(temp)
+                    .map_err(|error| io_error("create", temp, error))?
+            }
+            Err(error) => return Err(io_error("create", temp, error)),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // Exactly the configured mode, whatever the umask.
+            file.set_permissions(fs::Permissions::from_mode(self.settings.mode))
+                .map_err(|error| io_error("set the mode of", temp, error))?;
+        }
+        file.write_all(json.as_bytes())
+            .map_err(|error| io_error("write", temp, error))?;
+        if self.settings.fsync {
+            file.sync_all()
+                .map_err(|error| io_error("fsync", temp, error))?;
+        }
+        file.metadata()
+            .map_err(|error| io_error("inspect", temp, error))
+    }
+
+    pub(super) fn write_record(
+        &self,
+        id: &str,
+        path: &Path,
+        record: &Record,
+    ) -> Result<(), StoreError> {
+        let meta = self.write_atomic(id, path, &record.to_json())?;
+        let expires_at = expires_at(record, self.settings.ttl).unwrap_or(0);
+        self.remember(id, seen(&meta, expires_at));
+        Ok(())
+    }
+}
+
+/// Makes a rename in `dir` durable. Best effort: not every system can open a directory.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::debug!(%error, dir = %dir.display(), "file store: cannot fsync the directory");
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::FileStore;
+    use super::*;
+
+    #[test]
+    fn invalid_ids_never_become_paths() {
+        let store = FileStore::new("/tmp/x");
+        for bad in ["../etc/passwd", "a/b", "", ".", "..", "a\0b", "a.b"] {
+            assert!(store.inner.file_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            store.inner.file_path("abc").unwrap(),
+            Path::new("/tmp/x/abc.json")
+        );
+    }
+
+    #[test]
+    fn logged_paths_hide_all_but_the_start_of_an_id() {
+        let session = Path::new("/var/sessions/mWhV7O00Zsg3SN5Too8g3uj9plEE9sS_.json");
+        assert_eq!(shown(session), "/var/sessions/mWhV7…");
+        let temp = Path::new("/var/sessions/.mWhV7O00Zsg3.json.12.0.tmp");
+        assert_eq!(shown(temp), "/var/sessions/.mWhV…");
+        // Short names (the lock files, `.locks`) carry no secret.
+        assert_eq!(
+            shown(Path::new("/var/sessions/.locks/07")),
+            "/var/sessions/.locks/07"
+        );
+    }
+}
