@@ -641,11 +641,102 @@ pub async fn create_on_a_live_id_does_not_merge(fixture: impl StoreFixture) {
 mod tests {
     use super::*;
     use crate::MemoryStore;
+    use crate::record::Record;
+    use crate::store::{SessionStore, StoreError, Update};
+
+    /// A memory store with one contract bug, to show the checks catch it.
+    struct Buggy {
+        inner: MemoryStore,
+        bug: Bug,
+    }
+
+    #[derive(PartialEq)]
+    enum Bug {
+        CreateMerges,
+        UpdateRecreates,
+        UpdateWritesEveryField,
+    }
+
+    fn buggy(bug: Bug) -> Buggy {
+        Buggy {
+            inner: MemoryStore::new(),
+            bug,
+        }
+    }
+
+    impl SessionStore for Buggy {
+        async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+            self.inner.load(id).await
+        }
+
+        async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+            let created = self.inner.create(id, record).await?;
+            if created == Created::IdTaken && self.bug == Bug::CreateMerges {
+                let keys: Vec<&str> = record.fields.iter().map(|(key, _)| key).collect();
+                let _ = self.inner.update(id, Update::new(record, &keys)).await?;
+            }
+            Ok(created)
+        }
+
+        async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+            let keys: Vec<&str> = update.record.fields.iter().map(|(key, _)| key).collect();
+            let update = match self.bug {
+                Bug::UpdateWritesEveryField => Update::new(update.record, &keys),
+                _ => update,
+            };
+            let updated = self.inner.update(id, update).await?;
+            if updated == Updated::Gone && self.bug == Bug::UpdateRecreates {
+                let _ = self.inner.create(id, update.record).await?;
+            }
+            Ok(updated)
+        }
+
+        async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+            self.inner.destroy(id).await
+        }
+
+        fn ttl(&self) -> Duration {
+            self.inner.ttl()
+        }
+    }
 
     #[tokio::test]
     #[should_panic(expected = "the kit needs at least")]
     async fn a_store_with_a_short_ttl_is_refused() {
         let store = MemoryStore::new().with_ttl(Duration::from_secs(1));
         load_returns_what_was_created(store).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "check `create_on_a_live_id_does_not_merge`: \
+                               a create on a live id must leave the stored session unchanged")]
+    async fn a_create_that_merges_is_caught() {
+        create_on_a_live_id_does_not_merge(buggy(Bug::CreateMerges)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "an update after destroy recreated the session")]
+    async fn an_update_that_recreates_is_caught() {
+        update_after_destroy_does_not_recreate(buggy(Bug::UpdateRecreates)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(
+        expected = "a cookie-only update must keep a field another request saved meanwhile"
+    )]
+    async fn a_cookie_only_update_that_writes_stale_fields_is_caught() {
+        cookie_only_update_keeps_a_field_saved_meanwhile(buggy(Bug::UpdateWritesEveryField)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[should_panic(expected = "concurrent updates of different fields of one session lost a write")]
+    async fn an_update_that_writes_stale_fields_loses_concurrent_writes() {
+        concurrent_updates_of_different_fields_lose_nothing(buggy(Bug::UpdateWritesEveryField))
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_memory_store_passes_every_check() {
+        super::super::run_all(|| async { MemoryStore::new() }).await;
     }
 }
