@@ -10,7 +10,7 @@ use super::StoreFixture;
 use super::probe::{HOUR_MS, Probe, raw, record, record_at};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, Priority, SameSite};
-use crate::store::{Created, Updated};
+use crate::store::Created;
 use crate::time::now_ms;
 
 /// How far inside or outside its lifetime the kit puts a session meant to be
@@ -71,11 +71,8 @@ pub async fn update_merges_only_the_changed_fields(fixture: impl StoreFixture) {
     );
     view.cookie.path = "/v2".to_owned();
     view.created = Some(now_ms() - 1_000);
-    let updated = kit.update(&id, &view, &["a", "added", "dropped"]).await;
-    kit.ensure(
-        updated == Updated::Stored,
-        "`update` of a live session returned `Updated::Gone`",
-    );
+    kit.update_live(&id, &view, &["a", "added", "dropped"])
+        .await;
 
     let loaded = kit.load_live(&id, "it was updated").await;
     kit.expect_field(&loaded, "a", "1", "`update` must write a changed field");
@@ -134,17 +131,13 @@ pub async fn concurrent_updates_of_different_fields_lose_nothing(fixture: impl S
             for round in 1..=ROUNDS {
                 let mut view = view.clone();
                 view.last_access = Some(now_ms());
-                let done = match &key {
+                match &key {
                     Some(key) => {
                         view.fields.set(key, raw(&round.to_string()));
-                        kit.update(&id, &view, &[key]).await
+                        kit.update_live(&id, &view, &[key]).await;
                     }
-                    None => kit.touch(&id, &view).await,
-                };
-                kit.ensure(
-                    done == Updated::Stored,
-                    "an `update` or `touch` of a live session returned `Updated::Gone`",
-                );
+                    None => kit.touch_live(&id, &view).await,
+                }
                 tokio::task::yield_now().await;
             }
         });
@@ -178,11 +171,7 @@ pub async fn touch_extends_life_without_writing_fields(fixture: impl StoreFixtur
     let ending = record_at(&[("a", "1")], now_ms() - HOUR_MS + MARGIN_MS, Some(HOUR_MS));
     kit.create_new(&id, &ending).await;
     let stale = record(&[("a", "0"), ("b", "2")]);
-    let touched = kit.touch(&id, &stale).await;
-    kit.ensure(
-        touched == Updated::Stored,
-        "`touch` of a live session returned `Updated::Gone`",
-    );
+    kit.touch_live(&id, &stale).await;
     let loaded = kit.load_live(&id, "it was touched").await;
     kit.expect_field(&loaded, "a", "1", "`touch` must not write fields");
     kit.expect_no_field(&loaded, "b", "`touch` must not write fields");
@@ -203,14 +192,7 @@ pub async fn touch_never_resurrects_a_destroyed_session(fixture: impl StoreFixtu
     kit.create_new(&id, &view).await;
     kit.destroy(&id).await;
     let touched = kit.touch(&id, &view).await;
-    kit.ensure(
-        kit.load(&id).await.is_none(),
-        "`touch` after `destroy` recreated the session",
-    );
-    kit.ensure(
-        touched == Updated::Gone,
-        "`touch` after `destroy` returned `Updated::Stored`, not `Updated::Gone`",
-    );
+    kit.expect_gone(&id, touched, "a touch after destroy").await;
 }
 
 /// `touch` of an expired session returns `Gone` and does not make it live again.
@@ -220,14 +202,8 @@ pub async fn touch_never_resurrects_an_expired_session(fixture: impl StoreFixtur
     let expired = record_at(&[("a", "1")], now_ms() - HOUR_MS - MARGIN_MS, Some(HOUR_MS));
     kit.create_new(&id, &expired).await;
     let touched = kit.touch(&id, &record(&[("a", "1")])).await;
-    kit.ensure(
-        kit.load(&id).await.is_none(),
-        "`touch` of an expired session made it live again",
-    );
-    kit.ensure(
-        touched == Updated::Gone,
-        "`touch` of an expired session returned `Updated::Stored`, not `Updated::Gone`",
-    );
+    kit.expect_gone(&id, touched, "a touch of an expired session")
+        .await;
 }
 
 /// `update` and `touch` of an id never stored return `Gone` and store nothing.
@@ -237,16 +213,10 @@ pub async fn update_and_touch_never_create_a_session(fixture: impl StoreFixture)
     let view = record(&[("a", "1")]);
     let updated = kit.update(&id, &view, &["a"]).await;
     let touched = kit.touch(&id, &view).await;
-    kit.ensure(
-        kit.load(&id).await.is_none(),
-        "`update` or `touch` of an id never stored created a session",
-    );
-    kit.ensure(
-        updated == Updated::Gone && touched == Updated::Gone,
-        format_args!(
-            "`update` and `touch` of an id never stored must return `Updated::Gone` (returned {updated:?} and {touched:?})"
-        ),
-    );
+    kit.expect_gone(&id, touched, "a touch of an id never stored")
+        .await;
+    kit.expect_gone(&id, updated, "an update of an id never stored")
+        .await;
 }
 
 /// `destroy` removes a session; `destroy` of an id never stored, or of one
@@ -378,14 +348,8 @@ pub async fn update_of_an_expired_session_is_gone(fixture: impl StoreFixture) {
     let view = record(&[("a", "2")]);
     for changed in [&["a"][..], &[]] {
         let updated = kit.update(&id, &view, changed).await;
-        kit.ensure(
-            kit.load(&id).await.is_none(),
-            "`update` of an expired session made it live again",
-        );
-        kit.ensure(
-            updated == Updated::Gone,
-            "`update` of an expired session returned `Updated::Stored`, not `Updated::Gone`",
-        );
+        kit.expect_gone(&id, updated, "an update of an expired session")
+            .await;
     }
 }
 
@@ -410,12 +374,8 @@ pub async fn unknown_keys_are_kept_byte_for_byte(fixture: impl StoreFixture) {
     kit.create_new(&id, &record(&fields)).await;
     // A request whose schema knows only `known`.
     let view = record(&[("known", "1")]);
-    let updated = kit.update(&id, &view, &["known"]).await;
-    let touched = kit.touch(&id, &view).await;
-    kit.ensure(
-        updated == Updated::Stored && touched == Updated::Stored,
-        "`update` or `touch` of a live session returned `Updated::Gone`",
-    );
+    kit.update_live(&id, &view, &["known"]).await;
+    kit.touch_live(&id, &view).await;
     let loaded = kit.load_live(&id, "it was updated").await;
     kit.expect_field(&loaded, "known", "1", "`update` must write a changed field");
     for (key, value) in UNKNOWN {
@@ -455,12 +415,8 @@ pub async fn ids_at_the_length_limit_are_distinct_and_usable(fixture: impl Store
         );
     }
     let view = record(&[("n", "7")]);
-    let updated = kit.update(&ids[0], &view, &["n"]).await;
-    let touched = kit.touch(&ids[0], &view).await;
-    kit.ensure(
-        updated == Updated::Stored && touched == Updated::Stored,
-        "`update` or `touch` of a live session with a 128-character id returned `Updated::Gone`",
-    );
+    kit.update_live(&ids[0], &view, &["n"]).await;
+    kit.touch_live(&ids[0], &view).await;
     kit.destroy(&ids[0]).await;
     kit.ensure(
         kit.load(&ids[0]).await.is_none(),
@@ -494,13 +450,8 @@ pub async fn a_one_mebibyte_record_round_trips(fixture: impl StoreFixture) {
         &stored,
         "a 1 MiB session must load as it was stored",
     );
-    let updated = kit
-        .update(&id, &record(&[("small", "1")]), &["small"])
+    kit.update_live(&id, &record(&[("small", "1")]), &["small"])
         .await;
-    kit.ensure(
-        updated == Updated::Stored,
-        "`update` of a live 1 MiB session returned `Updated::Gone`",
-    );
     let loaded = kit.load_live(&id, "it was updated").await;
     kit.expect_field(
         &loaded,
@@ -531,11 +482,7 @@ pub async fn non_ascii_keys_and_values_round_trip(fixture: impl StoreFixture) {
         "non-ASCII keys and values must load as stored",
     );
     let view = record(&[("日本語", r#""さようなら""#)]);
-    let updated = kit.update(&id, &view, &["日本語"]).await;
-    kit.ensure(
-        updated == Updated::Stored,
-        "`update` of a live session returned `Updated::Gone`",
-    );
+    kit.update_live(&id, &view, &["日本語"]).await;
     let loaded = kit.load_live(&id, "it was updated").await;
     kit.expect_field(
         &loaded,
@@ -562,14 +509,8 @@ pub async fn update_after_destroy_does_not_recreate(fixture: impl StoreFixture) 
     late.fields.set("cart", raw("[1]"));
     late.last_access = Some(now_ms());
     let updated = kit.update(&id, &late, &["cart"]).await;
-    kit.ensure(
-        kit.load(&id).await.is_none(),
-        "an update after destroy recreated the session",
-    );
-    kit.ensure(
-        updated == Updated::Gone,
-        "an update after destroy returned `Updated::Stored`, not `Updated::Gone`",
-    );
+    kit.expect_gone(&id, updated, "an update after destroy")
+        .await;
 }
 
 /// Interleaving (b): requests A and B load a session; B saves a field; then
@@ -586,15 +527,11 @@ pub async fn cookie_only_update_keeps_a_field_saved_meanwhile(fixture: impl Stor
     let mut b = kit.load_live(&id, "it was just created").await;
     b.fields.set("n", raw("1"));
     b.last_access = Some(now_ms());
-    let b_saved = kit.update(&id, &b, &["n"]).await;
+    kit.update_live(&id, &b, &["n"]).await;
     a.last_access = Some(now_ms());
     a.cookie.original_max_age = Some(WEEK_MS);
     a.cookie.expires = a.last_access.map(|at| at + WEEK_MS);
-    let a_saved = kit.update(&id, &a, &[]).await;
-    kit.ensure(
-        b_saved == Updated::Stored && a_saved == Updated::Stored,
-        "`update` of a live session returned `Updated::Gone`",
-    );
+    kit.update_live(&id, &a, &[]).await;
     let loaded = kit.load_live(&id, "it was updated").await;
     kit.expect_field(
         &loaded,
@@ -642,7 +579,7 @@ mod tests {
     use super::*;
     use crate::MemoryStore;
     use crate::record::Record;
-    use crate::store::{SessionStore, StoreError, Update};
+    use crate::store::{SessionStore, StoreError, Update, Updated};
 
     /// A memory store with one contract bug, to show the checks catch it.
     struct Buggy {

@@ -197,10 +197,14 @@ pub fn __run(check: &'static str, body: impl Future<Output = ()>) {
 /// A store that needs a server connects in the factory; each check uses its
 /// own ids, so every check may share one server:
 ///
-/// ```ignore
+/// ```
+/// # use session_runtime::MemoryStore as RedisStore;
+/// # trait Connect { async fn connect(_: &str) -> Result<RedisStore, ()> { Ok(RedisStore::new()) } }
+/// # impl Connect for RedisStore {}
 /// session_runtime::store_kit!(redis_store, || async {
 ///     RedisStore::connect("redis://127.0.0.1:6379").await.unwrap()
 /// });
+/// # fn main() {}
 /// ```
 ///
 /// Requires the `testing` feature.

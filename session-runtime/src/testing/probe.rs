@@ -90,12 +90,43 @@ impl<'a, S: SessionStore> Probe<'a, S> {
         self.failed("update", self.store.update(id, update).await)
     }
 
+    /// Updates a session that must be live.
+    pub(super) async fn update_live(&self, id: &SessionId, record: &Record, changed: &[&str]) {
+        let updated = self.update(id, record, changed).await;
+        self.ensure(
+            updated == Updated::Stored,
+            "`update` of a live session returned `Updated::Gone`",
+        );
+    }
+
+    /// Touches a session that must be live.
+    pub(super) async fn touch_live(&self, id: &SessionId, record: &Record) {
+        let touched = self.touch(id, record).await;
+        self.ensure(
+            touched == Updated::Stored,
+            "`touch` of a live session returned `Updated::Gone`",
+        );
+    }
+
     pub(super) async fn touch(&self, id: &SessionId, record: &Record) -> Updated {
         self.failed("touch", self.store.touch(id, record).await)
     }
 
     pub(super) async fn destroy(&self, id: &SessionId) {
         self.failed("destroy", self.store.destroy(id).await);
+    }
+
+    /// Fails unless `what` (a write to a session that is gone: "an update
+    /// after destroy") wrote nothing and returned [`Updated::Gone`].
+    pub(super) async fn expect_gone(&self, id: &SessionId, done: Updated, what: &str) {
+        self.ensure(
+            self.load(id).await.is_none(),
+            format_args!("{what} recreated the session"),
+        );
+        self.ensure(
+            done == Updated::Gone,
+            format_args!("{what} returned `Updated::Stored`, not `Updated::Gone`"),
+        );
     }
 
     /// Creates `record` under a fresh id and fails with `rule` unless `load`
