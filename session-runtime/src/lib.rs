@@ -16,6 +16,9 @@ mod time;
 
 pub mod store;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 #[doc(hidden)]
 pub mod __private;
 
