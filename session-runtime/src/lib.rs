@@ -12,6 +12,7 @@ mod record;
 mod request;
 mod schema;
 mod signing;
+mod sync;
 mod time;
 
 pub mod store;

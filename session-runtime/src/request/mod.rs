@@ -89,9 +89,7 @@ impl RequestSession {
     fn lock(&self) -> MutexGuard<'_, Phase> {
         // State changes under this lock are single assignments; a panicking
         // handler cannot leave it half-updated.
-        self.phase
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.phase)
     }
 
     fn new_active(&self) -> Result<Active, InvalidId> {

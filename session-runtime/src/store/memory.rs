@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use super::handle::Handle;
 use super::hash::fnv1a;
-use super::sync::{read, write};
 use super::{
     Created, SessionStore, StoreError, Update, Updated, expires_at, is_live, spawn_reaper,
 };
 use crate::error::DecodeError;
 use crate::id::SessionId;
 use crate::record::{CookieMeta, Record};
+use crate::sync::{read, write};
 use crate::time::now_ms;
 
 /// Sessions in this process's memory.

@@ -15,7 +15,6 @@ pub mod file;
 mod handle;
 mod hash;
 pub mod memory;
-pub(crate) mod sync;
 
 /// What [`SessionStore::create`] did.
 #[must_use = "a create that found the id taken wrote nothing"]

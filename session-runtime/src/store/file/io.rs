@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use super::Inner;
 use crate::id::is_valid;
 use crate::record::Record;
-use crate::store::sync::lock;
 use crate::store::{StoreError, expires_at};
+use crate::sync::lock;
 use crate::time::{duration_ms, to_ms};
 
 /// A file's identity as last read or written, with the session's expiry.

@@ -10,7 +10,7 @@ use super::Inner;
 use super::io::io_error;
 use crate::store::StoreError;
 use crate::store::hash::fnv1a;
-use crate::store::sync::lock;
+use crate::sync::lock;
 
 pub(super) const STRIPES: usize = 64;
 const LOCK_DIR: &str = ".locks";

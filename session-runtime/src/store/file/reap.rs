@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 use super::io::{Loaded, io_error, seen};
 use super::{Inner, ReapStats};
 use crate::id::is_valid;
-use crate::store::sync::lock;
 use crate::store::{StoreError, is_live};
+use crate::sync::lock;
 use crate::time::now_ms;
 
 /// Temporary files older than this are leftovers of a crash; the reap removes them.

@@ -1,4 +1,5 @@
-//! Locks that survive a panic of a thread that held them.
+//! Locks that survive a panic of a thread that held them (the stores' and
+//! the per-request session state).
 //!
 //! Everything the stores do under a lock is a single assignment, a whole
 //! entry replaced, or a file operation, so a lock poisoned by a panic still
