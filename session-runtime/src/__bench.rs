@@ -1,5 +1,6 @@
 //! Thin wrappers over the crate-private per-request pieces, for the
-//! micro-benchmarks of the `session-bench` crate (`bench/` in the repository).
+//! micro-benchmarks of the `session-bench` crate (`bench/` in the repository),
+//! compiled only with the `bench-hooks` feature, which that crate enables.
 //!
 //! **Not public API.** Hidden from the docs, outside semver: anything here may
 //! change or disappear in any release. Applications use [`SessionLayer`](crate::SessionLayer).
