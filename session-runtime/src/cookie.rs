@@ -7,13 +7,47 @@ use std::fmt::Write as _;
 use http::HeaderMap;
 use http::header::COOKIE;
 
+use crate::id::SessionId;
 use crate::record::CookieMeta;
+use crate::signing::Secrets;
 use crate::time;
+
+/// What a request's session cookie turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SessionCookie {
+    /// No cookie of that name.
+    Absent,
+    /// A cookie that no secret signed, or whose signed id is not a valid id.
+    Rejected,
+    /// The id in a cookie that one of the secrets signed.
+    Verified(SessionId),
+}
+
+/// express-session's `getcookie`: the first cookie called `name`,
+/// percent-decoded, verified against every secret and parsed as an id. The
+/// layer's only way from a request to its session id, and what the
+/// `cookie_parse_and_verify` micro-benchmark measures.
+pub(crate) fn read_session_cookie(
+    headers: &HeaderMap,
+    name: &str,
+    secrets: &Secrets,
+) -> SessionCookie {
+    let Some(raw) = find(headers, name) else {
+        return SessionCookie::Absent;
+    };
+    let mut buffer: DecodeBuffer = [0; 192];
+    let value = decode(raw, &mut buffer);
+    let Some(id) = secrets.unsign(&value) else {
+        tracing::debug!("session cookie is unsigned or its signature is invalid; ignoring it");
+        return SessionCookie::Rejected;
+    };
+    SessionId::parse(id).map_or(SessionCookie::Rejected, SessionCookie::Verified)
+}
 
 /// The raw value of the first cookie called `name` across all `Cookie`
 /// headers, trimmed and with surrounding quotes stripped, as `cookie.parse`:
 /// the first occurrence wins. [`decode`] percent-decodes it.
-pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     for header in headers.get_all(COOKIE) {
         let Ok(header) = header.to_str() else {
             continue;
@@ -36,11 +70,11 @@ pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Room for a decoded cookie value on the stack; longer ones go to the heap.
-pub(crate) type DecodeBuffer = [u8; 192];
+type DecodeBuffer = [u8; 192];
 
 /// `decodeURIComponent` as `cookie.parse` applies it: only to values with a
 /// `%`, keeping the raw value when an escape is malformed or not UTF-8.
-pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
+fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
     if !raw.contains('%') {
         return Cow::Borrowed(raw);
     }
@@ -166,6 +200,22 @@ mod tests {
         let raw = find(&map, name)?;
         let mut buffer = [0; 192];
         Some(decode(raw, &mut buffer).into_owned())
+    }
+
+    #[test]
+    fn session_cookie_is_absent_rejected_or_verified() {
+        let secrets = crate::signing::Secrets::new("keyboard cat");
+        let read = |value: &str| read_session_cookie(&headers(&[value]), "sid", &secrets);
+        assert_eq!(read("other=1"), SessionCookie::Absent);
+        assert_eq!(read("sid=s%3Aapple.forged"), SessionCookie::Rejected);
+        // Signed, but not an id the layer accepts.
+        let mut bad_id = String::from("sid=");
+        encode_uri_component(&secrets.sign("a b"), &mut bad_id);
+        assert_eq!(read(&bad_id), SessionCookie::Rejected);
+        assert_eq!(
+            read("a=1; sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU"),
+            SessionCookie::Verified(SessionId::parse("apple").unwrap())
+        );
     }
 
     #[test]

@@ -9,8 +9,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::{Config, Lifetime, SecureSetting, Unset};
-use crate::cookie;
-use crate::id::SessionId;
+use crate::cookie::{self, SessionCookie};
 use crate::record::{Priority, SameSite};
 use crate::signing::Secrets;
 use crate::state::{Incoming, RequestSession, SessionHandle};
@@ -459,19 +458,15 @@ where
         if !path.starts_with(&self.config.cookie.path) {
             return Box::pin(inner.call(request));
         }
-        let raw = cookie::find(request.headers(), &self.config.name);
-        let had_cookie = raw.is_some();
-        let mut buffer: cookie::DecodeBuffer = [0; 192];
-        let cookie_id = raw.and_then(|raw| {
-            let value = cookie::decode(raw, &mut buffer);
-            let id = self.config.secrets.unsign(&value);
-            if id.is_none() {
-                tracing::debug!(
-                    "session cookie is unsigned or its signature is invalid; ignoring it"
-                );
-            }
-            id.and_then(SessionId::parse)
-        });
+        let (had_cookie, cookie_id) = match cookie::read_session_cookie(
+            request.headers(),
+            &self.config.name,
+            &self.config.secrets,
+        ) {
+            SessionCookie::Absent => (false, None),
+            SessionCookie::Rejected => (true, None),
+            SessionCookie::Verified(id) => (true, Some(id)),
+        };
         let secure_request = is_secure(&request, self.config.proxy);
         let session = Arc::new(RequestSession::new(
             Arc::clone(&self.config),
