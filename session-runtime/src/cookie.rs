@@ -2,15 +2,17 @@
 //! module does (the one express-session uses).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use cookie::Cookie;
+use cookie::time::{OffsetDateTime, PrimitiveDateTime};
 
 use http::HeaderMap;
 use http::header::COOKIE;
 
 use crate::id::SessionId;
-use crate::record::CookieMeta;
+use crate::record::{CookieMeta, SameSite};
 use crate::signing::Secrets;
-use crate::time;
 
 /// What a request's session cookie turned out to be.
 #[derive(Debug, PartialEq, Eq)]
@@ -154,54 +156,104 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 /// A `Set-Cookie` value: `name=value; Domain=…; Path=…; Expires=…; HttpOnly; Secure; Partitioned; Priority=…; SameSite=…`,
 /// the attribute order of express-session (it never sends `Max-Age`).
 pub(crate) fn set_cookie(name: &str, signed_value: &str, meta: &CookieMeta) -> String {
-    let mut out = String::with_capacity(name.len() + signed_value.len() + 64);
-    out.push_str(name);
-    out.push('=');
-    encode_uri_component(signed_value, &mut out);
-    write_attributes(&mut out, meta, meta.expires);
-    out
+    let mut value = String::with_capacity(signed_value.len() + 16);
+    encode_uri_component(signed_value, &mut value);
+    write(&build(name, value, meta, meta.expires), meta)
 }
 
 /// A `Set-Cookie` that makes the browser drop the cookie: empty value, `Expires` at the epoch,
 /// with the same `Domain` and `Path` (else the browser would keep the original).
 pub(crate) fn clear_cookie(name: &str, meta: &CookieMeta) -> String {
-    let mut out = String::with_capacity(name.len() + 64);
-    out.push_str(name);
-    out.push('=');
-    write_attributes(&mut out, meta, Some(0));
-    out
+    write(&build(name, String::new(), meta, Some(0)), meta)
 }
 
-fn write_attributes(out: &mut String, meta: &CookieMeta, expires: Option<u64>) {
-    if let Some(domain) = &meta.domain {
-        write!(out, "; Domain={domain}").expect("writing to a String");
-    }
-    write!(out, "; Path={}", meta.path).expect("writing to a String");
+/// The session cookie as the `cookie` crate models it, `value` already encoded.
+fn build<'a>(
+    name: &'a str,
+    value: String,
+    meta: &'a CookieMeta,
+    expires: Option<u64>,
+) -> Cookie<'a> {
+    let mut cookie = Cookie::new(name, value);
+    cookie.set_path(meta.path.as_str());
+    cookie.set_http_only(meta.http_only);
+    cookie.set_secure(meta.secure);
+    cookie.set_partitioned(meta.partitioned);
+    cookie.set_same_site(meta.same_site.map(|same_site| match same_site {
+        SameSite::Strict => cookie::SameSite::Strict,
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::None => cookie::SameSite::None,
+    }));
     if let Some(ms) = expires {
-        write!(out, "; Expires={}", time::http_date(ms)).expect("writing to a String");
+        cookie.set_expires(expires_at(ms));
     }
-    if meta.http_only {
+    cookie
+}
+
+/// `ms` since the epoch; past year 9999, which `time` and HTTP dates cannot
+/// write, the last second of 9999 (a cookie that never expires either way).
+fn expires_at(ms: u64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(PrimitiveDateTime::MAX.assume_utc())
+}
+
+/// The crate's cookie written as express-session writes it.
+///
+/// Not the crate's own `Display`: it orders the attributes differently
+/// (`HttpOnly; SameSite; Partitioned; Secure; Path; Domain; Max-Age; Expires`)
+/// and adds `Secure` to a `Partitioned` or `SameSite=None` cookie by itself.
+/// Nor its `percent-encode` feature: its set is not `encodeURIComponent`'s (it
+/// keeps `+` and escapes `(` and `)`), which would break express's vectors.
+/// Two attributes come from `meta`: `Domain`, because `Cookie::domain` drops a
+/// leading dot that express sends as configured, and `Priority`, which the
+/// crate does not have. `push_str` into one sized buffer, not `fmt`: this runs
+/// for every new session.
+fn write(cookie: &Cookie<'_>, meta: &CookieMeta) -> String {
+    let (name, value) = cookie.name_value();
+    let mut out = String::with_capacity(name.len() + value.len() + 128);
+    out.push_str(name);
+    out.push('=');
+    out.push_str(value);
+    if let Some(domain) = &meta.domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    if let Some(path) = cookie.path() {
+        out.push_str("; Path=");
+        out.push_str(path);
+    }
+    if let Some(at) = cookie.expires_datetime() {
+        // In range for `httpdate`: `expires_at` keeps it before year 10000.
+        out.push_str("; Expires=");
+        out.push_str(&httpdate::fmt_http_date(SystemTime::from(at)));
+    }
+    if cookie.http_only() == Some(true) {
         out.push_str("; HttpOnly");
     }
-    if meta.secure == Some(true) {
+    if cookie.secure() == Some(true) {
         out.push_str("; Secure");
     }
-    if meta.partitioned == Some(true) {
+    if cookie.partitioned() == Some(true) {
         out.push_str("; Partitioned");
     }
     if let Some(priority) = meta.priority {
-        write!(out, "; Priority={}", priority.attribute()).expect("writing to a String");
+        out.push_str("; Priority=");
+        out.push_str(priority.attribute());
     }
-    if let Some(same_site) = meta.same_site {
-        write!(out, "; SameSite={}", same_site.attribute()).expect("writing to a String");
+    if let Some(same_site) = cookie.same_site() {
+        out.push_str(match same_site {
+            cookie::SameSite::Strict => "; SameSite=Strict",
+            cookie::SameSite::Lax => "; SameSite=Lax",
+            cookie::SameSite::None => "; SameSite=None",
+        });
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Priority, SameSite};
-    use cookie::Cookie;
+    use crate::record::Priority;
     use http::HeaderValue;
 
     fn headers(values: &[&str]) -> HeaderMap {
@@ -356,6 +408,33 @@ mod tests {
             set_cookie("connect.sid", &signed, &meta),
             "connect.sid=s%3AtQ8cEjIsoeA3r6XOCPnZd8H8PFnH0xWv.3KiB7xY%2Bo1izrUDl0U1gjXaQYzXy%2FlJEWNvyj1y4bhw; \
              Domain=example.com; Path=/; Expires=Thu, 15 Jan 2026 12:00:00 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn writes_what_express_writes_not_what_the_crate_would() {
+        // The crate would drop the dot and add `Secure` to both of these.
+        let meta = CookieMeta {
+            domain: Some(".example.com".into()),
+            partitioned: Some(true),
+            same_site: Some(SameSite::None),
+            ..CookieMeta::default()
+        };
+        assert_eq!(
+            set_cookie("sid", "s:a+b(c)", &meta),
+            "sid=s%3Aa%2Bb(c); Domain=.example.com; Path=/; HttpOnly; Partitioned; SameSite=None"
+        );
+    }
+
+    #[test]
+    fn far_future_expiry_is_the_last_http_date() {
+        let meta = CookieMeta {
+            expires: Some(u64::MAX),
+            ..CookieMeta::default()
+        };
+        assert_eq!(
+            set_cookie("sid", "v", &meta),
+            "sid=v; Path=/; Expires=Fri, 31 Dec 9999 23:59:59 GMT; HttpOnly"
         );
     }
 
