@@ -102,14 +102,15 @@ fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
     let mut i = 0;
     while i < bytes.len() {
         let byte = if bytes[i] == b'%' {
-            let Some(byte) = raw
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            else {
+            // Two hex digits, no more lenient than `decodeURIComponent`
+            // (`u8::from_str_radix` would take the `+1` of `%+1`).
+            let high = bytes.get(i + 1).and_then(hex_digit);
+            let low = bytes.get(i + 2).and_then(hex_digit);
+            let (Some(high), Some(low)) = (high, low) else {
                 return Cow::Borrowed(raw);
             };
             i += 3;
-            byte
+            (high << 4) | low
         } else {
             i += 1;
             bytes[i - 1]
@@ -129,6 +130,12 @@ fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
     } else {
         String::from_utf8(heap).map_or(Cow::Borrowed(raw), Cow::Owned)
     }
+}
+
+fn hex_digit(byte: &u8) -> Option<u8> {
+    char::from(*byte)
+        .to_digit(16)
+        .and_then(|digit| u8::try_from(digit).ok())
 }
 
 /// `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` is escaped.
@@ -360,6 +367,8 @@ mod tests {
         assert_eq!(found(&["sid=%zz"], "sid").as_deref(), Some("%zz"));
         assert_eq!(found(&["sid=a%FFb"], "sid").as_deref(), Some("a%FFb"));
         assert_eq!(found(&["sid=a%4"], "sid").as_deref(), Some("a%4"));
+        assert_eq!(found(&["sid=%+1%41"], "sid").as_deref(), Some("%+1%41"));
+        assert_eq!(found(&["sid=%4a%4A"], "sid").as_deref(), Some("JJ"));
     }
 
     #[test]
