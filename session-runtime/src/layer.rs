@@ -9,7 +9,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::{Config, Lifetime, SecureSetting, Unset};
-use crate::cookie::{self, SessionCookie};
+use crate::cookie;
+use crate::id::SessionId;
 use crate::record::{Priority, SameSite};
 use crate::signing::Secrets;
 use crate::state::{Incoming, RequestSession, SessionHandle};
@@ -458,14 +459,12 @@ where
         if !path.starts_with(&self.config.cookie.path) {
             return Box::pin(inner.call(request));
         }
-        let (had_cookie, cookie_id) = match cookie::read_session_cookie(
-            request.headers(),
-            &self.config.name,
-            &self.config.secrets,
-        ) {
-            SessionCookie::Absent => (false, None),
-            SessionCookie::Rejected => (true, None),
-            SessionCookie::Verified(id) => (true, Some(id)),
+        let read =
+            cookie::read_session_cookie(request.headers(), &self.config.name, &self.config.secrets);
+        let (had_cookie, cookie_id): (bool, Option<SessionId>) = match read {
+            cookie::SessionCookie::Absent => (false, None),
+            cookie::SessionCookie::Rejected => (true, None),
+            cookie::SessionCookie::Verified(id) => (true, Some(id)),
         };
         let secure_request = is_secure(&request, self.config.proxy);
         let session = Arc::new(RequestSession::new(
