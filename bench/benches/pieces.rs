@@ -53,7 +53,8 @@ fn cookie_headers(secrets: &Secrets) -> HeaderMap {
     headers
 }
 
-/// Every request with a cookie: find it, percent-decode, verify the HMAC.
+/// Every request with a cookie: find it, percent-decode, verify the HMAC, parse
+/// the id, through the function the layer calls.
 #[divan::bench]
 fn cookie_parse_and_verify(bencher: Bencher) {
     let secrets = secrets();

@@ -1,5 +1,6 @@
 //! Thin wrappers over the crate-private per-request pieces, for the
-//! micro-benchmarks of the `session-bench` crate (`bench/` in the repository).
+//! micro-benchmarks of the `session-bench` crate (`bench/` in the repository),
+//! compiled only with the `bench-hooks` feature, which that crate enables.
 //!
 //! **Not public API.** Hidden from the docs, outside semver: anything here may
 //! change or disappear in any release. Applications use [`SessionLayer`](crate::SessionLayer).
@@ -7,24 +8,20 @@
 use http::HeaderMap;
 use serde_json::value::RawValue;
 
+use crate::id::SessionId;
 use crate::record::CookieMeta;
 use crate::schema::SessionSchema;
 use crate::signing::Secrets;
 
-/// The raw value of the first cookie called `name` in `headers`, as the layer finds it.
+/// The layer's step from a request's headers to its session id (find the
+/// cookie, percent-decode it, verify it with every secret, parse the id):
+/// the same function `SessionLayer` calls.
 #[must_use]
-pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    crate::cookie::find(headers, name)
-}
-
-/// What the layer does with a request's cookie: find it, percent-decode it on
-/// the stack, verify its signature. The length of the verified id, if any.
-#[must_use]
-pub fn verify_cookie(secrets: &Secrets, headers: &HeaderMap, name: &str) -> Option<usize> {
-    let raw = crate::cookie::find(headers, name)?;
-    let mut buffer: crate::cookie::DecodeBuffer = [0; 192];
-    let value = crate::cookie::decode(raw, &mut buffer);
-    secrets.unsign(&value).map(str::len)
+pub fn verify_cookie(secrets: &Secrets, headers: &HeaderMap, name: &str) -> Option<SessionId> {
+    match crate::cookie::read_session_cookie(headers, name, secrets) {
+        crate::cookie::SessionCookie::Verified(id) => Some(id),
+        crate::cookie::SessionCookie::Absent | crate::cookie::SessionCookie::Rejected => None,
+    }
 }
 
 /// The `Set-Cookie` value the layer sends for a signed cookie value.

@@ -2,45 +2,96 @@
 //! module does (the one express-session uses).
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::time::SystemTime;
 
+use cookie::Cookie;
+use cookie::time::{OffsetDateTime, PrimitiveDateTime};
 use http::HeaderMap;
 use http::header::COOKIE;
 
-use crate::record::CookieMeta;
-use crate::time;
+use crate::id::SessionId;
+use crate::record::{CookieMeta, SameSite};
+use crate::signing::Secrets;
+
+/// What a request's session cookie turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SessionCookie {
+    /// No cookie of that name.
+    Absent,
+    /// A cookie that no secret signed, or whose signed id is not a valid id.
+    Rejected,
+    /// The id in a cookie that one of the secrets signed.
+    Verified(SessionId),
+}
+
+/// express-session's `getcookie`: the first cookie called `name`,
+/// percent-decoded, verified against every secret and parsed as an id. The
+/// layer's only way from a request to its session id, and what the
+/// `cookie_parse_and_verify` micro-benchmark measures.
+pub(crate) fn read_session_cookie(
+    headers: &HeaderMap,
+    name: &str,
+    secrets: &Secrets,
+) -> SessionCookie {
+    find(headers, name).map_or(SessionCookie::Absent, |raw| verify(raw, secrets))
+}
+
+fn verify(raw: &[u8], secrets: &Secrets) -> SessionCookie {
+    let mut buffer: DecodeBuffer = [0; 192];
+    // Not UTF-8: no secret signed it (express would fail its signature too).
+    let Ok(raw) = std::str::from_utf8(raw) else {
+        return rejected();
+    };
+    let value = decode(raw, &mut buffer);
+    let Some(id) = secrets.unsign(&value) else {
+        return rejected();
+    };
+    SessionId::parse(id).map_or(SessionCookie::Rejected, SessionCookie::Verified)
+}
+
+fn rejected() -> SessionCookie {
+    tracing::debug!("session cookie is unsigned or its signature is invalid; ignoring it");
+    SessionCookie::Rejected
+}
 
 /// The raw value of the first cookie called `name` across all `Cookie`
 /// headers, trimmed and with surrounding quotes stripped, as `cookie.parse`:
 /// the first occurrence wins. [`decode`] percent-decodes it.
-pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    for header in headers.get_all(COOKIE) {
-        let Ok(header) = header.to_str() else {
-            continue;
-        };
-        for pair in header.split(';') {
-            let Some((key, value)) = pair.split_once('=') else {
-                continue;
-            };
-            if key.trim() != name {
-                continue;
-            }
-            let value = value.trim();
-            if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
-                return Some(&value[1..value.len() - 1]);
-            }
-            return Some(value);
-        }
+///
+/// Bytes, not `str`: express's parser works on the raw header, so a cookie
+/// that another script set with UTF-8 (or any other non-ASCII byte) does not
+/// hide ours, as it would behind `HeaderValue::to_str`.
+///
+/// Hand-written rather than the `cookie` crate's `Cookie::split_parse`, which
+/// the tests hold it to: the crate builds a whole `Cookie` (with a UTF-8
+/// `chars()` scan) for every pair before the name can be compared, about 1k
+/// instructions per cookie under callgrind. With three cookies in the header
+/// that was 7.7 % of a read request's user-space instructions, over the 5 %
+/// this hot path may spend on it (bench/RESULTS.md, issue #9).
+fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers.get_all(COOKIE).iter().find_map(|header| {
+        header.as_bytes().split(|&b| b == b';').find_map(|pair| {
+            let mut halves = pair.splitn(2, |&b| b == b'=');
+            let key = halves.next()?;
+            let value = halves.next()?;
+            (key.trim_ascii() == name.as_bytes()).then(|| strip_quotes(value.trim_ascii()))
+        })
+    })
+}
+
+fn strip_quotes(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
     }
-    None
 }
 
 /// Room for a decoded cookie value on the stack; longer ones go to the heap.
-pub(crate) type DecodeBuffer = [u8; 192];
+type DecodeBuffer = [u8; 192];
 
 /// `decodeURIComponent` as `cookie.parse` applies it: only to values with a
 /// `%`, keeping the raw value when an escape is malformed or not UTF-8.
-pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
+fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
     if !raw.contains('%') {
         return Cow::Borrowed(raw);
     }
@@ -50,14 +101,15 @@ pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, 
     let mut i = 0;
     while i < bytes.len() {
         let byte = if bytes[i] == b'%' {
-            let Some(byte) = raw
-                .get(i + 1..i + 3)
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-            else {
+            // Two hex digits, no more lenient than `decodeURIComponent`
+            // (`u8::from_str_radix` would take the `+1` of `%+1`).
+            let high = bytes.get(i + 1).and_then(hex_digit);
+            let low = bytes.get(i + 2).and_then(hex_digit);
+            let (Some(high), Some(low)) = (high, low) else {
                 return Cow::Borrowed(raw);
             };
             i += 3;
-            byte
+            (high << 4) | low
         } else {
             i += 1;
             bytes[i - 1]
@@ -77,6 +129,12 @@ pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, 
     } else {
         String::from_utf8(heap).map_or(Cow::Borrowed(raw), Cow::Owned)
     }
+}
+
+fn hex_digit(byte: &u8) -> Option<u8> {
+    char::from(*byte)
+        .to_digit(16)
+        .and_then(|digit| u8::try_from(digit).ok())
 }
 
 /// `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` is escaped.
@@ -104,53 +162,104 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
 /// A `Set-Cookie` value: `name=value; Domain=…; Path=…; Expires=…; HttpOnly; Secure; Partitioned; Priority=…; SameSite=…`,
 /// the attribute order of express-session (it never sends `Max-Age`).
 pub(crate) fn set_cookie(name: &str, signed_value: &str, meta: &CookieMeta) -> String {
-    let mut out = String::with_capacity(name.len() + signed_value.len() + 64);
-    out.push_str(name);
-    out.push('=');
-    encode_uri_component(signed_value, &mut out);
-    write_attributes(&mut out, meta, meta.expires);
-    out
+    let mut value = String::with_capacity(signed_value.len() + 16);
+    encode_uri_component(signed_value, &mut value);
+    write(&build(name, value, meta, meta.expires), meta)
 }
 
 /// A `Set-Cookie` that makes the browser drop the cookie: empty value, `Expires` at the epoch,
 /// with the same `Domain` and `Path` (else the browser would keep the original).
 pub(crate) fn clear_cookie(name: &str, meta: &CookieMeta) -> String {
-    let mut out = String::with_capacity(name.len() + 64);
-    out.push_str(name);
-    out.push('=');
-    write_attributes(&mut out, meta, Some(0));
-    out
+    write(&build(name, String::new(), meta, Some(0)), meta)
 }
 
-fn write_attributes(out: &mut String, meta: &CookieMeta, expires: Option<u64>) {
-    if let Some(domain) = &meta.domain {
-        write!(out, "; Domain={domain}").expect("writing to a String");
-    }
-    write!(out, "; Path={}", meta.path).expect("writing to a String");
+/// The session cookie as the `cookie` crate models it, `value` already encoded.
+fn build<'a>(
+    name: &'a str,
+    value: String,
+    meta: &'a CookieMeta,
+    expires: Option<u64>,
+) -> Cookie<'a> {
+    let mut cookie = Cookie::new(name, value);
+    cookie.set_path(meta.path.as_str());
+    cookie.set_http_only(meta.http_only);
+    cookie.set_secure(meta.secure);
+    cookie.set_partitioned(meta.partitioned);
+    cookie.set_same_site(meta.same_site.map(|same_site| match same_site {
+        SameSite::Strict => cookie::SameSite::Strict,
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::None => cookie::SameSite::None,
+    }));
     if let Some(ms) = expires {
-        write!(out, "; Expires={}", time::http_date(ms)).expect("writing to a String");
+        cookie.set_expires(expires_at(ms));
     }
-    if meta.http_only {
+    cookie
+}
+
+/// `ms` since the epoch; past year 9999, which `time` and HTTP dates cannot
+/// write, the last second of 9999 (a cookie that never expires either way).
+fn expires_at(ms: u64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(PrimitiveDateTime::MAX.assume_utc())
+}
+
+/// The crate's cookie written as express-session writes it.
+///
+/// Not the crate's own `Display`: it orders the attributes differently
+/// (`HttpOnly; SameSite; Partitioned; Secure; Path; Domain; Max-Age; Expires`)
+/// and adds `Secure` to a `Partitioned` or `SameSite=None` cookie by itself.
+/// Nor its `percent-encode` feature: its set is not `encodeURIComponent`'s (it
+/// keeps `+` and escapes `(` and `)`), which would break express's vectors.
+/// Two attributes come from `meta`: `Domain`, because `Cookie::domain` drops a
+/// leading dot that express sends as configured, and `Priority`, which the
+/// crate does not have. `push_str` into one sized buffer, not `fmt`: this runs
+/// for every new session.
+fn write(cookie: &Cookie<'_>, meta: &CookieMeta) -> String {
+    let (name, value) = cookie.name_value();
+    let mut out = String::with_capacity(name.len() + value.len() + 128);
+    out.push_str(name);
+    out.push('=');
+    out.push_str(value);
+    if let Some(domain) = &meta.domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    if let Some(path) = cookie.path() {
+        out.push_str("; Path=");
+        out.push_str(path);
+    }
+    if let Some(at) = cookie.expires_datetime() {
+        // In range for `httpdate`: `expires_at` keeps it before year 10000.
+        out.push_str("; Expires=");
+        out.push_str(&httpdate::fmt_http_date(SystemTime::from(at)));
+    }
+    if cookie.http_only() == Some(true) {
         out.push_str("; HttpOnly");
     }
-    if meta.secure == Some(true) {
+    if cookie.secure() == Some(true) {
         out.push_str("; Secure");
     }
-    if meta.partitioned == Some(true) {
+    if cookie.partitioned() == Some(true) {
         out.push_str("; Partitioned");
     }
     if let Some(priority) = meta.priority {
-        write!(out, "; Priority={}", priority.attribute()).expect("writing to a String");
+        out.push_str("; Priority=");
+        out.push_str(priority.attribute());
     }
-    if let Some(same_site) = meta.same_site {
-        write!(out, "; SameSite={}", same_site.attribute()).expect("writing to a String");
+    if let Some(same_site) = cookie.same_site() {
+        out.push_str(match same_site {
+            cookie::SameSite::Strict => "; SameSite=Strict",
+            cookie::SameSite::Lax => "; SameSite=Lax",
+            cookie::SameSite::None => "; SameSite=None",
+        });
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Priority, SameSite};
+    use crate::record::Priority;
     use http::HeaderValue;
 
     fn headers(values: &[&str]) -> HeaderMap {
@@ -163,9 +272,25 @@ mod tests {
 
     fn found(values: &[&str], name: &str) -> Option<String> {
         let map = headers(values);
-        let raw = find(&map, name)?;
+        let raw = std::str::from_utf8(find(&map, name)?).unwrap();
         let mut buffer = [0; 192];
         Some(decode(raw, &mut buffer).into_owned())
+    }
+
+    #[test]
+    fn session_cookie_is_absent_rejected_or_verified() {
+        let secrets = crate::signing::Secrets::new("keyboard cat");
+        let read = |value: &str| read_session_cookie(&headers(&[value]), "sid", &secrets);
+        assert_eq!(read("other=1"), SessionCookie::Absent);
+        assert_eq!(read("sid=s%3Aapple.forged"), SessionCookie::Rejected);
+        // Signed, but not an id the layer accepts.
+        let mut bad_id = String::from("sid=");
+        encode_uri_component(&secrets.sign("a b"), &mut bad_id);
+        assert_eq!(read(&bad_id), SessionCookie::Rejected);
+        assert_eq!(
+            read("a=1; sid=s%3Aapple.D8Y%2BpkTAmeR0PobOhY4G97PRW%2Bj7bUnP%2F5m6%2FOn1MCU"),
+            SessionCookie::Verified(SessionId::parse("apple").unwrap())
+        );
     }
 
     #[test]
@@ -178,6 +303,62 @@ mod tests {
     }
 
     #[test]
+    fn finds_what_the_cookie_crate_parses() {
+        // The `cookie` crate is the reference for the hand-written lookup.
+        let cases = [
+            "sid=a",
+            " sid = a ",
+            "a=1; sid=b; sid=c",
+            "sid=\"q\"",
+            "sid=\"",
+            "sid=\"\"",
+            "x; sid=a",
+            "=x; sid=b",
+            "sid=",
+            "sid==a",
+            "sid=a=b",
+            ";; sid=a ;;",
+            "a=1;\tsid=b",
+            "sidx=1; xsid=2; sid=3",
+            "s id=1; sid=2",
+            "a=\"1;2\"; sid=3",
+            "name=Jos\u{e9}; sid=\u{e9}t\u{e9}",
+        ];
+        for header in cases {
+            let expected = Cookie::split_parse(header)
+                .flatten()
+                .find(|cookie| cookie.name() == "sid")
+                .map(|cookie| cookie.value_trimmed().to_owned());
+            let map = headers(&[header]);
+            let ours = find(&map, "sid").map(|raw| String::from_utf8(raw.to_vec()).unwrap());
+            assert_eq!(ours, expected, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn finds_the_cookie_next_to_non_ascii_ones() {
+        // express parses the raw header; `HeaderValue::to_str` would refuse it.
+        assert_eq!(
+            found(&["name=Jos\u{e9}; sid=s%3Aab"], "sid").as_deref(),
+            Some("s:ab")
+        );
+        let mut latin1 = HeaderMap::new();
+        latin1.append(
+            COOKIE,
+            HeaderValue::from_bytes(b"name=Jos\xe9; sid=s%3Aab").unwrap(),
+        );
+        assert_eq!(find(&latin1, "sid"), Some(&b"s%3Aab"[..]));
+        // The session cookie itself with such a byte is found, then fails its signature.
+        let secrets = crate::signing::Secrets::new("k");
+        let mut own = HeaderMap::new();
+        own.append(COOKIE, HeaderValue::from_bytes(b"sid=s%3A\xe9.x").unwrap());
+        assert_eq!(
+            read_session_cookie(&own, "sid", &secrets),
+            SessionCookie::Rejected
+        );
+    }
+
+    #[test]
     fn decodes_quotes_and_percent() {
         assert_eq!(found(&["sid=\"s%3Aab\""], "sid").as_deref(), Some("s:ab"));
         assert_eq!(found(&[" sid = s:a+b "], "sid").as_deref(), Some("s:a+b"));
@@ -185,6 +366,8 @@ mod tests {
         assert_eq!(found(&["sid=%zz"], "sid").as_deref(), Some("%zz"));
         assert_eq!(found(&["sid=a%FFb"], "sid").as_deref(), Some("a%FFb"));
         assert_eq!(found(&["sid=a%4"], "sid").as_deref(), Some("a%4"));
+        assert_eq!(found(&["sid=%+1%41"], "sid").as_deref(), Some("%+1%41"));
+        assert_eq!(found(&["sid=%4a%4A"], "sid").as_deref(), Some("JJ"));
     }
 
     #[test]
@@ -234,6 +417,33 @@ mod tests {
             "connect.sid=s%3AtQ8cEjIsoeA3r6XOCPnZd8H8PFnH0xWv.3KiB7xY%2Bo1izrUDl0U1gjXaQYzXy%2FlJEWNvyj1y4bhw; \
              Domain=example.com; Path=/; Expires=Thu, 15 Jan 2026 12:00:00 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Lax"
         );
+    }
+
+    #[test]
+    fn writes_what_express_writes_where_the_crate_would_not() {
+        let cases = [
+            // The crate would drop the dot and add `Secure` for both of the others.
+            (
+                CookieMeta {
+                    domain: Some(".example.com".into()),
+                    partitioned: Some(true),
+                    same_site: Some(SameSite::None),
+                    ..CookieMeta::default()
+                },
+                "sid=s%3Aa%2Bb(c); Domain=.example.com; Path=/; HttpOnly; Partitioned; SameSite=None",
+            ),
+            // Past what an HTTP date can say, the last second of 9999, not a panic.
+            (
+                CookieMeta {
+                    expires: Some(u64::MAX),
+                    ..CookieMeta::default()
+                },
+                "sid=s%3Aa%2Bb(c); Path=/; Expires=Fri, 31 Dec 9999 23:59:59 GMT; HttpOnly",
+            ),
+        ];
+        for (meta, expected) in cases {
+            assert_eq!(set_cookie("sid", "s:a+b(c)", &meta), expected);
+        }
     }
 
     #[test]

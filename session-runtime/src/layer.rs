@@ -503,19 +503,13 @@ where
             request.extensions_mut().insert(scope);
             return Box::pin(inner.call(request));
         }
-        let raw = cookie::find(request.headers(), &self.config.name);
-        let had_cookie = raw.is_some();
-        let mut buffer: cookie::DecodeBuffer = [0; 192];
-        let cookie_id = raw.and_then(|raw| {
-            let value = cookie::decode(raw, &mut buffer);
-            let id = self.config.secrets.unsign(&value);
-            if id.is_none() {
-                tracing::debug!(
-                    "session cookie is unsigned or its signature is invalid; ignoring it"
-                );
-            }
-            id.and_then(SessionId::parse)
-        });
+        let read =
+            cookie::read_session_cookie(request.headers(), &self.config.name, &self.config.secrets);
+        let (had_cookie, cookie_id): (bool, Option<SessionId>) = match read {
+            cookie::SessionCookie::Absent => (false, None),
+            cookie::SessionCookie::Rejected => (true, None),
+            cookie::SessionCookie::Verified(id) => (true, Some(id)),
+        };
         let secure_request = is_secure(&request, self.config.proxy);
         let session = Arc::new(RequestSession::new(
             Arc::clone(&self.config),

@@ -23,7 +23,9 @@ pub mod testing;
 #[doc(hidden)]
 pub mod __private;
 
-/// Wrappers for the `session-bench` micro-benchmarks; not public API.
+/// Wrappers for the `session-bench` micro-benchmarks; not public API (the
+/// `bench-hooks` feature, which only the `session-bench` crate enables).
+#[cfg(feature = "bench-hooks")]
 #[doc(hidden)]
 pub mod __bench;
 

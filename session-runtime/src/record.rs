@@ -81,14 +81,6 @@ pub enum SameSite {
 }
 
 impl SameSite {
-    pub(crate) fn attribute(self) -> &'static str {
-        match self {
-            SameSite::Strict => "Strict",
-            SameSite::Lax => "Lax",
-            SameSite::None => "None",
-        }
-    }
-
     fn stored(self) -> &'static str {
         match self {
             SameSite::Strict => "strict",

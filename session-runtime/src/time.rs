@@ -1,5 +1,5 @@
 //! Wall-clock helpers: milliseconds since the Unix epoch, JavaScript's
-//! `Date.prototype.toISOString` format, and the HTTP date of `Expires`.
+//! `Date.prototype.toISOString` format.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,17 +13,8 @@ pub(crate) fn to_ms(time: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub(crate) fn from_ms(ms: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms)
-}
-
 pub(crate) fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// `Expires` attribute value: `Thu, 01 Jan 1970 00:00:00 GMT`.
-pub(crate) fn http_date(ms: u64) -> String {
-    httpdate::fmt_http_date(from_ms(ms))
 }
 
 /// `2026-11-28T09:29:11.249Z`, as `Date.prototype.toISOString`.
@@ -140,14 +131,5 @@ mod tests {
         ] {
             assert_eq!(parse_iso8601(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn http_date_is_express_format() {
-        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            http_date(1_768_478_400_000),
-            "Thu, 15 Jan 2026 12:00:00 GMT"
-        );
     }
 }
