@@ -18,7 +18,12 @@ use crate::signing::Secrets;
 /// the same function `SessionLayer` calls.
 #[must_use]
 pub fn verify_cookie(secrets: &Secrets, headers: &HeaderMap, name: &str) -> Option<SessionId> {
-    match crate::cookie::read_session_cookie(headers, name, secrets) {
+    match crate::cookie::read_session_cookie(
+        headers,
+        name,
+        secrets,
+        crate::config::DEFAULT_MAX_COOKIE_LENGTH,
+    ) {
         crate::cookie::SessionCookie::Verified(id) => Some(id),
         crate::cookie::SessionCookie::Absent | crate::cookie::SessionCookie::Rejected => None,
     }

@@ -79,7 +79,23 @@ pub(crate) struct Config {
     pub(crate) on_store_error: OnStoreError,
     /// Bound on each store call; `None` waits as long as the store takes.
     pub(crate) store_timeout: Option<Duration>,
+    /// Longest session cookie value (as sent, percent-encoded) that is
+    /// decoded and verified; a longer one is ignored unread.
+    pub(crate) max_cookie_length: usize,
+    /// Largest session, in bytes of its fields' JSON, that is saved.
+    pub(crate) max_record_size: usize,
 }
+
+/// A session cookie value is at most 262 bytes: `s%3A`, an id of up to 128
+/// characters, `.`, and 43 characters of signature of which each `+` or `/`
+/// takes 3 bytes percent-encoded.
+pub(crate) const LONGEST_VALID_COOKIE: usize = 4 + 128 + 1 + 43 * 3;
+
+/// [`SessionLayer::max_cookie_length`](crate::SessionLayer::max_cookie_length)'s default.
+pub(crate) const DEFAULT_MAX_COOKIE_LENGTH: usize = 1024;
+
+/// [`SessionLayer::max_record_size`](crate::SessionLayer::max_record_size)'s default: 256 KiB.
+pub(crate) const DEFAULT_MAX_RECORD_SIZE: usize = 256 * 1024;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Lifetime {
@@ -106,6 +122,8 @@ impl fmt::Debug for Config {
             .field("cookie", &self.cookie)
             .field("on_store_error", &self.on_store_error)
             .field("store_timeout", &self.store_timeout)
+            .field("max_cookie_length", &self.max_cookie_length)
+            .field("max_record_size", &self.max_record_size)
             .finish()
     }
 }
@@ -128,6 +146,8 @@ impl Config {
             cookie: CookieMeta::default(),
             on_store_error: OnStoreError::default(),
             store_timeout: Some(DEFAULT_STORE_TIMEOUT),
+            max_cookie_length: DEFAULT_MAX_COOKIE_LENGTH,
+            max_record_size: DEFAULT_MAX_RECORD_SIZE,
         }
     }
 

@@ -32,8 +32,14 @@ pub(crate) fn read_session_cookie(
     headers: &HeaderMap,
     name: &str,
     secrets: &Secrets,
+    max_length: usize,
 ) -> SessionCookie {
-    find(headers, name).map_or(SessionCookie::Absent, |raw| verify(raw, secrets))
+    match find(headers, name) {
+        None => SessionCookie::Absent,
+        // Longer than any cookie the layer signs: not worth decoding and HMACing once per secret.
+        Some(raw) if raw.len() > max_length => rejected(),
+        Some(raw) => verify(raw, secrets),
+    }
 }
 
 fn verify(raw: &[u8], secrets: &Secrets) -> SessionCookie {
@@ -278,9 +284,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cookie_longer_than_the_limit_is_not_read() {
+        let secrets = crate::signing::Secrets::new("keyboard cat");
+        // A valid cookie with every byte percent-encoded: long, and still valid.
+        let signed = secrets.sign("apple");
+        let value: String = signed.bytes().map(|b| format!("%{b:02X}")).collect();
+        let map = headers(&[&format!("sid={value}")]);
+        let apple = SessionCookie::Verified(SessionId::parse("apple").unwrap());
+        assert_eq!(
+            read_session_cookie(&map, "sid", &secrets, value.len()),
+            apple
+        );
+        assert_eq!(
+            read_session_cookie(&map, "sid", &secrets, value.len() - 1),
+            SessionCookie::Rejected
+        );
+    }
+
+    #[test]
     fn session_cookie_is_absent_rejected_or_verified() {
         let secrets = crate::signing::Secrets::new("keyboard cat");
-        let read = |value: &str| read_session_cookie(&headers(&[value]), "sid", &secrets);
+        let read = |value: &str| read_session_cookie(&headers(&[value]), "sid", &secrets, 1024);
         assert_eq!(read("other=1"), SessionCookie::Absent);
         assert_eq!(read("sid=s%3Aapple.forged"), SessionCookie::Rejected);
         // Signed, but not an id the layer accepts.
@@ -353,7 +377,7 @@ mod tests {
         let mut own = HeaderMap::new();
         own.append(COOKIE, HeaderValue::from_bytes(b"sid=s%3A\xe9.x").unwrap());
         assert_eq!(
-            read_session_cookie(&own, "sid", &secrets),
+            read_session_cookie(&own, "sid", &secrets, 1024),
             SessionCookie::Rejected
         );
     }

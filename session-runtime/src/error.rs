@@ -146,6 +146,14 @@ pub enum SessionError {
     /// The layer's `genid` function returned the id of a session that is
     /// already stored; the new session was not saved under it.
     IdTaken,
+    /// The session is larger than the layer's
+    /// [`max_record_size`](crate::SessionLayer::max_record_size); nothing was saved.
+    RecordTooLarge {
+        /// The size of the session's fields, in bytes of JSON.
+        size: usize,
+        /// The layer's limit.
+        limit: usize,
+    },
     /// The session was destroyed or unset earlier in this request, another
     /// request destroyed it while this one used it (a `save` found it gone),
     /// or its response has left.
@@ -161,6 +169,10 @@ impl fmt::Display for SessionError {
             SessionError::InvalidId(error) => error.fmt(f),
             SessionError::IdTaken => f.write_str(
                 "session id generator (`genid`) returned the id of a stored session; ids must be unique",
+            ),
+            SessionError::RecordTooLarge { size, limit } => write!(
+                f,
+                "the session's fields take {size} bytes, over the layer's `max_record_size` of {limit}; nothing was saved"
             ),
             SessionError::Ended => {
                 f.write_str("the session was destroyed or unset, or its response has been sent")

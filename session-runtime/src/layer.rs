@@ -385,6 +385,39 @@ impl SessionLayer {
         self.configure(|c| c.store_timeout = timeout)
     }
 
+    /// The longest session cookie value, in bytes as sent, that the layer
+    /// decodes and verifies (default 1024). A longer value is treated as no
+    /// cookie without being decoded or HMAC-checked, so a client cannot make
+    /// every request hash kilobytes once per secret. Every cookie this layer
+    /// signs is at most 262 bytes; a smaller limit is raised to that.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").max_cookie_length(300);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn max_cookie_length(self, bytes: usize) -> Self {
+        self.configure(|c| c.max_cookie_length = bytes.max(crate::config::LONGEST_VALID_COOKIE))
+    }
+
+    /// The largest session the layer saves, in bytes of its fields' JSON
+    /// (default 256 KiB). A save over it is refused whole with
+    /// [`SessionError::RecordTooLarge`](crate::SessionError::RecordTooLarge)
+    /// (at the end of the request: a `500` and a `tracing` error), never
+    /// truncated, so a handler that stores unbounded user input cannot fill
+    /// the store through one session.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").max_record_size(64 * 1024);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn max_record_size(self, bytes: usize) -> Self {
+        self.configure(|c| c.max_record_size = bytes)
+    }
+
     /// The `Partitioned` flag (CHIPS; default off).
     ///
     /// ```
@@ -503,8 +536,12 @@ where
             request.extensions_mut().insert(scope);
             return Box::pin(inner.call(request));
         }
-        let read =
-            cookie::read_session_cookie(request.headers(), &self.config.name, &self.config.secrets);
+        let read = cookie::read_session_cookie(
+            request.headers(),
+            &self.config.name,
+            &self.config.secrets,
+            self.config.max_cookie_length,
+        );
         let (had_cookie, cookie_id): (bool, Option<SessionId>) = match read {
             cookie::SessionCookie::Absent => (false, None),
             cookie::SessionCookie::Rejected => (true, None),

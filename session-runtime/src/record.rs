@@ -320,14 +320,20 @@ impl Record {
         self.write_json(false)
     }
 
-    fn write_json(&self, with_meta: bool) -> String {
-        use std::fmt::Write as _;
-        let fields_len: usize = self
-            .fields
+    /// About how many bytes the fields take in the stored JSON: each key and
+    /// value, with its quotes, colon and comma. What the layer's
+    /// `max_record_size` limits.
+    pub(crate) fn fields_len(&self) -> usize {
+        self.fields
             .entries
             .iter()
             .map(|(k, v)| k.len() + v.get().len() + 4)
-            .sum();
+            .sum()
+    }
+
+    fn write_json(&self, with_meta: bool) -> String {
+        use std::fmt::Write as _;
+        let fields_len = self.fields_len();
         let mut out = String::with_capacity(if with_meta { 112 } else { 2 } + fields_len);
         out.push('{');
         if with_meta {

@@ -97,6 +97,13 @@ impl RequestSession {
         record: &Record,
         changed: &[&str],
     ) -> Result<Written, SessionError> {
+        let size = record.fields_len();
+        if size > self.config.max_record_size {
+            return Err(SessionError::RecordTooLarge {
+                size,
+                limit: self.config.max_record_size,
+            });
+        }
         if persisted {
             return Ok(
                 match self

@@ -1,0 +1,139 @@
+//! The layer's limits: what a client or a handler can make the server read
+//! and store.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use common::{Client, CountingStore, get_with_cookie, signed_value};
+use session_runtime::{Session, SessionError, SessionLayer};
+
+#[derive(Session)]
+struct Notes {
+    text: String,
+}
+
+/// What the last `save` said.
+type Said = Arc<Mutex<String>>;
+
+/// Appends `n` KiB of text, then saves explicitly, noting what `save` said.
+async fn append(
+    State(said): State<Said>,
+    Path(kib): Path<usize>,
+    mut notes: Session<Notes>,
+) -> &'static str {
+    notes.text.push_str(&"x".repeat(kib * 1024));
+    *said.lock().unwrap() = match notes.save().await {
+        Ok(()) => "saved".to_owned(),
+        Err(error @ SessionError::RecordTooLarge { .. }) => error.to_string(),
+        Err(other) => format!("unexpected: {other}"),
+    };
+    "saved"
+}
+
+async fn show(notes: Session<Notes>) -> String {
+    notes.text.len().to_string()
+}
+
+fn app(store: &CountingStore, configure: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
+    app_noting(store, &Said::default(), configure)
+}
+
+fn app_noting(
+    store: &CountingStore,
+    said: &Said,
+    configure: impl FnOnce(SessionLayer) -> SessionLayer,
+) -> Router {
+    Router::new()
+        .route("/append/{kib}", get(append))
+        .route("/show", get(show))
+        .with_state(Arc::clone(said))
+        .layer(configure(SessionLayer::new(store.clone(), "limits secret")))
+}
+
+#[tokio::test]
+async fn a_session_over_the_record_limit_is_refused_whole() {
+    let store = CountingStore::new();
+    let said = Said::default();
+    let mut client = Client::new(app_noting(&store, &said, |l| l.max_record_size(64 * 1024)));
+    let reply = client.get("/append/32").await;
+    assert_eq!(*said.lock().unwrap(), "saved");
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(client.get("/show").await.body, (32 * 1024).to_string());
+
+    // 32 KiB more is over 64 KiB with the JSON around it: refused, not truncated,
+    // and the end of the request does not save it either.
+    let saves = store.calls.saves();
+    let reply = client.get("/append/32").await;
+    let message = said.lock().unwrap().clone();
+    assert!(
+        message.contains("over the layer's `max_record_size` of 65536"),
+        "{message}"
+    );
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.body, "session could not be saved");
+    assert_eq!(store.calls.saves(), saves, "nothing written");
+    assert_eq!(client.get("/show").await.body, (32 * 1024).to_string());
+}
+
+#[tokio::test]
+async fn the_default_record_limit_is_256_kib() {
+    let store = CountingStore::new();
+    let said = Said::default();
+    let mut client = Client::new(app_noting(&store, &said, |l| l));
+    client.get("/append/200").await;
+    assert_eq!(*said.lock().unwrap(), "saved");
+    client.get("/append/100").await;
+    let message = said.lock().unwrap().clone();
+    assert!(message.contains("of 262144"), "{message}");
+    // Raised, the same session saves.
+    let mut raised = Client::new(app_noting(&store, &said, |l| l.max_record_size(1 << 20)));
+    raised.cookie = client.cookie.clone();
+    raised.get("/append/100").await;
+    assert_eq!(*said.lock().unwrap(), "saved");
+    assert_eq!(raised.get("/show").await.body, (300 * 1024).to_string());
+}
+
+/// A valid cookie whose value is longer than the limit (every byte
+/// percent-encoded) is treated as no cookie, and the store is not read.
+#[tokio::test]
+async fn a_cookie_over_the_length_limit_is_not_read() {
+    let store = CountingStore::new();
+    let id = "a".repeat(128);
+    let genid_app = |max: usize| {
+        let id = id.clone();
+        app(&store, move |l| {
+            l.genid(move || id.clone()).max_cookie_length(max)
+        })
+    };
+    let mut client = Client::new(genid_app(1024));
+    assert_eq!(client.get("/append/1").await.status, StatusCode::OK);
+
+    // The signed value `s:<id>.<mac>`, every byte of it percent-encoded.
+    let signed = signed_value(b"limits secret", &id)
+        .replace("%3A", ":")
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    let encoded: String = signed.bytes().map(|b| format!("%{b:02X}")).collect();
+    assert!(
+        encoded.len() > 262 && encoded.len() < 1024,
+        "{}",
+        encoded.len()
+    );
+    let cookie = format!("connect.sid={encoded}");
+
+    let loads = store.calls.loads();
+    let read = get_with_cookie(&genid_app(1024), "/show", &cookie).await;
+    assert_eq!(read.body, "1024", "within the limit the cookie is read");
+    assert_eq!(store.calls.loads(), loads + 1);
+
+    let ignored = get_with_cookie(&genid_app(300), "/show", &cookie).await;
+    assert_eq!(ignored.status, StatusCode::OK);
+    assert_eq!(ignored.body, "0", "over the limit: a fresh session");
+    assert_eq!(store.calls.loads(), loads + 1, "the store was not read");
+}
