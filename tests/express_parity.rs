@@ -9,7 +9,7 @@
 
 #![allow(non_snake_case)]
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -17,19 +17,20 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use common::{
-    Client, CountingStore, Reply, expires_attr, get_with_cookie, http_date_secs, now_ms, send,
-    serve, signed_value,
-};
 use session_runtime::store::SessionStore;
 use session_runtime::{
     CookieMeta, MemoryStore, Priority, Record, Secrets, Session, SessionId, SessionLayer,
     SessionRejection,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::clock::{expires_in_secs, http_date_secs, now_ms};
+use support::wire::{self, serve};
+use support::{
+    Client, CountingStore, Reply, cookie_pair, expires_attr, get_with, get_with_cookie,
+    signed_value,
+};
 
 const SECRET: &str = "keyboard cat";
 const MINUTE: Duration = Duration::from_secs(60);
@@ -92,15 +93,6 @@ fn app(store: &CountingStore, configure: impl FnOnce(SessionLayer) -> SessionLay
         .layer(configure(SessionLayer::new(store.clone(), SECRET)))
 }
 
-/// A GET with extra request headers.
-async fn get_with(router: &Router, uri: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut builder = Request::builder().uri(uri);
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    send(router, builder.body(Body::empty()).unwrap()).await
-}
-
 /// Puts `record` in the store under a fresh id, stamped as accessed `age` ago;
 /// returns the id and the `Cookie` header a browser would send for it.
 async fn seed(store: &CountingStore, mut record: Record, age: Duration) -> (String, String) {
@@ -126,74 +118,6 @@ fn counter_record(count: u64, max_age: Option<Duration>) -> Record {
         serde_json::value::RawValue::from_string(count.to_string()).unwrap(),
     );
     record
-}
-
-/// Seconds between a `Set-Cookie`'s `Expires` and now.
-fn expires_in_secs(set_cookie: &str) -> i64 {
-    let expires = expires_attr(set_cookie).unwrap_or_else(|| panic!("no Expires: {set_cookie}"));
-    http_date_secs(expires) - (now_ms() / 1000) as i64
-}
-
-// ---------------------------------------------------------------------------
-// Raw HTTP/1.1 over TCP, for the cases where the wire matters.
-
-/// The value of the response's `set-cookie` header (hyper writes names lowercase).
-fn raw_set_cookie(raw: &str) -> Option<String> {
-    raw.lines()
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .map(str::to_owned)
-}
-
-fn raw_header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
-    raw.lines()
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-}
-
-fn cookie_pair(set_cookie: &str) -> &str {
-    set_cookie.split(';').next().unwrap()
-}
-
-fn sid_of(set_cookie: &str) -> String {
-    let value = cookie_pair(set_cookie).split_once('=').unwrap().1;
-    let signed = value.replace("%3A", ":");
-    let signed = signed.strip_prefix("s:").unwrap();
-    signed[..signed.rfind('.').unwrap()].to_owned()
-}
-
-/// Sends a request whose body is chunked, each chunk after its delay, and
-/// reads the whole response.
-async fn tcp_chunked(
-    addr: std::net::SocketAddr,
-    path: &str,
-    cookie: Option<&str>,
-    chunks: &[(&str, u64)],
-) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
-    );
-    if let Some(cookie) = cookie {
-        head.push_str(&format!("Cookie: {cookie}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    for (chunk, delay_ms) in chunks {
-        tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
-        let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
-        stream.write_all(framed.as_bytes()).await.unwrap();
-    }
-    stream.write_all(b"0\r\n\r\n").await.unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        stream.read_to_string(&mut response),
-    )
-    .await
-    .expect("response within 10 s")
-    .unwrap();
-    response
 }
 
 /// Modifies the session, then streams the request body back as the response
@@ -367,16 +291,13 @@ async fn session__update_cookie_expiration_when_slow_write() {
         );
     let addr = serve(router).await;
     let chunks = [("hello, ", 0), ("world!", 200)];
-    let first = tcp_chunked(addr, "/", None, &chunks).await;
-    assert!(
-        first.contains("hello, ") && first.contains("world!"),
-        "{first}"
-    );
-    let first_cookie = raw_set_cookie(&first).expect("cookie on the first response");
+    let first = wire::request_chunked(addr, "/", None, &chunks).await;
+    assert_eq!(first.body, "hello, world!");
+    let first_cookie = first.set_cookie().expect("cookie on the first response");
     tokio::time::sleep(Duration::from_millis(1050)).await;
-    let second = tcp_chunked(addr, "/", Some(cookie_pair(&first_cookie)), &chunks).await;
-    let second_cookie = raw_set_cookie(&second).expect("rolling: cookie again");
-    assert_eq!(sid_of(&first_cookie), sid_of(&second_cookie));
+    let second = wire::request_chunked(addr, "/", Some(cookie_pair(&first_cookie)), &chunks).await;
+    let second_cookie = second.set_cookie().expect("rolling: cookie again");
+    assert_eq!(first.sid(), second.sid());
     assert_ne!(
         expires_attr(&first_cookie),
         expires_attr(&second_cookie),
@@ -390,10 +311,9 @@ async fn session__update_cookie_expiration_when_slow_write() {
 
 async fn assert_saved_after_response(router: Router, store: &CountingStore, path: &str) {
     let addr = serve(router).await;
-    let raw = common::tcp_request(addr, "GET", path, None).await;
-    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
-    let set_cookie = raw_set_cookie(&raw).expect("Set-Cookie");
-    let record = store.record(&sid_of(&set_cookie)).await;
+    let reply = wire::request(addr, "GET", path, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let record = store.record(&reply.sid().expect("Set-Cookie")).await;
     assert!(record.is_some(), "saved by the time the response was read");
     assert_eq!(store.calls.saves(), 1);
 }
@@ -427,15 +347,16 @@ async fn when_response_ended__have_saved_session_even_with_multi_write() {
         .route("/", axum::routing::post(modify_and_echo))
         .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false));
     let addr = serve(router).await;
-    let raw = tcp_chunked(addr, "/", None, &[("hello, ", 0), ("world", 50), ("!", 50)]).await;
+    let reply =
+        wire::request_chunked(addr, "/", None, &[("hello, ", 0), ("world", 50), ("!", 50)]).await;
     assert_eq!(
-        raw_header(&raw, "transfer-encoding"),
+        reply.header("transfer-encoding"),
         Some("chunked"),
-        "{raw}"
+        "{reply:?}"
     );
-    assert!(raw.contains("hello, ") && raw.contains("world") && raw.contains('!'));
-    let set_cookie = raw_set_cookie(&raw).expect("Set-Cookie");
-    assert!(store.record(&sid_of(&set_cookie)).await.is_some());
+    assert_eq!(reply.body, "hello, world!");
+    let sid = reply.sid().expect("Set-Cookie");
+    assert!(store.record(&sid).await.is_some());
     assert_eq!(store.calls.saves(), 1);
 }
 
@@ -452,11 +373,12 @@ async fn when_response_ended__have_saved_session_even_with_non_chunked_response(
         )
         .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false));
     let addr = serve(router).await;
-    let raw = common::tcp_request(addr, "GET", "/", None).await;
-    assert_eq!(raw_header(&raw, "content-length"), Some("13"), "{raw}");
-    assert!(raw.ends_with("\r\n\r\nhello, world!"), "{raw}");
-    let set_cookie = raw_set_cookie(&raw).expect("Set-Cookie");
-    assert!(store.record(&sid_of(&set_cookie)).await.is_some());
+    let reply = wire::request(addr, "GET", "/", None).await;
+    assert_eq!(reply.header("content-length"), Some("13"), "{reply:?}");
+    assert_eq!(reply.header("transfer-encoding"), None, "{reply:?}");
+    assert_eq!(reply.body, "hello, world!");
+    let sid = reply.sid().expect("Set-Cookie");
+    assert!(store.record(&sid).await.is_some());
     assert_eq!(store.calls.saves(), 1);
 }
 
@@ -465,9 +387,9 @@ async fn when_response_ended__have_saved_session_with_updated_cookie_expiration(
     let store = CountingStore::new();
     let router = app(&store, |l| l.save_uninitialized(false).max_age(MINUTE));
     let addr = serve(router).await;
-    let first = common::tcp_request(addr, "GET", "/", None).await;
-    let first_cookie = raw_set_cookie(&first).unwrap();
-    let sid = sid_of(&first_cookie);
+    let first = wire::request(addr, "GET", "/", None).await;
+    let first_cookie = first.set_cookie().unwrap();
+    let sid = first.sid().unwrap();
     let stored = store.record(&sid).await.unwrap().cookie.expires.unwrap();
     assert_eq!(
         http_date_secs(expires_attr(&first_cookie).unwrap()),
@@ -475,9 +397,9 @@ async fn when_response_ended__have_saved_session_with_updated_cookie_expiration(
         "the stored expiry is the cookie's"
     );
     tokio::time::sleep(Duration::from_millis(1050)).await;
-    let second = common::tcp_request(addr, "GET", "/", Some(cookie_pair(&first_cookie))).await;
-    assert!(second.ends_with("\r\n\r\n2"), "{second}");
-    let second_cookie = raw_set_cookie(&second).unwrap();
+    let second = wire::request(addr, "GET", "/", Some(cookie_pair(&first_cookie))).await;
+    assert_eq!(second.body, "2");
+    let second_cookie = second.set_cookie().unwrap();
     let restored = store.record(&sid).await.unwrap().cookie.expires.unwrap();
     assert!(restored > stored, "the stored expiry moved forward");
     assert_eq!(
@@ -1280,9 +1202,9 @@ async fn cookie_max_age__set_cookie_expires_relative_to_max_age() {
         l.save_uninitialized(false).max_age(Duration::from_secs(2))
     });
     let addr = serve(router).await;
-    let raw = common::tcp_request(addr, "GET", "/", None).await;
-    let set = raw_set_cookie(&raw).unwrap();
-    let date = http_date_secs(raw_header(&raw, "date").expect("Date header"));
+    let reply = wire::request(addr, "GET", "/", None).await;
+    let set = reply.set_cookie().unwrap();
+    let date = http_date_secs(reply.header("date").expect("Date header"));
     let delta = http_date_secs(expires_attr(&set).unwrap()) - date;
     assert!(
         (1..=3).contains(&delta),
