@@ -25,7 +25,7 @@ fn start_express(fixture: &Path, dir: &Path, secret: &str) -> (ChildGuard, u16) 
     let mut command = Command::new("node");
     command
         .arg(fixture.join("app.js"))
-        .current_dir(&fixture)
+        .current_dir(fixture)
         .env("PORT", port.to_string())
         .env("SESSION_PATH", dir)
         .env("SESSION_SECRET", secret);
