@@ -299,40 +299,31 @@ mod expires {
 mod partitioned {
     use super::*;
 
-    #[tokio::test]
-    async fn by_default_not_set() {
+    /// The cookie of a new session's first response under `configure`.
+    async fn first_cookie(configure: impl FnOnce(SessionLayer) -> SessionLayer) -> String {
         let store = CountingStore::new();
-        let set = Client::new(app(&store, |l| l.save_uninitialized(false)))
+        Client::new(app(&store, |l| configure(l.save_uninitialized(false))))
             .get("/")
             .await
             .set_cookie()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn by_default_not_set() {
+        let set = first_cookie(|l| l).await;
         assert!(!set.contains("Partitioned"), "{set}");
     }
 
     #[tokio::test]
     async fn when_false_not_set() {
-        let store = CountingStore::new();
-        let set = Client::new(app(&store, |l| {
-            l.save_uninitialized(false).partitioned(false)
-        }))
-        .get("/")
-        .await
-        .set_cookie()
-        .unwrap();
+        let set = first_cookie(|l| l.partitioned(false)).await;
         assert!(!set.contains("Partitioned"), "{set}");
     }
 
     #[tokio::test]
     async fn when_true_set() {
-        let store = CountingStore::new();
-        let set = Client::new(app(&store, |l| {
-            l.save_uninitialized(false).partitioned(true)
-        }))
-        .get("/")
-        .await
-        .set_cookie()
-        .unwrap();
+        let set = first_cookie(|l| l.partitioned(true)).await;
         assert!(set.ends_with("; Path=/; HttpOnly; Partitioned"), "{set}");
     }
 }
