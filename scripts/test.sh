@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A plain `cargo test` skips the tests whose example binary or node packages
+# are missing; here, after preparing them, a missing one fails the run
+# (tests/support/prerequisites.rs).
+export TYPED_SESSIONS_REQUIRE_ALL=1
+
 # The Express fixture of tests/interop.rs (express, express-session,
 # session-file-store), pinned by its package-lock.json.
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error

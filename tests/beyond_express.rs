@@ -1,15 +1,15 @@
 //! What the layer does better than express-session: each test names the
 //! express-session issue it answers.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use common::{Client, CountingStore, LogCapture};
 use session_runtime::{Session, SessionLayer};
+use support::{Client, CountingStore, LogCapture};
 
 #[derive(Session)]
 struct Auth {
@@ -189,7 +189,7 @@ async fn secure_auto_and_same_site_auto_follow_the_trusted_proxy() {
         .header("x-forwarded-proto", "https, http")
         .body(axum::body::Body::empty())
         .unwrap();
-    let cookie = common::send(&router, https).await.set_cookie().unwrap();
+    let cookie = support::send(&router, https).await.set_cookie().unwrap();
     assert!(
         cookie.ends_with("; HttpOnly; Secure; SameSite=None"),
         "{cookie}"
@@ -198,7 +198,7 @@ async fn secure_auto_and_same_site_auto_follow_the_trusted_proxy() {
         .header("x-forwarded-proto", "http")
         .body(axum::body::Body::empty())
         .unwrap();
-    let cookie = common::send(&router, http).await.set_cookie().unwrap();
+    let cookie = support::send(&router, http).await.set_cookie().unwrap();
     assert!(cookie.ends_with("; HttpOnly; SameSite=Lax"), "{cookie}");
 
     let untrusted = app(&store, |l| l.secure_auto());
@@ -206,7 +206,7 @@ async fn secure_auto_and_same_site_auto_follow_the_trusted_proxy() {
         .header("x-forwarded-proto", "https")
         .body(axum::body::Body::empty())
         .unwrap();
-    let cookie = common::send(&untrusted, spoofed)
+    let cookie = support::send(&untrusted, spoofed)
         .await
         .set_cookie()
         .unwrap();

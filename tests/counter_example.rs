@@ -1,136 +1,54 @@
 //! The counter example as a user runs it: a real process on a real port.
+//!
+//! A plain `cargo test` builds the example; `cargo test --test counter_example`
+//! alone does not, and then these tests are skipped with a message
+//! (a failure under `scripts/test.sh`). Cargo cannot build it from here: the
+//! running `cargo test` holds the build directory's lock.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/examples/counter`, which `scripts/test.sh` builds with
-/// `cargo build --examples` before the tests. (Cargo cannot be run from inside a
-/// test: the running `cargo test` holds the build directory's lock; and
-/// `cargo test --all-targets` builds examples as test harnesses, not as programs.)
-fn counter_binary() -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop(); // the test binary
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join("examples").join("counter");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --examples` first (scripts/test.sh does)",
-        path.display()
-    );
-    path
-}
+use axum::http::StatusCode;
+use support::prerequisites::example_binary;
+use support::{ChildGuard, cookie_pair, free_port, wire};
 
-/// A running example, killed on drop.
-struct Server {
-    child: Child,
-    address: String,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(configure: impl FnOnce(&mut Command)) -> Server {
-    let mut command = Command::new(counter_binary());
+/// The counter example started by `configure` on `port`, once it listens there.
+fn start(binary: &Path, port: u16, configure: impl FnOnce(&mut Command)) -> ChildGuard {
+    let mut command = Command::new(binary);
     command
         .env_remove("PORT")
         .env_remove("HOST")
-        .env_remove("SESSION_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env_remove("SESSION_SECRET");
     configure(&mut command);
-    let mut child = command.spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut stderr_pipe = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr_pipe.read_to_string(&mut text);
-        text
-    });
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no http:// line on stdout: {line:?}"))
-        .trim()
-        .to_owned();
-    Server {
-        child,
-        address,
-        stderr,
-    }
+    let mut server = ChildGuard::spawn("counter", command);
+    server.wait_for_port(port);
+    let announced = format!("listening on http://127.0.0.1:{port}\n");
+    assert!(server.stdout().contains(&announced), "{}", server.output());
+    server
 }
 
-/// (status line, header lines, body)
-fn request(
-    address: &str,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-) -> (String, Vec<String>, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: 0\r\n{cookie}\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().to_owned();
-    (status, lines.map(str::to_owned).collect(), body.to_owned())
+fn at(port: u16) -> std::net::SocketAddr {
+    ([127, 0, 0, 1], port).into()
 }
 
-/// The value of the first header called `name` (case-insensitive).
-fn header(headers: &[String], name: &str) -> Option<String> {
-    headers.iter().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
-}
-
-fn set_cookie(headers: &[String]) -> Option<String> {
-    header(headers, "set-cookie")
-}
-
-#[test]
-fn counter_contract_over_the_port_from_env() {
+#[tokio::test]
+async fn counter_contract_over_the_port_from_env() {
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
     let port = free_port();
-    let server = start(|c| {
+    let _server = start(&binary, port, |c| {
         c.env("PORT", port.to_string()).arg("1"); // PORT wins over the positional argument
     });
-    assert_eq!(server.address, format!("127.0.0.1:{port}"));
 
-    let (status, headers, body) = request(&server.address, "GET", "/", None);
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert_eq!(
-        header(&headers, "content-type").as_deref(),
-        Some("application/json")
-    );
-    assert!(body.contains("\"count\": 1"), "{body}");
-    let cookie = set_cookie(&headers).expect("the first visit sets the cookie");
+    let reply = wire::request(at(port), "GET", "/", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert!(reply.body.contains("\"count\": 1"), "{}", reply.body);
+    let cookie = reply.set_cookie().expect("the first visit sets the cookie");
     assert!(cookie.starts_with("_es_demo=s%3A"), "{cookie}");
     assert!(
         cookie.ends_with("; Path=/; HttpOnly"),
@@ -138,87 +56,89 @@ fn counter_contract_over_the_port_from_env() {
     );
 }
 
-#[test]
-fn counter_contract_with_cookie_peek_and_logout() {
+#[tokio::test]
+async fn counter_contract_with_cookie_peek_and_logout() {
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
     let port = free_port();
-    let server = start(|c| {
+    // The port from the first positional argument.
+    let _server = start(&binary, port, |c| {
         c.arg(port.to_string());
     });
-    assert_eq!(
-        server.address,
-        format!("127.0.0.1:{port}"),
-        "port from the first positional argument"
-    );
-    let (_, headers, _) = request(&server.address, "GET", "/", None);
-    let cookie = set_cookie(&headers)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let first = wire::request(at(port), "GET", "/", None).await;
+    let set_cookie = first.set_cookie().unwrap();
+    let cookie = Some(cookie_pair(&set_cookie));
 
-    let (_, headers, body) = request(&server.address, "GET", "/", Some(&cookie));
-    assert!(body.contains("\"count\": 2"), "{body}");
-    assert_eq!(set_cookie(&headers), None);
+    let reply = wire::request(at(port), "GET", "/", cookie).await;
+    assert!(reply.body.contains("\"count\": 2"), "{}", reply.body);
+    assert_eq!(reply.set_cookie(), None);
 
-    let (status, headers, body) = request(&server.address, "GET", "/peek", Some(&cookie));
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(body.contains("\"count\": 2"), "{body}");
-    assert_eq!(set_cookie(&headers), None, "peek never sets a cookie");
+    let reply = wire::request(at(port), "GET", "/peek", cookie).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.body.contains("\"count\": 2"), "{}", reply.body);
+    assert_eq!(reply.set_cookie(), None, "peek never sets a cookie");
 
-    let (_, headers, body) = request(&server.address, "GET", "/peek", None);
-    assert!(body.contains("\"count\": 0"), "{body}");
-    assert_eq!(set_cookie(&headers), None, "peek never creates a session");
+    let reply = wire::request(at(port), "GET", "/peek", None).await;
+    assert!(reply.body.contains("\"count\": 0"), "{}", reply.body);
+    assert_eq!(reply.set_cookie(), None, "peek never creates a session");
 
-    let (status, headers, _) = request(&server.address, "POST", "/logout", Some(&cookie));
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    let cleared = set_cookie(&headers).expect("logout clears the cookie");
+    let reply = wire::request(at(port), "POST", "/logout", cookie).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let cleared = reply.set_cookie().expect("logout clears the cookie");
     assert!(
         cleared.starts_with("_es_demo=;")
             && cleared.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
         "{cleared}"
     );
-    let (_, _, body) = request(&server.address, "GET", "/peek", Some(&cookie));
+    let reply = wire::request(at(port), "GET", "/peek", cookie).await;
     assert!(
-        body.contains("\"count\": 0"),
-        "the session is gone from the store: {body}"
+        reply.body.contains("\"count\": 0"),
+        "the session is gone from the store: {}",
+        reply.body
     );
 }
 
-#[test]
-fn host_env_and_secret_list() {
+#[tokio::test]
+async fn host_env_and_secret_list() {
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
     let port = free_port();
-    let server = start(|c| {
+    let _server = start(&binary, port, |c| {
         c.env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("SESSION_SECRET", "new,old");
     });
-    let (_, headers, _) = request(&server.address, "GET", "/", None);
-    assert!(set_cookie(&headers).is_some());
-    drop(server);
+    let reply = wire::request(at(port), "GET", "/", None).await;
+    assert!(reply.set_cookie().is_some());
 }
 
 #[test]
 fn unset_secret_warns_on_stderr() {
-    let mut server = start(|c| {
-        c.arg(free_port().to_string());
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
+    let port = free_port();
+    let server = start(&binary, port, |c| {
+        c.arg(port.to_string());
     });
-    let _ = server.child.kill();
-    let _ = server.child.wait();
-    let stderr = std::mem::replace(&mut server.stderr, std::thread::spawn(String::new));
-    let text = stderr.join().unwrap();
-    assert!(text.contains("SESSION_SECRET"), "{text}");
+    let stderr = server.stderr();
+    assert!(stderr.contains("SESSION_SECRET"), "{stderr}");
 }
 
 #[test]
 fn bad_options_exit_non_zero_with_a_message() {
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
     for args in [
         &["--store", "redis"][..],
         &["--bogus"][..],
         &["not-a-port"][..],
     ] {
         let started = Instant::now();
-        let output = Command::new(counter_binary())
+        let output = Command::new(&binary)
             .args(args)
             .env_remove("PORT")
             .output()

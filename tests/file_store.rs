@@ -10,15 +10,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use axum::routing::get;
 use serde_json::value::RawValue;
 use session_runtime::store::file::ReapStats;
 use session_runtime::store::{Created, Update, Updated};
 use session_runtime::{FileStore, Record, Session, SessionId, SessionLayer, SessionStore};
-use support::{ChildGuard, TempDir};
-use tower::ServiceExt as _;
+use support::clock::now_ms;
+use support::{ChildGuard, Client, TempDir, get_with_cookie};
 
 /// Stores `record` under `sid` whether or not a session is stored there: an
 /// update of the `changed` fields of a live session, else a create.
@@ -39,13 +38,6 @@ async fn upsert(
 
 fn raw(json: &str) -> Box<RawValue> {
     RawValue::from_string(json.to_owned()).unwrap()
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 fn id(text: &str) -> SessionId {
@@ -256,64 +248,40 @@ fn app(store: FileStore) -> Router {
         .layer(SessionLayer::new(store, "file store test secret").name("_fs_demo"))
 }
 
-async fn request(app: &Router, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
-    let mut builder = Request::get("/");
-    if let Some(cookie) = cookie {
-        builder = builder.header(header::COOKIE, cookie);
-    }
-    let response = app
-        .clone()
-        .oneshot(builder.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let set_cookie = response
-        .headers()
-        .get(header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
-        .await
-        .unwrap();
-    (
-        status,
-        set_cookie,
-        String::from_utf8(body.to_vec()).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn through_the_layer_a_corrupt_file_is_a_new_session_never_a_500() {
     let temp = TempDir::new("layer-corrupt");
     let app = app(FileStore::new(temp.path()));
-    let (status, cookie, body) = request(&app, None).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
-    let cookie = cookie.unwrap();
-    let (_, _, body) = request(&app, Some(&cookie)).await;
-    assert_eq!(body, "2");
+    let mut client = Client::new(app.clone());
+    let first = client.get("/").await;
+    assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "1"));
+    let cookie = client.cookie.clone().unwrap();
+    assert_eq!(client.get("/").await.body, "2");
     let files = session_files(temp.path());
     assert_eq!(files.len(), 1);
     for (name, bytes) in CORRUPT {
         std::fs::write(&files[0], bytes).unwrap();
-        let (status, _, body) = request(&app, Some(&cookie)).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, "1"), "{name}");
+        let reply = get_with_cookie(&app, "/", &cookie).await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (StatusCode::OK, "1"),
+            "{name}"
+        );
     }
 }
 
 #[tokio::test]
 async fn restart_keeps_sessions() {
     let temp = TempDir::new("restart");
-    let (cookie, body) = {
-        let app = app(FileStore::new(temp.path()));
-        let (_, cookie, _) = request(&app, None).await;
-        let cookie = cookie.unwrap();
-        let (_, _, body) = request(&app, Some(&cookie)).await;
-        (cookie, body)
+    let cookie = {
+        let mut client = Client::new(app(FileStore::new(temp.path())));
+        client.get("/").await;
+        assert_eq!(client.get("/").await.body, "2");
+        client.cookie.unwrap()
     };
-    assert_eq!(body, "2");
     // A new store on the same directory, as after a restart.
     let app = app(FileStore::new(temp.path()));
-    let (_, _, body) = request(&app, Some(&cookie)).await;
-    assert_eq!(body, "3");
+    assert_eq!(get_with_cookie(&app, "/", &cookie).await.body, "3");
 }
 
 #[test]
@@ -497,7 +465,7 @@ async fn reaping_starts_in_the_background() {
 // ---- Child processes ----------------------------------------------------
 
 /// Runs this test binary again as a child doing `role` on `dir`.
-fn spawn_child(role: &str, dir: &Path, extra: &[(&str, &str)], logs: &Path) -> ChildGuard {
+fn spawn_child(role: &str, dir: &Path, extra: &[(&str, &str)]) -> ChildGuard {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([
@@ -512,7 +480,7 @@ fn spawn_child(role: &str, dir: &Path, extra: &[(&str, &str)], logs: &Path) -> C
         command.env(key, value);
     }
     let name = format!("{role}{}", extra.first().map_or("", |e| e.1));
-    ChildGuard::spawn(&name, command, logs)
+    ChildGuard::spawn(&name, command)
 }
 
 /// The child processes' body; as an ordinary test (no `FILE_STORE_CHILD`) it does nothing.
@@ -565,7 +533,7 @@ fn kill_9_during_a_write_loop_leaves_every_file_whole() {
     std::fs::create_dir(&dir).unwrap();
     for attempt in 0..5 {
         let _ = std::fs::remove_file(dir.join("ready"));
-        let mut child = spawn_child("writer", &dir, &[], temp.path());
+        let mut child = spawn_child("writer", &dir, &[]);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !dir.join("ready").exists() {
             assert!(
@@ -622,23 +590,14 @@ fn two_processes_saving_different_fields_of_one_session_lose_nothing() {
         "field",
         &dir,
         &[("FILE_STORE_FIELD", "a"), ("FILE_STORE_ROUNDS", rounds)],
-        temp.path(),
     );
     let mut b = spawn_child(
         "field",
         &dir,
         &[("FILE_STORE_FIELD", "b"), ("FILE_STORE_ROUNDS", rounds)],
-        temp.path(),
     );
     for child in [&mut a, &mut b] {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(status) = child.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "child did not finish in 120 s");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = child.wait_for_exit(Duration::from_secs(120));
         assert!(status.success(), "child failed:\n{}", child.output());
     }
     let text = std::fs::read_to_string(file_of(&dir, "two-processes")).unwrap();

@@ -4,8 +4,9 @@
 //! secret; a client alternates between them and the count rises by one per
 //! request on both. Then the counter example restarts and the count goes on.
 //!
-//! This test needs `node` and `tests/interop/node_modules` (scripts/test.sh
-//! runs `npm ci`); it fails, rather than skips, when they are missing.
+//! This test needs `node`, `tests/interop/node_modules` (`npm ci`) and the
+//! built example; a plain `cargo test` skips it with a message when they are
+//! missing, and `scripts/test.sh`, which prepares them, fails instead.
 
 mod support;
 
@@ -13,87 +14,72 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{ChildGuard, TempDir, example_binary, free_port, get};
+use axum::http::StatusCode;
+use support::prerequisites::{example_binary, express_fixture};
+use support::{ChildGuard, Reply, TempDir, cookie_pair, free_port, wire};
 
 const COOKIE: &str = "_fs_demo";
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-fn start_express(dir: &Path, secret: &str, logs: &Path) -> (ChildGuard, u16) {
-    let fixture = fixture_dir();
-    for package in ["express", "express-session", "session-file-store"] {
-        assert!(
-            fixture.join("node_modules").join(package).is_dir(),
-            "tests/interop/node_modules/{package} is missing: run `npm ci` in tests/interop \
-             (scripts/test.sh does it before cargo test)"
-        );
-    }
-    let version = Command::new("node")
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("node is required by the interop test and could not be run: {e}")
-        });
-    assert!(version.status.success(), "`node --version` failed");
+fn start_express(fixture: &Path, dir: &Path, secret: &str) -> (ChildGuard, u16) {
     let port = free_port();
     let mut command = Command::new("node");
     command
         .arg(fixture.join("app.js"))
-        .current_dir(&fixture)
+        .current_dir(fixture)
         .env("PORT", port.to_string())
         .env("SESSION_PATH", dir)
         .env("SESSION_SECRET", secret);
-    let mut child = ChildGuard::spawn("express", command, logs);
+    let mut child = ChildGuard::spawn("express", command);
     child.wait_for_port(port);
     (child, port)
 }
 
-fn start_counter(dir: &Path, secret: &str, logs: &Path, port: u16) -> ChildGuard {
-    let mut command = Command::new(example_binary("counter"));
+fn start_counter(binary: &Path, dir: &Path, secret: &str, port: u16) -> ChildGuard {
+    let mut command = Command::new(binary);
     command
         .args(["--store", "file", "--path"])
         .arg(dir)
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1")
         .env("SESSION_SECRET", secret);
-    let mut child = ChildGuard::spawn("counter", command, logs);
+    let mut child = ChildGuard::spawn("counter", command);
     child.wait_for_port(port);
     child
 }
 
 /// The `count` in a response body: ours is `{"count": N}`, Express's is the
 /// whole `req.session`.
-fn count_of(server: &str, response: &support::Response) -> u64 {
-    assert_eq!(response.status, 200, "{server}: {}", response.body);
-    let json: serde_json::Value = serde_json::from_str(&response.body)
-        .unwrap_or_else(|e| panic!("{server} answered non-JSON {:?}: {e}", response.body));
-    json["count"]
+fn count_of(server: &str, reply: &Reply) -> u64 {
+    assert_eq!(reply.status, StatusCode::OK, "{server}: {}", reply.body);
+    reply.json()["count"]
         .as_u64()
-        .unwrap_or_else(|| panic!("{server} answered without a count: {}", response.body))
+        .unwrap_or_else(|| panic!("{server} answered without a count: {}", reply.body))
 }
 
-struct Client {
+/// A browser visiting both servers, with the count it saw last.
+struct Browser {
     name: &'static str,
     cookie: Option<String>,
     count: u64,
 }
 
-impl Client {
+impl Browser {
     /// One `GET /` on `port`; the count must be one more than the last one.
-    fn visit(&mut self, server: &str, port: u16) {
-        let response = get(port, "/", self.cookie.as_deref());
-        let count = count_of(server, &response);
+    async fn visit(&mut self, server: &str, port: u16) {
+        let addr = ([127, 0, 0, 1], port).into();
+        let reply = wire::request(addr, "GET", "/", self.cookie.as_deref()).await;
+        let count = count_of(server, &reply);
         println!("client {}: {server:>7} answered count {count}", self.name);
         assert_eq!(
             count,
             self.count + 1,
             "{server} did not continue the shared session: {}",
-            response.body
+            reply.body
         );
         self.count = count;
-        if let Some(pair) = response.set_cookie(COOKIE) {
+        if let Some(set_cookie) = reply.set_cookie() {
+            let pair = cookie_pair(&set_cookie).to_owned();
+            assert!(pair.starts_with(&format!("{COOKIE}=")), "{set_cookie}");
             if let Some(old) = &self.cookie {
                 assert_eq!(&pair, old, "{server} changed the session id");
             }
@@ -103,38 +89,41 @@ impl Client {
     }
 }
 
-#[test]
-fn express_and_axum_share_one_session_directory() {
+#[tokio::test]
+async fn express_and_axum_share_one_session_directory() {
+    let (Some(fixture), Some(counter_binary)) = (express_fixture(), example_binary("counter"))
+    else {
+        return;
+    };
     let temp = TempDir::new("interop");
     let dir = temp.path().join("session-store");
-    let logs = temp.path();
     // No comma: the counter example reads SESSION_SECRET as a comma-separated list.
     let secret = "interop test secret shared by both servers";
 
-    let (express, express_port) = start_express(&dir, secret, logs);
+    let (express, express_port) = start_express(&fixture, &dir, secret);
     let counter_port = free_port();
-    let mut counter = start_counter(&dir, secret, logs, counter_port);
+    let mut counter = start_counter(&counter_binary, &dir, secret, counter_port);
 
     // A client that starts on Express, and one that starts on axum.
-    let mut from_express = Client {
+    let mut from_express = Browser {
         name: "A",
         cookie: None,
         count: 0,
     };
-    let mut from_axum = Client {
+    let mut from_axum = Browser {
         name: "B",
         cookie: None,
         count: 0,
     };
     for round in 0..6 {
-        from_express.visit("express", express_port);
-        from_axum.visit("axum", counter_port);
-        from_express.visit("axum", counter_port);
-        from_axum.visit("express", express_port);
+        from_express.visit("express", express_port).await;
+        from_axum.visit("axum", counter_port).await;
+        from_express.visit("axum", counter_port).await;
+        from_axum.visit("express", express_port).await;
         if round == 2 {
             // Restart the axum server: the sessions live in the files.
             counter.kill();
-            counter = start_counter(&dir, secret, logs, counter_port);
+            counter = start_counter(&counter_binary, &dir, secret, counter_port);
             println!("(axum server restarted)");
         }
     }

@@ -1,7 +1,7 @@
 //! The session layer end to end over a real axum app: the counter flow, the
 //! save rules, cookies, records, typed views, and failures.
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -10,9 +10,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use common::{Client, CountingStore, LogCapture, get_with_cookie, serve, tcp_request};
 use session_runtime::store::SessionStore;
 use session_runtime::{Record, Secrets, Session, SessionId, SessionLayer};
+use support::clock::{http_date_secs, now_ms};
+use support::wire::{self, serve};
+use support::{Client, CountingStore, LogCapture, cookie_pair, get_with_cookie, signed_value};
 
 #[derive(Session)]
 struct Counter {
@@ -64,45 +66,40 @@ async fn counter_flow_over_a_real_socket() {
     let store = CountingStore::new();
     let addr = serve(default_app(&store)).await;
 
-    let first = tcp_request(addr, "GET", "/", None).await;
-    assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
-    assert!(first.ends_with("{\"count\": 1}"), "{first}");
+    let first = wire::request(addr, "GET", "/", None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body, "{\"count\": 1}");
     let set_cookie = first
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .set_cookie()
         .expect("the first modified response sets the cookie");
     assert!(set_cookie.starts_with("connect.sid=s%3A"), "{set_cookie}");
     assert!(set_cookie.ends_with("; Path=/; HttpOnly"), "{set_cookie}");
-    let cookie = set_cookie.split(';').next().unwrap();
+    let cookie = Some(cookie_pair(&set_cookie));
 
-    let second = tcp_request(addr, "GET", "/", Some(cookie)).await;
-    assert!(second.ends_with("{\"count\": 2}"), "{second}");
-    assert!(
-        !second.to_ascii_lowercase().contains("set-cookie"),
-        "browser-session cookie is not re-sent: {second}"
+    let second = wire::request(addr, "GET", "/", cookie).await;
+    assert_eq!(second.body, "{\"count\": 2}");
+    assert_eq!(
+        second.set_cookie(),
+        None,
+        "browser-session cookie is not re-sent"
     );
 
-    let peeked = tcp_request(addr, "GET", "/peek", Some(cookie)).await;
-    assert!(peeked.ends_with("{\"count\": 2}"), "{peeked}");
-    assert!(
-        !peeked.to_ascii_lowercase().contains("set-cookie"),
-        "{peeked}"
-    );
+    let peeked = wire::request(addr, "GET", "/peek", cookie).await;
+    assert_eq!(peeked.body, "{\"count\": 2}");
+    assert_eq!(peeked.set_cookie(), None);
 
     let writes_before_logout = store.calls.writes();
-    let out = tcp_request(addr, "POST", "/logout", Some(cookie)).await;
-    assert!(
-        out.contains(
-            "set-cookie: connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"
-        ),
-        "{out}"
+    let out = wire::request(addr, "POST", "/logout", cookie).await;
+    assert_eq!(
+        out.set_cookie().as_deref(),
+        Some("connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly")
     );
     assert_eq!(store.calls.destroys(), 1);
     assert_eq!(store.calls.writes(), writes_before_logout + 1);
 
     // The old cookie now names nothing: a fresh session starts at 1.
-    let after = tcp_request(addr, "GET", "/", Some(cookie)).await;
-    assert!(after.ends_with("{\"count\": 1}"), "{after}");
+    let after = wire::request(addr, "GET", "/", cookie).await;
+    assert_eq!(after.body, "{\"count\": 1}");
 }
 
 #[tokio::test]
@@ -182,7 +179,7 @@ async fn cookie_vectors_from_express_session() {
         "count",
         serde_json::value::RawValue::from_string("41".into()).unwrap(),
     );
-    record.last_access = Some(common::now_ms());
+    record.last_access = Some(now_ms());
     let _ = store.inner.create(&id, &record).await.unwrap();
     let router = default_app(&store);
 
@@ -204,7 +201,7 @@ async fn set_cookie_bytes_match_express_session() {
     let id = SessionId::parse("apple").unwrap();
     let mut record = Record::default();
     record.cookie.original_max_age = Some(60_000);
-    record.last_access = Some(common::now_ms());
+    record.last_access = Some(now_ms());
     let _ = store.inner.create(&id, &record).await.unwrap();
     let router = counter_app(store.clone(), |l| l.max_age(Duration::from_secs(60)));
     let reply = get_with_cookie(
@@ -228,7 +225,7 @@ async fn set_cookie_bytes_match_express_session() {
         .split(';')
         .next()
         .unwrap();
-    let delta = common::http_date_secs(expires) - (common::now_ms() / 1000) as i64;
+    let delta = http_date_secs(expires) - (now_ms() / 1000) as i64;
     assert!(
         (58..=61).contains(&delta),
         "Expires is the max age from now: {expires} ({delta} s)"
@@ -330,7 +327,7 @@ async fn rotated_secrets_verify_old_cookies_and_sign_with_the_first() {
     let sid = reply.sid().unwrap();
     assert_eq!(
         set.split(';').next().unwrap(),
-        format!("connect.sid={}", common::signed_value(b"new secret", &sid)),
+        format!("connect.sid={}", signed_value(b"new secret", &sid)),
         "re-signed with the first secret"
     );
     let only_new = Router::new()
@@ -495,15 +492,12 @@ async fn unknown_stored_keys_survive_saves() {
     let id = SessionId::generate();
     let record = Record::from_json(&format!(
         r#"{{"cookie":{{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}},"count":5,"flash":{{"info":["hi"]}},"passport":{{"user":7}},"__lastAccess":{}}}"#,
-        common::now_ms()
+        now_ms()
     ))
     .unwrap();
     let _ = store.inner.create(&id, &record).await.unwrap();
     let router = default_app(&store);
-    let cookie = format!(
-        "connect.sid={}",
-        common::signed_value(b"keyboard cat", id.as_str())
-    );
+    let cookie = format!("connect.sid={}", signed_value(b"keyboard cat", id.as_str()));
     let reply = get_with_cookie(&router, "/", &cookie).await;
     assert_eq!(reply.json()["count"], 6);
     let json = store.record(id.as_str()).await.unwrap().to_json();
@@ -526,12 +520,9 @@ async fn undecodable_field_falls_back_to_default_and_the_session_works() {
         "items",
         serde_json::value::RawValue::from_string("{\"not\":\"a list\"}".into()).unwrap(),
     );
-    record.last_access = Some(common::now_ms());
+    record.last_access = Some(now_ms());
     let _ = store.inner.create(&id, &record).await.unwrap();
-    let cookie = format!(
-        "connect.sid={}",
-        common::signed_value(b"keyboard cat", id.as_str())
-    );
+    let cookie = format!("connect.sid={}", signed_value(b"keyboard cat", id.as_str()));
 
     let logs = LogCapture::install();
     let router = views_app(&store);
@@ -554,7 +545,7 @@ async fn undecodable_field_falls_back_to_default_and_the_session_works() {
 #[tokio::test]
 async fn session_without_layer_is_a_500_that_names_the_fix() {
     let router = Router::new().route("/", get(peek));
-    let reply = common::send(
+    let reply = support::send(
         &router,
         axum::http::Request::get("/")
             .body(axum::body::Body::empty())
@@ -611,12 +602,8 @@ async fn the_store_write_completes_before_the_response_head_leaves() {
         )
         .layer(SessionLayer::new(store, "keyboard cat"));
     let addr = serve(router).await;
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = wire::open(addr, "GET", "/login", None, "Content-Length: 0").await;
+    use tokio::io::AsyncReadExt as _;
     let mut first = [0u8; 1];
     stream.read_exact(&mut first).await.unwrap();
     assert!(
