@@ -1,7 +1,7 @@
 //! A field that serde cannot encode: the error names the schema, the stored
 //! key and serde's message, is not called a store error, and nothing is saved.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,8 +10,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use common::{Client, CountingStore};
 use session_runtime::{Session, SessionError, SessionLayer};
+use support::{Client, CountingStore};
 
 #[derive(Session)]
 struct Odd {

@@ -3,7 +3,6 @@
 //! end. Each test breaks a promise of the store contract on a store that
 //! overwrites or recreates on save; all of them run on every store.
 
-mod common;
 mod support;
 
 use std::sync::Arc;
@@ -14,10 +13,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
-use common::{Reply, send};
 use session_runtime::store::SessionStore;
 use session_runtime::{FileStore, MemoryStore, Session, SessionId, SessionLayer};
-use support::TempDir;
+use support::{Reply, TempDir, send};
 use tokio::sync::Notify;
 
 #[derive(Session)]

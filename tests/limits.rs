@@ -1,7 +1,7 @@
 //! The layer's limits: what a client or a handler can make the server read
 //! and store.
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 
@@ -9,8 +9,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use common::{Client, CountingStore, get_with_cookie, signed_value};
 use session_runtime::{Session, SessionError, SessionLayer};
+use support::{Client, CountingStore, get_with_cookie, signed_value};
 
 #[derive(Session)]
 struct Notes {

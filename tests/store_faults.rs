@@ -2,7 +2,7 @@
 //! never a hang, never a panic out of the service, never a `Set-Cookie` for
 //! a session that was not saved.
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,11 +11,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
-use common::{Reply, send};
 use session_runtime::store::{Created, SessionStore, Update, Updated};
 use session_runtime::{
     MemoryStore, OnStoreError, Record, Session, SessionId, SessionLayer, StoreError,
 };
+use support::{Reply, send};
 
 #[derive(Session)]
 struct Counter {
