@@ -257,6 +257,18 @@ pub enum SessionRejection {
     },
     /// The layer's `genid` returned an invalid id for a new session (logged with `tracing`).
     InvalidId,
+    /// A second view of the session was extracted while a first one that
+    /// writes some of the same keys is still alive (two `Session<Cart>` in
+    /// one handler, say): whichever dropped last would overwrite the other's
+    /// change, so the second is refused. Answers `500`.
+    ViewConflict {
+        /// The schema of the refused view.
+        schema: &'static str,
+        /// The schema of the live view.
+        other: &'static str,
+        /// A key both write.
+        key: &'static str,
+    },
 }
 
 impl fmt::Display for SessionRejection {
@@ -277,6 +289,13 @@ impl fmt::Display for SessionRejection {
             }
             SessionRejection::Store => f.write_str(STORE_ERROR_BODY),
             SessionRejection::StoreUnavailable { .. } => f.write_str(STORE_UNAVAILABLE_BODY),
+            SessionRejection::ViewConflict { schema, other, key } => write!(
+                f,
+                "`Session<{schema}>` was extracted while a `Session<{other}>` of the same request is \
+                 alive, and both write the session key `{key}`: one's change would overwrite the \
+                 other's; extract the session once and pass it on by `&mut`, or drop the first view \
+                 before extracting the second"
+            ),
             SessionRejection::InvalidId => f.write_str(
                 "session id generator (`genid`) returned an invalid id: ids must be 1 to 128 characters of [A-Za-z0-9_-]",
             ),
@@ -306,7 +325,10 @@ impl IntoResponse for SessionRejection {
                 return (StatusCode::BAD_REQUEST, self.to_string()).into_response();
             }
             SessionRejection::StoreUnavailable { retry_after } => return unavailable(retry_after),
-            SessionRejection::Store | SessionRejection::InvalidId => {}
+            // Logged where they happened, with their cause.
+            SessionRejection::Store
+            | SessionRejection::InvalidId
+            | SessionRejection::ViewConflict { .. } => {}
         }
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }

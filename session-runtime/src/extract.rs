@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use axum_core::extract::FromRequestParts;
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
 use std::time::{Duration, SystemTime};
@@ -13,7 +13,7 @@ use crate::config::OnStoreError;
 use crate::error::{SessionError, SessionRejection};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, SameSite};
-use crate::request::{LoadError, OutOfScope, RequestSession, SessionHandle};
+use crate::request::{LoadError, OutOfScope, RequestSession, SessionHandle, ViewConflict};
 use crate::schema::{SessionSchema, Snapshot};
 use crate::time::{duration_ms, now_ms, to_ms};
 
@@ -48,6 +48,8 @@ pub struct Session<T: SessionSchema> {
     value: T,
     snapshot: Option<Snapshot>,
     handle: Arc<RequestSession>,
+    /// This view's serial number among the request's live views.
+    view: u64,
     consumed: bool,
 }
 
@@ -329,6 +331,8 @@ impl<T: SessionSchema> DerefMut for Session<T> {
 
 impl<T: SessionSchema> Drop for Session<T> {
     fn drop(&mut self) {
+        let view = self.view;
+        self.handle.with_active(|active| active.close_view(view));
         if self.consumed {
             return;
         }
@@ -380,14 +384,63 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
                 return Err(SessionRejection::InvalidId);
             }
         }
-        let value = handle
-            .with_active(|active| T::decode_session(&active.record.fields))
+        let opened = handle
+            .with_active(|active| {
+                let view = active.open_view(std::any::type_name::<T>(), T::KEYS)?;
+                Ok((view, T::decode_session(&active.record.fields)))
+            })
             .ok_or(SessionRejection::Store)?;
+        let (view, value) = opened.map_err(|conflict: ViewConflict| {
+            let rejection = SessionRejection::ViewConflict {
+                schema: conflict.schema,
+                other: conflict.other,
+                key: conflict.key,
+            };
+            tracing::error!("{rejection}");
+            rejection
+        })?;
         Ok(Session {
             value,
             snapshot: None,
             handle,
+            view,
             consumed: false,
         })
+    }
+}
+
+/// `Option<Session<T>>`: `None` where the request has no session at all (no
+/// session layer above the handler, a path outside the cookie's `Path`, a
+/// target that is not a path), the session otherwise. Store failures are
+/// still rejections: a session that exists but cannot be read is not "none".
+///
+/// ```
+/// use session_runtime::Session;
+///
+/// #[derive(Session)]
+/// struct Auth {
+///     user: Option<String>,
+/// }
+///
+/// async fn greet(session: Option<Session<Auth>>) -> String {
+///     match session.as_ref().and_then(|s| s.user.as_deref()) {
+///         Some(user) => format!("hello {user}"),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+/// ```
+impl<T: SessionSchema, S: Send + Sync> OptionalFromRequestParts<S> for Session<T> {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if parts.extensions.get::<SessionHandle>().is_none() {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }

@@ -227,7 +227,9 @@ impl SessionLayer {
 
     /// express's `secure: 'auto'`: a new session's cookie is `Secure` exactly when
     /// the request that created it came over HTTPS (see [`proxy`](Self::proxy)).
-    /// A `Secure` cookie is never sent over plain HTTP; the session is still saved.
+    /// A `Secure` cookie is never sent over plain HTTP, and a new session whose
+    /// cookie cannot be sent is not stored (express stores it; no browser could
+    /// ever name it again).
     ///
     /// ```
     /// # use session_runtime::{MemoryStore, SessionLayer};

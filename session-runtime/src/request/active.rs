@@ -24,6 +24,24 @@ pub(crate) struct Active {
     pub(super) ended: Option<End>,
     /// A field that could not be encoded: nothing is saved.
     pub(super) failure: Option<EncodeError>,
+    /// The typed views (`Session<T>`) alive in this request.
+    views: Vec<View>,
+    /// The serial number the next view gets.
+    next_view: u64,
+}
+
+/// One live `Session<T>`: which schema, and the keys it writes.
+struct View {
+    serial: u64,
+    schema: &'static str,
+    keys: &'static [&'static str],
+}
+
+/// A view that would write keys a live view of the same request also writes.
+pub(crate) struct ViewConflict {
+    pub(crate) schema: &'static str,
+    pub(crate) other: &'static str,
+    pub(crate) key: &'static str,
 }
 
 impl Active {
@@ -48,7 +66,41 @@ impl Active {
             persisted: false,
             ended: None,
             failure: None,
+            views: Vec::new(),
+            next_view: 0,
         }
+    }
+
+    /// Registers a new view of `schema` writing `keys`; refused while a live
+    /// view writes one of the same keys, since the later of the two to drop
+    /// would overwrite the other's change to it.
+    pub(crate) fn open_view(
+        &mut self,
+        schema: &'static str,
+        keys: &'static [&'static str],
+    ) -> Result<u64, ViewConflict> {
+        for view in &self.views {
+            if let Some(key) = keys.iter().find(|key| view.keys.contains(key)) {
+                return Err(ViewConflict {
+                    schema,
+                    other: view.schema,
+                    key,
+                });
+            }
+        }
+        let serial = self.next_view;
+        self.next_view += 1;
+        self.views.push(View {
+            serial,
+            schema,
+            keys,
+        });
+        Ok(serial)
+    }
+
+    /// The view `serial` has ended (dropped or consumed).
+    pub(crate) fn close_view(&mut self, serial: u64) {
+        self.views.retain(|view| view.serial != serial);
     }
 
     pub(crate) fn id(&mut self) -> &SessionId {

@@ -229,6 +229,10 @@ pub(crate) fn decide(s: &Situation, policy: &Policy) -> Decision {
     let store = if save {
         if s.persisted {
             StoreAction::Update
+        } else if cookie == CookieAction::Withheld && s.is_new && !m.saved_early {
+            // No browser will ever send this session's id back: storing it
+            // would leave an orphan per request (express stores it anyway).
+            StoreAction::Nothing
         } else {
             StoreAction::Create
         }
@@ -432,18 +436,33 @@ mod tests {
     }
 
     #[test]
-    fn a_secure_cookie_is_withheld_over_http_but_the_session_is_saved() {
+    fn a_new_session_whose_secure_cookie_is_withheld_is_not_stored() {
         let mut s = Origin::NoCookie.situation(true, true);
         s.cookie_needs_https = true;
         let d = decide(&s, &Policy::default());
         assert_eq!(
             d,
             Decision {
-                store: StoreAction::Create,
+                store: StoreAction::Nothing,
                 cookie: CookieAction::Withheld
             }
         );
-        assert!(!d.restarts_lifetime() || d.writes());
+        let save_all = Policy {
+            save_uninitialized: true,
+            ..Policy::default()
+        };
+        assert_eq!(decide(&s, &save_all).store, StoreAction::Nothing);
+        // A loaded session (its browser has the cookie) is still saved.
+        let mut s = Origin::LoadedFresh.situation(true, true);
+        s.cookie_needs_https = true;
+        let d = decide(&s, &Policy::default());
+        assert_eq!(
+            d,
+            Decision {
+                store: StoreAction::Update,
+                cookie: CookieAction::Withheld
+            }
+        );
     }
 
     #[test]

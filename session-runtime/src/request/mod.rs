@@ -17,7 +17,7 @@ pub(crate) mod decide;
 mod persist;
 mod respond;
 
-pub(crate) use active::Active;
+pub(crate) use active::{Active, ViewConflict};
 
 use self::decide::End;
 use self::persist::Written;

@@ -2,6 +2,8 @@
 //! before the response head leaves (a client that follows a redirect always
 //! finds the saved session).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use http::header::{CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderValue, Response, StatusCode};
 
@@ -79,9 +81,7 @@ impl RequestSession {
         let config = &self.config;
         match decision.cookie {
             CookieAction::None => {}
-            CookieAction::Withheld => {
-                tracing::debug!("not sending the Secure session cookie over an insecure request");
-            }
+            CookieAction::Withheld => warn_withheld(),
             CookieAction::Set => {
                 let signed = config.secrets.sign(active.id().as_str());
                 append_cookie(
@@ -135,6 +135,22 @@ impl RequestSession {
             }
             Written::Gone => Performed::Gone,
         })
+    }
+}
+
+/// A `Secure` cookie is never sent over plain HTTP. Said once as a warning
+/// (then at debug level): with in-process TLS or a proxy that is not
+/// trusted, it is why no session ever sticks.
+fn warn_withheld() {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    let message = "the session cookie is `Secure` but this request did not come over HTTPS, so no cookie \
+                   was sent (and a new session was not stored); behind a TLS-terminating proxy, turn on \
+                   `SessionLayer::proxy(true)`; with TLS in this process, requests must carry the \
+                   `https` scheme in their URI";
+    if SAID.swap(true, Ordering::Relaxed) {
+        tracing::debug!("{message}");
+    } else {
+        tracing::warn!("{message}");
     }
 }
 
