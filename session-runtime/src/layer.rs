@@ -23,6 +23,13 @@ use crate::store::{BoxFuture, DynStore, SessionStore};
 /// `HttpOnly`, a browser-session cookie unless [`max_age`](Self::max_age) is set;
 /// a session is stored and its cookie sent only once a handler changes it.
 ///
+/// Layers nest. A layer below another one with the same cookie
+/// [`name`](Self::name) lets requests through untouched: the outer one owns
+/// the session, as in express. A layer with another name is independent: it
+/// reads and writes its own cookie, and the handlers below it get its session
+/// (an `/admin` router with its own layer and cookie, say), while the outer
+/// session and its cookie are left as they are.
+///
 /// ```
 /// use axum::{Router, routing::get};
 /// use session_runtime::{MemoryStore, Session, SessionLayer};
@@ -518,8 +525,14 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
-        // express: a request that already has a session (an outer layer) keeps it.
-        if request.extensions().get::<SessionHandle>().is_some() {
+        // express: a request that already has a session from an outer layer
+        // with the same cookie keeps it. A layer with another cookie name is
+        // independent: it owns its own cookie, and handlers below it see its session.
+        if request
+            .extensions()
+            .get::<SessionHandle>()
+            .is_some_and(|outer| outer.0.config.name == self.config.name)
+        {
             return Box::pin(inner.call(request));
         }
         // express's path rule: a plain prefix test of the cookie's path against the
