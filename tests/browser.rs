@@ -86,7 +86,7 @@ async fn reload(client: &Client) {
 
 #[tokio::test]
 async fn reloads_count_up_and_scripts_cannot_read_the_session_cookie() {
-    if !chromium::installed_or_skip("reloads_count_up") {
+    if !chromium::installed_or_skip("reloads_count_up_and_scripts_cannot_read_the_session_cookie") {
         return;
     }
     let _one = ONE_BROWSER.lock().await;
@@ -134,7 +134,7 @@ async fn reloads_count_up_and_scripts_cannot_read_the_session_cookie() {
 
 #[tokio::test]
 async fn the_file_store_keeps_the_count_across_a_server_restart() {
-    if !chromium::installed_or_skip("the_file_store_keeps_the_count") {
+    if !chromium::installed_or_skip("the_file_store_keeps_the_count_across_a_server_restart") {
         return;
     }
     let _one = ONE_BROWSER.lock().await;
@@ -169,7 +169,7 @@ async fn the_file_store_keeps_the_count_across_a_server_restart() {
 
 #[tokio::test]
 async fn logout_from_a_page_form_starts_the_count_again_at_1() {
-    if !chromium::installed_or_skip("logout_from_a_page_form") {
+    if !chromium::installed_or_skip("logout_from_a_page_form_starts_the_count_again_at_1") {
         return;
     }
     let _one = ONE_BROWSER.lock().await;

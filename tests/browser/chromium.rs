@@ -5,6 +5,7 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--disable-sync",
 ];
 
-/// `Ok` when both programs are installed. Otherwise the test skips with a
+/// `true` when both programs are installed. Otherwise the test skips with a
 /// message, or fails when `TYPED_SESSIONS_REQUIRE_ALL=1` (scripts/test.sh).
 pub(crate) fn installed_or_skip(test: &str) -> bool {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
@@ -55,7 +56,8 @@ pub(crate) fn installed_or_skip(test: &str) -> bool {
         std::env::var("TYPED_SESSIONS_REQUIRE_ALL").as_deref() != Ok("1"),
         "{message} (TYPED_SESSIONS_REQUIRE_ALL=1 forbids skipping)"
     );
-    eprintln!("skipped: {message}");
+    // Straight to stderr: libtest would capture `eprintln!` of a passing test.
+    let _ = writeln!(std::io::stderr(), "skipped: {message}");
     false
 }
 
