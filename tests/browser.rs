@@ -25,6 +25,7 @@ use std::process::Command;
 
 use chromium::{Browser, Process, TempDir, within};
 use fantoccini::{Client, Locator};
+use tokio::sync::MutexGuard;
 
 /// One Chromium at a time: the tests share two cores with everything else.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -49,7 +50,7 @@ fn counter_binary() -> PathBuf {
 }
 
 /// The counter example on `port`, ready for connections.
-fn start_counter(port: u16, store_args: &[&str], logs: &Path) -> Process {
+fn start_counter(port: u16, store_args: &[String], logs: &Path) -> Process {
     let mut command = Command::new(counter_binary());
     command
         .args(store_args)
@@ -61,52 +62,99 @@ fn start_counter(port: u16, store_args: &[&str], logs: &Path) -> Process {
     server
 }
 
-/// The count the page shows: the counter answers `{"count": N}`, which
-/// Chromium renders as text.
-async fn shown_count(client: &Client) -> u64 {
-    let text = within("read the page's text", async {
-        client.find(Locator::Css("body")).await?.text().await
-    })
-    .await;
-    let json = text
-        .find('{')
-        .zip(text.rfind('}'))
-        .map(|(start, end)| &text[start..=end])
-        .unwrap_or_else(|| panic!("no JSON on the page: {text:?}"));
-    let value: serde_json::Value = serde_json::from_str(json)
-        .unwrap_or_else(|e| panic!("the page's JSON {json:?} does not parse: {e}"));
-    value["count"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no count in the page's JSON {json:?}"))
+/// The counter example and a browser with an empty profile, for one test.
+/// Fields drop in order: the browser, the server, the logs, then the lock.
+struct CounterInBrowser {
+    browser: Browser,
+    server: Process,
+    store_args: Vec<String>,
+    port: u16,
+    logs: TempDir,
+    _one: MutexGuard<'static, ()>,
 }
 
-async fn reload(client: &Client) {
-    within("reload", client.refresh()).await;
+impl CounterInBrowser {
+    /// `None` when the test skips: no Chromium here (see `installed_or_skip`).
+    async fn start(test: &str, store_args: &[&str]) -> Option<Self> {
+        if !chromium::installed_or_skip(test) {
+            return None;
+        }
+        let one = ONE_BROWSER.lock().await;
+        let logs = TempDir::new("browser-logs");
+        let store_args: Vec<String> = store_args.iter().map(|&a| a.to_owned()).collect();
+        let port = chromium::free_port();
+        let server = start_counter(port, &store_args, logs.path());
+        let browser = Browser::start(logs.path()).await;
+        Some(CounterInBrowser {
+            browser,
+            server,
+            store_args,
+            port,
+            logs,
+            _one: one,
+        })
+    }
+
+    fn client(&self) -> &Client {
+        &self.browser.client
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn open(&self, path: &str) {
+        within(&format!("open {path}"), self.client().goto(&self.url(path))).await;
+    }
+
+    async fn reload(&self) {
+        within("reload", self.client().refresh()).await;
+    }
+
+    /// The count the page shows: the counter answers `{"count": N}`, which
+    /// Chromium renders as text.
+    async fn shown_count(&self) -> u64 {
+        let text = within("read the page's text", async {
+            self.client().find(Locator::Css("body")).await?.text().await
+        })
+        .await;
+        let json = text
+            .find('{')
+            .zip(text.rfind('}'))
+            .map(|(start, end)| &text[start..=end])
+            .unwrap_or_else(|| panic!("no JSON on the page: {text:?}"));
+        let value: serde_json::Value = serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("the page's JSON {json:?} does not parse: {e}"));
+        value["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count in the page's JSON {json:?}"))
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port.
+    fn restart_server(&mut self) {
+        self.server.kill();
+        self.server = start_counter(self.port, &self.store_args, self.logs.path());
+    }
+
+    async fn close(self) {
+        self.browser.close().await;
+    }
 }
 
 #[tokio::test]
 async fn reloads_count_up_and_scripts_cannot_read_the_session_cookie() {
-    if !chromium::installed_or_skip("reloads_count_up_and_scripts_cannot_read_the_session_cookie") {
+    let test = "reloads_count_up_and_scripts_cannot_read_the_session_cookie";
+    let Some(app) = CounterInBrowser::start(test, &["--store", "memory"]).await else {
         return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let logs = TempDir::new("browser-counter");
-    let port = chromium::free_port();
-    let _server = start_counter(port, &["--store", "memory"], logs.path());
-    let browser = Browser::start(logs.path()).await;
-    let client = &browser.client;
+    };
+    app.open("/").await;
+    assert_eq!(app.shown_count().await, 1);
+    app.reload().await;
+    assert_eq!(app.shown_count().await, 2);
+    app.reload().await;
+    assert_eq!(app.shown_count().await, 3);
 
-    within(
-        "open the counter",
-        client.goto(&format!("http://127.0.0.1:{port}/")),
-    )
-    .await;
-    assert_eq!(shown_count(client).await, 1);
-    reload(client).await;
-    assert_eq!(shown_count(client).await, 2);
-    reload(client).await;
-    assert_eq!(shown_count(client).await, 3);
-
+    let client = app.client();
     let cookie = within(
         "the browser's session cookie",
         client.get_named_cookie("_es_demo"),
@@ -129,61 +177,44 @@ async fn reloads_count_up_and_scripts_cannot_read_the_session_cookie() {
         "document.cookie shows the session: {seen:?}"
     );
 
-    browser.close().await;
+    app.close().await;
 }
 
 #[tokio::test]
 async fn the_file_store_keeps_the_count_across_a_server_restart() {
-    if !chromium::installed_or_skip("the_file_store_keeps_the_count_across_a_server_restart") {
-        return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let logs = TempDir::new("browser-file-store");
-    let store = TempDir::new("browser-file-store-sessions");
+    let test = "the_file_store_keeps_the_count_across_a_server_restart";
+    let store = TempDir::new("browser-file-store");
     let store_args = ["--store", "file", "--path", store.path().to_str().unwrap()];
-    let port = chromium::free_port();
-    let mut server = start_counter(port, &store_args, logs.path());
-    let browser = Browser::start(logs.path()).await;
-    let client = &browser.client;
+    let Some(mut app) = CounterInBrowser::start(test, &store_args).await else {
+        return;
+    };
+    app.open("/").await;
+    assert_eq!(app.shown_count().await, 1);
+    app.reload().await;
+    assert_eq!(app.shown_count().await, 2);
 
-    within(
-        "open the counter",
-        client.goto(&format!("http://127.0.0.1:{port}/")),
-    )
-    .await;
-    assert_eq!(shown_count(client).await, 1);
-    reload(client).await;
-    assert_eq!(shown_count(client).await, 2);
-
-    server.kill();
-    let _server = start_counter(port, &store_args, logs.path());
-    reload(client).await;
+    app.restart_server();
+    app.reload().await;
     assert_eq!(
-        shown_count(client).await,
+        app.shown_count().await,
         3,
         "the restarted server lost the count"
     );
 
-    browser.close().await;
+    app.close().await;
 }
 
 #[tokio::test]
 async fn logout_from_a_page_form_starts_the_count_again_at_1() {
-    if !chromium::installed_or_skip("logout_from_a_page_form_starts_the_count_again_at_1") {
+    let test = "logout_from_a_page_form_starts_the_count_again_at_1";
+    let Some(app) = CounterInBrowser::start(test, &["--store", "memory"]).await else {
         return;
-    }
-    let _one = ONE_BROWSER.lock().await;
-    let logs = TempDir::new("browser-logout");
-    let port = chromium::free_port();
-    let _server = start_counter(port, &["--store", "memory"], logs.path());
-    let browser = Browser::start(logs.path()).await;
-    let client = &browser.client;
-    let origin = format!("http://127.0.0.1:{port}");
+    };
+    app.open("/").await;
+    app.reload().await;
+    assert_eq!(app.shown_count().await, 2);
 
-    within("open the counter", client.goto(&format!("{origin}/"))).await;
-    reload(client).await;
-    assert_eq!(shown_count(client).await, 2);
-
+    let client = app.client();
     within(
         "add a logout form to the page",
         client.execute(
@@ -202,23 +233,23 @@ async fn logout_from_a_page_form_starts_the_count_again_at_1() {
     .await;
     let form = within("find the form", client.form(Locator::Css("#logout"))).await;
     within("click Log out", form.submit()).await;
-    let logout_url = format!("{origin}/logout").parse().unwrap();
+    let logout_url = app.url("/logout").parse().unwrap();
     within(
         "arrive at /logout",
         client.wait().at_most(chromium::STEP).for_url(&logout_url),
     )
     .await;
-    assert_eq!(shown_count(client).await, 0);
+    assert_eq!(app.shown_count().await, 0);
     let cookies = within("the browser's cookies", client.get_all_cookies()).await;
     assert!(
         cookies.iter().all(|c| c.name() != "_es_demo"),
         "the browser kept the session cookie after logout: {cookies:?}"
     );
 
-    within("open the counter again", client.goto(&format!("{origin}/"))).await;
-    assert_eq!(shown_count(client).await, 1);
-    reload(client).await;
-    assert_eq!(shown_count(client).await, 2);
+    app.open("/").await;
+    assert_eq!(app.shown_count().await, 1);
+    app.reload().await;
+    assert_eq!(app.shown_count().await, 2);
 
-    browser.close().await;
+    app.close().await;
 }
