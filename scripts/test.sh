@@ -17,5 +17,14 @@ npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 # `cargo test --all-targets` builds examples only as test harnesses.
 cargo build --examples --all-features
 
+# Headless Chromium and chromedriver for tests/browser.rs, from Debian.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        chromium chromium-driver >/dev/null
+fi
+# Tests that skip when a program is missing (tests/browser.rs) fail instead.
+export TYPED_SESSIONS_REQUIRE_ALL=1
+
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
