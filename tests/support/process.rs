@@ -2,6 +2,7 @@
 //! path, a free port.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,12 +36,14 @@ impl Drop for TempDir {
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped, whatever the
-/// test did. Its stdout and stderr go to files, so a full pipe never blocks it
-/// and a failing test can show what it printed.
+/// test did, with every process it started: it leads its own process group
+/// (chromedriver's Chromium dies with it). Its stdout and stderr go to files,
+/// so a full pipe never blocks it and a failing test can show what it printed.
 pub struct ChildGuard {
     pub child: Child,
     pub name: String,
     logs: TempDir,
+    reaped: bool,
 }
 
 impl ChildGuard {
@@ -50,7 +53,8 @@ impl ChildGuard {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::from(file("stdout")))
-            .stderr(Stdio::from(file("stderr")));
+            .stderr(Stdio::from(file("stderr")))
+            .process_group(0);
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
@@ -58,6 +62,7 @@ impl ChildGuard {
             child,
             name: name.to_owned(),
             logs,
+            reaped: false,
         }
     }
 
@@ -87,6 +92,7 @@ impl ChildGuard {
         let address = SocketAddr::from(([127, 0, 0, 1], port));
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.reaped = true;
                 panic!(
                     "{} exited with {status} before listening on {port}:\n{}",
                     self.name,
@@ -111,6 +117,7 @@ impl ChildGuard {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.reaped = true;
                 return status;
             }
             assert!(
@@ -123,8 +130,18 @@ impl ChildGuard {
         }
     }
 
-    /// SIGKILL, then reap.
+    /// SIGKILL to the whole process group, then reap the leader. Only once:
+    /// after the reap, the group id may name someone else's processes.
     pub fn kill(&mut self) {
+        if std::mem::replace(&mut self.reaped, true) {
+            return;
+        }
+        // The group id is the leader's pid (`process_group(0)`); `kill` is procps'.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
