@@ -27,6 +27,14 @@ async fn show(session: Session<Auth>) -> String {
     format!("{:?} {}", session.user, session.visits)
 }
 
+/// A login that was not asked to be remembered: new id, the layer's cookie settings.
+async fn login_plain(mut session: Session<Auth>) -> Result<&'static str, String> {
+    session.cycle_id().await.map_err(|e| e.to_string())?;
+    session.cookie_mut().reset();
+    session.user = Some("eve".to_owned());
+    Ok("logged in")
+}
+
 async fn login(mut session: Session<Auth>) -> Result<String, String> {
     session.cycle_id().await.map_err(|e| e.to_string())?;
     session.user = Some("bob".to_owned());
@@ -52,6 +60,7 @@ fn app(store: &CountingStore, layer: impl FnOnce(SessionLayer) -> SessionLayer) 
         .route("/visit", get(visit))
         .route("/show", get(show))
         .route("/login", get(login))
+        .route("/login-plain", get(login_plain))
         .route("/remember", get(remember_me))
         .route("/save", get(save_then_change))
         .layer(layer(SessionLayer::new(store.clone(), "keyboard cat")))
@@ -73,6 +82,30 @@ async fn cycle_id_keeps_the_data_under_a_new_id() {
         "Some(\"bob\") 1",
         "data kept, login added"
     );
+}
+
+/// `cycle_id` keeps the cookie settings (a remembered max age survives a
+/// login); `cookie_mut().reset()` gives the layer's settings back.
+#[tokio::test]
+async fn cycle_id_keeps_the_cookie_settings_and_reset_gives_the_layers_back() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store, |l| l));
+    client.get("/remember").await;
+    let kept = client.get("/login").await.set_cookie().unwrap();
+    assert!(
+        kept.contains("; Expires="),
+        "cycle_id keeps the max age: {kept}"
+    );
+
+    let reply = client.get("/login-plain").await;
+    let cookie = reply.set_cookie().expect("a new id is sent");
+    assert!(
+        !cookie.contains("Expires="),
+        "back to a browser-session cookie: {cookie}"
+    );
+    let record = store.record(&reply.sid().unwrap()).await.unwrap();
+    assert_eq!(record.cookie.original_max_age, None);
+    assert_eq!(client.get("/show").await.body, "Some(\"eve\") 0");
 }
 
 /// express-session #452: a cookie-only change is saved and re-sent.

@@ -120,6 +120,7 @@ impl<T: SessionSchema> Session<T> {
     ///     session.regenerate().await.map_err(|e| e.to_string())
     /// }
     /// ```
+    #[must_use = "the session keeps its id and its data until this is awaited: `session.regenerate().await`"]
     pub async fn regenerate(&mut self) -> Result<(), SessionError> {
         self.handle.renew(false).await?;
         self.value = T::default_session();
@@ -131,6 +132,11 @@ impl<T: SessionSchema> Session<T> {
     /// at login (express users ask for it in #425 and #1036; tower-sessions names
     /// it `cycle_id`). The old stored entry is removed now; the data is saved
     /// under the new id and the new cookie sent at the end of the request.
+    ///
+    /// It keeps everything but the id: every field, and the cookie settings,
+    /// including a max age an earlier "remember me" set. To give the new login
+    /// the layer's settings again, call
+    /// [`cookie_mut().reset()`](CookieMut::reset) too.
     ///
     /// # Errors
     /// As [`regenerate`](Self::regenerate).
@@ -144,6 +150,8 @@ impl<T: SessionSchema> Session<T> {
     ///     Ok(())
     /// }
     /// ```
+    #[must_use = "the session id does not rotate until this is awaited (`session.cycle_id().await`): \
+                  a login without it is open to session fixation"]
     pub async fn cycle_id(&mut self) -> Result<(), SessionError> {
         // This view's pending changes stay pending: they are diffed at drop as usual.
         self.handle.renew(true).await
@@ -166,6 +174,7 @@ impl<T: SessionSchema> Session<T> {
     ///     }
     /// }
     /// ```
+    #[must_use = "nothing is read until this is awaited: `session.reload().await`"]
     pub async fn reload(&mut self) -> Result<(), SessionError> {
         self.handle.reload().await?;
         let value = self
@@ -193,6 +202,7 @@ impl<T: SessionSchema> Session<T> {
     ///     cart.save().await.map_err(|e| e.to_string())
     /// }
     /// ```
+    #[must_use = "nothing is written until this is awaited: `session.save().await`"]
     pub async fn save(&mut self) -> Result<(), SessionError> {
         let changes = match self
             .snapshot
@@ -275,6 +285,26 @@ impl CookieMut<'_> {
             f(&mut active.record.cookie);
             active.cookie_changed();
         });
+        self
+    }
+
+    /// The layer's cookie settings for a new session, in place of this
+    /// session's: a max age a "remember me" set at an earlier login, say.
+    /// Saved and re-sent like any cookie change. Call it with
+    /// [`Session::cycle_id`] at a login that did not ask to be remembered.
+    ///
+    /// ```
+    /// # use session_runtime::Session;
+    /// # #[derive(Session)] struct Auth { user: Option<String> }
+    /// async fn login(mut session: Session<Auth>) -> Result<(), String> {
+    ///     session.cycle_id().await.map_err(|e| e.to_string())?;
+    ///     session.cookie_mut().reset();
+    ///     session.user = Some("bob".into());
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn reset(&self) -> &Self {
+        self.handle.reset_cookie();
         self
     }
 

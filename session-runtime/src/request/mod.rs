@@ -197,6 +197,15 @@ impl RequestSession {
         self.with_active(|active| active.ended = Some(End::Unset));
     }
 
+    /// The layer's settings for a new session's cookie, in place of the session's.
+    pub(crate) fn reset_cookie(&self) {
+        let fresh = self.config.new_record(now_ms(), self.secure_request).cookie;
+        self.with_active(|active| {
+            active.record.cookie = fresh;
+            active.cookie_changed();
+        });
+    }
+
     pub(crate) fn request_touch(&self) {
         self.with_active(|active| active.marks.touch_requested = true);
     }
