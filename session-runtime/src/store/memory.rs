@@ -65,7 +65,8 @@ struct Settings {
 /// What every clone of a store shares: the sessions.
 struct Shared {
     shards: Box<[Shard]>,
-    reaper_started: AtomicBool,
+    /// Whether a background reap runs (see `spawn_reaper`).
+    reaper_running: AtomicBool,
 }
 
 /// One session, kept small: the fields as JSON text, the cookie settings only
@@ -156,7 +157,7 @@ impl MemoryStore {
         };
         let shared = Shared {
             shards,
-            reaper_started: AtomicBool::new(false),
+            reaper_running: AtomicBool::new(false),
         };
         MemoryStore {
             inner: Handle::new(settings, shared),
@@ -213,91 +214,80 @@ impl MemoryStore {
     }
 
     /// Removes every expired session now; returns how many were removed.
-    /// The background task calls this every reap interval.
+    /// The background task calls this every reap interval, on tokio's
+    /// blocking pool: it takes time in proportion to the sessions stored, so
+    /// call it from a blocking context too when the store is large.
+    ///
+    /// It never holds a lock for long: it finds the expired sessions of each
+    /// shard under the shard's read lock (requests keep reading), then removes
+    /// them a few hundred at a time under its write lock, checking each again,
+    /// so a session saved meanwhile stays.
+    ///
+    /// ```
+    /// let store = session_runtime::MemoryStore::new();
+    /// assert_eq!(store.remove_expired(), 0);
+    /// ```
     pub fn remove_expired(&self) -> usize {
-        self.inner.shared.remove_expired()
+        self.inner.shared.remove_expired(now_ms())
     }
 
-    fn shard(&self, id: &str) -> &Shard {
-        // FNV-1a picks the shard: the shard's own map hashes the id again with
-        // its keyed SipHash, so this one need only spread ids, not resist attacks.
-        let hash = fnv1a(id.as_bytes());
-        // The shard count is a power of two.
-        &self.inner.shared.shards[(hash as usize) & (self.inner.shared.shards.len() - 1)]
-    }
-
+    /// Starts the background reap, unless it runs: called after each write,
+    /// so that a store only read never starts one, and a store whose reaper
+    /// died with its runtime gets a new one in the runtime of the next write.
     fn start_reaper(&self) {
         spawn_reaper(
-            &self.inner.shared.reaper_started,
+            |shared| &shared.reaper_running,
             &self.inner.shared,
             self.inner.settings.reap_interval,
             |shared| async move {
-                let removed = shared.remove_expired();
-                if removed > 0 {
-                    tracing::debug!(removed, "memory store removed expired sessions");
+                // Off the async workers: a reap is O(sessions stored).
+                match tokio::task::spawn_blocking(move || shared.remove_expired(now_ms())).await {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        tracing::debug!(removed, "memory store removed expired sessions");
+                    }
+                    Err(error) => tracing::warn!(%error, "memory store reap did not complete"),
                 }
             },
         );
     }
 }
 
+/// How many expired sessions a reap removes per hold of a shard's write lock.
+const REAP_BATCH: usize = 256;
+
+/// The store's operations at the instant `now`, so that the expiry rule is
+/// tested at its exact boundary.
 impl Shared {
-    fn remove_expired(&self) -> usize {
-        let now = now_ms();
-        let mut removed = 0;
-        for shard in &*self.shards {
-            let mut map = write(shard);
-            let before = map.len();
-            map.retain(|_, entry| entry.is_live(now));
-            removed += before - map.len();
-            // Give memory back after a wave of sessions has expired.
-            if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-                map.shrink_to_fit();
-            }
-        }
-        removed
-    }
-}
-
-impl SessionStore for MemoryStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let decoded = {
-            let map = read(self.shard(id.as_str()));
-            match map.get(id.as_str()) {
-                Some(entry) if entry.is_live(now_ms()) => entry.decode(),
-                _ => return Ok(None),
-            }
-        };
-        match decoded {
-            Ok(record) => Ok(Some(record)),
-            Err(error) => {
-                tracing::warn!(%error, "memory store holds an unreadable session; treating it as missing");
-                Ok(None)
-            }
-        }
+    fn shard(&self, id: &str) -> &Shard {
+        // FNV-1a picks the shard: the shard's own map hashes the id again with
+        // its keyed SipHash, so this one need only spread ids, not resist attacks.
+        let hash = fnv1a(id.as_bytes());
+        // The shard count is a power of two.
+        &self.shards[(hash as usize) & (self.shards.len() - 1)]
     }
 
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
-        self.start_reaper();
-        let mut map = write(self.shard(id.as_str()));
-        if map
-            .get(id.as_str())
-            .is_some_and(|entry| entry.is_live(now_ms()))
-        {
-            return Ok(Created::IdTaken);
-        }
-        map.insert(
-            id.as_str().into(),
-            Entry::new(record, self.inner.settings.ttl),
-        );
-        Ok(Created::Stored)
+    fn load(&self, id: &str, now: u64) -> Option<Result<Record, DecodeError>> {
+        let map = read(self.shard(id));
+        map.get(id)
+            .filter(|entry| entry.is_live(now))
+            .map(Entry::decode)
     }
 
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        let ttl = self.inner.settings.ttl;
-        let mut map = write(self.shard(id.as_str()));
-        let Some(entry) = map.get_mut(id.as_str()).filter(|e| e.is_live(now_ms())) else {
-            return Ok(Updated::Gone);
+    fn create(&self, id: &str, record: &Record, ttl: Duration, now: u64) -> Created {
+        let entry = Entry::new(record, ttl);
+        let mut map = write(self.shard(id));
+        if map.get(id).is_some_and(|entry| entry.is_live(now)) {
+            return Created::IdTaken;
+        }
+        map.insert(id.into(), entry);
+        Created::Stored
+    }
+
+    fn update(&self, id: &str, update: Update<'_>, ttl: Duration, now: u64) -> Updated {
+        let mut map = write(self.shard(id));
+        let Some(entry) = map.get_mut(id).filter(|entry| entry.is_live(now)) else {
+            return Updated::Gone;
         };
         if !update.changed.is_empty() || update.record.created.is_some() {
             // Merge into what other requests may have saved meanwhile.
@@ -312,11 +302,86 @@ impl SessionStore for MemoryStore {
             entry.fields = current.fields_json().into_boxed_str();
         }
         entry.set_meta(update.record, ttl);
-        Ok(Updated::Stored)
+        Updated::Stored
+    }
+
+    /// Removes the sessions expired at `now`, one shard at a time.
+    fn remove_expired(&self, now: u64) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let removed = remove_expired_from(shard, now);
+                // Let request threads in between shards.
+                std::thread::yield_now();
+                removed
+            })
+            .sum()
+    }
+}
+
+/// Removes the sessions of `shard` expired at `now`; returns how many.
+fn remove_expired_from(shard: &Shard, now: u64) -> usize {
+    let expired: Vec<Box<str>> = read(shard)
+        .iter()
+        .filter(|(_, entry)| !entry.is_live(now))
+        .map(|(id, _)| id.clone())
+        .collect();
+    if expired.is_empty() {
+        return 0;
+    }
+    let mut removed = 0;
+    for batch in expired.chunks(REAP_BATCH) {
+        let mut map = write(shard);
+        for id in batch {
+            // Saved again since it was found expired: it stays.
+            if map.get(id).is_some_and(|entry| !entry.is_live(now)) {
+                map.remove(id);
+                removed += 1;
+            }
+        }
+    }
+    let mut map = write(shard);
+    // Give memory back after a wave of expiries, keeping room to grow: the
+    // rehash moves at most a quarter of the shard's capacity.
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        let keep = map.len().saturating_mul(2);
+        map.shrink_to(keep);
+    }
+    removed
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        match self.inner.shared.load(id.as_str(), now_ms()) {
+            None => Ok(None),
+            Some(Ok(record)) => Ok(Some(record)),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "memory store holds an unreadable session; treating it as missing");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        let ttl = self.inner.settings.ttl;
+        let created = self.inner.shared.create(id.as_str(), record, ttl, now_ms());
+        if created == Created::Stored {
+            self.start_reaper();
+        }
+        Ok(created)
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        let ttl = self.inner.settings.ttl;
+        let updated = self.inner.shared.update(id.as_str(), update, ttl, now_ms());
+        if updated == Updated::Stored {
+            self.start_reaper();
+        }
+        Ok(updated)
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        write(self.shard(id.as_str())).remove(id.as_str());
+        write(self.inner.shared.shard(id.as_str())).remove(id.as_str());
         Ok(())
     }
 
@@ -415,6 +480,114 @@ mod tests {
         assert!(stored.last_access.unwrap() >= before);
     }
 
+    /// Every entry the store holds, expired or not.
+    fn stored_entries(store: &MemoryStore) -> usize {
+        store
+            .inner
+            .shared
+            .shards
+            .iter()
+            .map(|shard| read(shard).len())
+            .sum()
+    }
+
+    /// Waits until the store holds `n` entries; fails after ten seconds.
+    async fn wait_for_entries(store: &MemoryStore, n: usize, failure: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stored_entries(store) != n {
+            assert!(std::time::Instant::now() < deadline, "{failure}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stores `count` sessions that expired long ago, without starting a reaper.
+    fn store_expired(store: &MemoryStore, count: usize) {
+        let long_ago = record(&[], 1, None);
+        for i in 0..count {
+            let created =
+                store
+                    .inner
+                    .shared
+                    .create(&format!("expired-{i}"), &long_ago, DEFAULT_TTL, 1);
+            assert_eq!(created, Created::Stored);
+        }
+    }
+
+    fn current_thread_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_request_is_served_while_a_reap_is_under_way() {
+        let store = MemoryStore::new().with_reap_interval(Duration::from_millis(10));
+        let shards = &store.inner.shared.shards;
+        let last = shards.len() - 1;
+        store_expired(&store, 200_000);
+        let live = std::iter::repeat_with(SessionId::generate)
+            .find(|id| !std::ptr::eq(store.inner.shared.shard(id.as_str()), &shards[last]))
+            .unwrap();
+        // The reap cannot finish while the test holds the last shard.
+        let held = read(&shards[last]);
+        let (served, on_served) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn({
+            let store = store.clone();
+            move || {
+                current_thread_runtime().block_on(async {
+                    let fresh = record(&[("a", "1")], now_ms(), None);
+                    assert_eq!(store.create(&live, &fresh).await.unwrap(), Created::Stored);
+                    let shards = &store.inner.shared.shards;
+                    // The reap has emptied every other shard: it is at the last one...
+                    while shards[..last].iter().map(|s| read(s).len()).sum::<usize>() > 1 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    // ...and a request on the same runtime is served meanwhile.
+                    let loaded = store.load(&live).await.unwrap();
+                    let _ = served.send(loaded.is_some());
+                    wait_for_entries(&store, 1, "the reap did not finish").await;
+                });
+            }
+        });
+        let outcome = on_served.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert_eq!(outcome, Ok(true), "a load waited for a reap to finish");
+        worker.join().unwrap();
+    }
+
+    #[test]
+    fn a_save_restarts_a_reaper_whose_runtime_has_gone() {
+        let store = MemoryStore::new()
+            .with_ttl(Duration::from_millis(50))
+            .with_reap_interval(Duration::from_millis(10));
+        let (kept, touched) = (SessionId::generate(), SessionId::generate());
+        let long = record(&[], now_ms(), Some(600_000));
+        // A runtime used once, to fill the store at startup: its reaper ends with it.
+        current_thread_runtime().block_on(async {
+            for id in [&kept, &touched] {
+                assert_eq!(store.create(id, &long).await.unwrap(), Created::Stored);
+            }
+        });
+        // An update in a later runtime starts a reaper there...
+        current_thread_runtime().block_on(async {
+            let short = record(&[], now_ms(), Some(1));
+            assert_eq!(
+                store.touch(&touched, &short).await.unwrap(),
+                Updated::Stored
+            );
+            wait_for_entries(&store, 1, "no reaper after an update in a new runtime").await;
+        });
+        // ...and so does a create in the next one.
+        current_thread_runtime().block_on(async {
+            let expiring = record(&[], now_ms(), None);
+            let created = store.create(&SessionId::generate(), &expiring).await;
+            assert_eq!(created.unwrap(), Created::Stored);
+            wait_for_entries(&store, 1, "no reaper after a create in a new runtime").await;
+            assert!(store.load(&kept).await.unwrap().is_some());
+        });
+    }
+
     #[tokio::test]
     async fn the_reaper_removes_expired_sessions_in_the_background() {
         let store = MemoryStore::new()
@@ -433,21 +606,8 @@ mod tests {
                 .unwrap(),
             Created::Stored
         );
-        let entries = || -> usize {
-            store
-                .inner
-                .shared
-                .shards
-                .iter()
-                .map(|s| read(s).len())
-                .sum()
-        };
-        assert_eq!(entries(), 101);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while entries() > 1 {
-            assert!(std::time::Instant::now() < deadline, "reaper did not run");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert_eq!(stored_entries(&store), 101);
+        wait_for_entries(&store, 1, "reaper did not run").await;
         assert!(store.load(&live).await.unwrap().is_some());
     }
 
