@@ -513,6 +513,108 @@ mod tests {
         }
     }
 
+    /// A record that expires at `expires_at` (accessed a second before, with a max age of a second).
+    fn expiring_at(expires_at: u64) -> Record {
+        record(&[("a", "1")], expires_at - 1000, Some(1000))
+    }
+
+    #[test]
+    fn remove_expired_removes_exactly_the_expired_sessions() {
+        let store = MemoryStore::new();
+        let shared = &store.inner.shared;
+        let now = 1_000_000;
+        // Expiring exactly now is still live (`store::is_live`); a ms earlier is not.
+        let expiries = [now - 60_000, now - 1, now, now + 1, now - 2];
+        for (i, expires_at) in expiries.into_iter().enumerate() {
+            let created = shared.create(&format!("s{i}"), &expiring_at(expires_at), DEFAULT_TTL, 0);
+            assert_eq!(created, Created::Stored);
+        }
+        assert_eq!(shared.remove_expired(now), 3);
+        let left = ["s0", "s1", "s2", "s3", "s4"].map(|id| shared.load(id, now).is_some());
+        assert_eq!(left, [false, false, true, true, false]);
+        assert_eq!(stored_entries(&store), 2);
+        assert_eq!(shared.remove_expired(now), 0);
+        assert_eq!(shared.remove_expired(now + 2), 2);
+        assert_eq!(stored_entries(&store), 0);
+    }
+
+    #[test]
+    fn every_operation_sees_a_session_live_until_its_expiry_and_gone_a_ms_later() {
+        let store = MemoryStore::new();
+        let shared = &store.inner.shared;
+        let expires_at = 1_000_000;
+        let session = expiring_at(expires_at);
+        let replacement = record(&[("a", "2")], expires_at, Some(1000));
+        let ttl = DEFAULT_TTL;
+        assert_eq!(shared.create("id", &session, ttl, 0), Created::Stored);
+        // At the expiry instant (these writes keep the same expiry).
+        assert!(shared.load("id", expires_at).is_some());
+        assert_eq!(
+            shared.create("id", &replacement, ttl, expires_at),
+            Created::IdTaken
+        );
+        let update = Update::new(&session, &["a"]);
+        assert_eq!(
+            shared.update("id", update, ttl, expires_at),
+            Updated::Stored
+        );
+        let touch = Update::new(&session, &[]);
+        assert_eq!(shared.update("id", touch, ttl, expires_at), Updated::Stored);
+        // A millisecond later.
+        let later = expires_at + 1;
+        assert!(shared.load("id", later).is_none());
+        assert_eq!(shared.update("id", update, ttl, later), Updated::Gone);
+        assert_eq!(shared.update("id", touch, ttl, later), Updated::Gone);
+        assert_eq!(
+            shared.create("id", &replacement, ttl, later),
+            Created::Stored
+        );
+        let stored = shared.load("id", later).unwrap().unwrap();
+        assert_eq!(stored.fields.get("a").unwrap().get(), "2");
+    }
+
+    #[test]
+    fn only_a_write_starts_the_reaper_and_only_one_runs() {
+        let alive_tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        current_thread_runtime().block_on(async {
+            let store = MemoryStore::new();
+            let (id, view) = (SessionId::generate(), record(&[], now_ms(), None));
+            assert!(store.load(&id).await.unwrap().is_none());
+            assert_eq!(store.touch(&id, &view).await.unwrap(), Updated::Gone);
+            let update = Update::new(&view, &["a"]);
+            assert_eq!(store.update(&id, update).await.unwrap(), Updated::Gone);
+            store.destroy(&id).await.unwrap();
+            assert_eq!(store.remove_expired(), 0);
+            assert_eq!(alive_tasks(), 0, "a store never written started a reaper");
+            let clone = store.clone().with_reap_interval(Duration::from_secs(5));
+            for store in [&store, &clone, &store] {
+                let created = store.create(&SessionId::generate(), &view).await;
+                assert_eq!(created.unwrap(), Created::Stored);
+                assert_eq!(alive_tasks(), 1, "one reaper per store and its clones");
+            }
+        });
+    }
+
+    #[test]
+    fn a_wave_of_expiries_gives_memory_back() {
+        let store = MemoryStore::new();
+        let capacity = || -> usize {
+            let shards = store.inner.shared.shards.iter();
+            shards.map(|shard| read(shard).capacity()).sum()
+        };
+        // Enough sessions per shard for each shard to be worth shrinking.
+        let count = store.inner.shared.shards.len() * 512;
+        store_expired(&store, count);
+        let full = capacity();
+        assert!(full >= count);
+        assert_eq!(store.remove_expired(), count);
+        assert!(capacity() <= full / 8, "{} of {full} kept", capacity());
+    }
+
     fn current_thread_runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
