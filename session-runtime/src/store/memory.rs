@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::handle::Handle;
@@ -23,7 +23,13 @@ use crate::time::now_ms;
 /// - **Expiring**: an expired session is never returned, and a background task
 ///   removes expired sessions every [`reap interval`](MemoryStore::with_reap_interval),
 ///   so memory does not grow without bound (express-session's `MemoryStore` only
-///   drops an expired entry when it is read again).
+///   drops an expired entry when it is read again). The reap runs on tokio's
+///   blocking pool and takes a shard's write lock for a few hundred removals at
+///   a time, so no request waits for a whole reap. The first write starts it,
+///   and the next write starts it again if the runtime it ran in was dropped.
+/// - **Bounded, if asked**: [`with_max_sessions`](MemoryStore::with_max_sessions)
+///   caps how many sessions it holds; a create over the cap fails, and no live
+///   session is ever evicted.
 /// - **Encoded**: records are kept as JSON text, never as live objects, so a
 ///   handler can never alias stored state.
 /// - **Field merge**: a save that names its changed fields merges just those
@@ -36,8 +42,8 @@ use crate::time::now_ms;
 /// the value they are set on, so `store.clone().with_ttl(..)` changes the
 /// clone's ttl (for the sessions it writes), not `store`'s, and both see the
 /// same sessions. The clones share one background reap, every
-/// [`reap interval`](MemoryStore::with_reap_interval) of the first clone that
-/// stored a session.
+/// [`reap interval`](MemoryStore::with_reap_interval) of the clone whose write
+/// started it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -60,6 +66,7 @@ type Shard = RwLock<HashMap<Box<str>, Entry>>;
 struct Settings {
     ttl: Duration,
     reap_interval: Duration,
+    max_sessions: Option<usize>,
 }
 
 /// What every clone of a store shares: the sessions.
@@ -67,6 +74,9 @@ struct Shared {
     shards: Box<[Shard]>,
     /// Whether a background reap runs (see `spawn_reaper`).
     reaper_running: AtomicBool,
+    /// How many entries the shards hold, expired or not: what
+    /// [`MemoryStore::with_max_sessions`] bounds.
+    entries: AtomicUsize,
 }
 
 /// One session, kept small: the fields as JSON text, the cookie settings only
@@ -154,10 +164,12 @@ impl MemoryStore {
         let settings = Settings {
             ttl: DEFAULT_TTL,
             reap_interval: DEFAULT_REAP_INTERVAL,
+            max_sessions: None,
         };
         let shared = Shared {
             shards,
             reaper_running: AtomicBool::new(false),
+            entries: AtomicUsize::new(0),
         };
         MemoryStore {
             inner: Handle::new(settings, shared),
@@ -187,6 +199,34 @@ impl MemoryStore {
     #[must_use]
     pub fn with_reap_interval(self, interval: Duration) -> Self {
         self.configure(|settings| settings.reap_interval = interval.max(Duration::from_millis(1)))
+    }
+
+    /// At most `max` sessions (default: no bound): a create that would store
+    /// one more fails with a [`StoreError`], which the layer handles by its
+    /// [`OnStoreError`](crate::OnStoreError) policy. No session is ever evicted
+    /// to make room. Expired sessions count until the background reap removes
+    /// them (every [reap interval](Self::with_reap_interval)).
+    ///
+    /// The bound caps this process's memory when clients can start sessions
+    /// faster than they expire. It is checked by the handle that creates:
+    /// clones share the count of sessions, each has its own bound.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use session_runtime::{MemoryStore, Record, SessionId, SessionStore};
+    ///
+    /// let store = MemoryStore::new().with_max_sessions(1);
+    /// let mut record = Record::default();
+    /// record.last_access = Some(4_102_444_800_000); // 2100
+    /// assert!(store.create(&SessionId::generate(), &record).await.is_ok());
+    /// let error = store.create(&SessionId::generate(), &record).await.unwrap_err();
+    /// assert!(error.to_string().contains("max_sessions"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_max_sessions(self, max: usize) -> Self {
+        self.configure(|settings| settings.max_sessions = Some(max))
     }
 
     fn configure(self, apply: impl FnOnce(&mut Settings)) -> Self {
@@ -274,14 +314,48 @@ impl Shared {
             .map(Entry::decode)
     }
 
-    fn create(&self, id: &str, record: &Record, ttl: Duration, now: u64) -> Created {
-        let entry = Entry::new(record, ttl);
+    fn create(
+        &self,
+        id: &str,
+        record: &Record,
+        settings: &Settings,
+        now: u64,
+    ) -> Result<Created, StoreError> {
+        let entry = Entry::new(record, settings.ttl);
         let mut map = write(self.shard(id));
-        if map.get(id).is_some_and(|entry| entry.is_live(now)) {
-            return Created::IdTaken;
+        match map.get(id) {
+            Some(stored) if stored.is_live(now) => return Ok(Created::IdTaken),
+            // Replaces an expired entry: the count stays.
+            Some(_) => {}
+            None => self.count_new_entry(settings.max_sessions)?,
         }
         map.insert(id.into(), entry);
-        Created::Stored
+        Ok(Created::Stored)
+    }
+
+    /// Counts one more entry, unless that would exceed `max`.
+    fn count_new_entry(&self, max: Option<usize>) -> Result<(), StoreError> {
+        let Some(max) = max else {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        self.entries
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map(drop)
+            .map_err(|_| {
+                StoreError::new(format!(
+                    "memory store is full: it holds `max_sessions` ({max}) sessions; \
+                     raise `with_max_sessions` or shorten the ttl"
+                ))
+            })
+    }
+
+    fn destroy(&self, id: &str) {
+        if write(self.shard(id)).remove(id).is_some() {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn update(&self, id: &str, update: Update<'_>, ttl: Duration, now: u64) -> Updated {
@@ -311,6 +385,7 @@ impl Shared {
             .iter()
             .map(|shard| {
                 let removed = remove_expired_from(shard, now);
+                self.entries.fetch_sub(removed, Ordering::Relaxed);
                 // Let request threads in between shards.
                 std::thread::yield_now();
                 removed
@@ -363,8 +438,11 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
-        let ttl = self.inner.settings.ttl;
-        let created = self.inner.shared.create(id.as_str(), record, ttl, now_ms());
+        let settings = &self.inner.settings;
+        let created = self
+            .inner
+            .shared
+            .create(id.as_str(), record, settings, now_ms())?;
         if created == Created::Stored {
             self.start_reaper();
         }
@@ -381,7 +459,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        write(self.inner.shared.shard(id.as_str())).remove(id.as_str());
+        self.inner.shared.destroy(id.as_str());
         Ok(())
     }
 
@@ -500,15 +578,21 @@ mod tests {
         }
     }
 
+    /// What a create of `record` under `id` at the instant `now` does.
+    fn create_at(store: &MemoryStore, id: &str, record: &Record, now: u64) -> Created {
+        let settings = &store.inner.settings;
+        store
+            .inner
+            .shared
+            .create(id, record, settings, now)
+            .unwrap()
+    }
+
     /// Stores `count` sessions that expired long ago, without starting a reaper.
     fn store_expired(store: &MemoryStore, count: usize) {
         let long_ago = record(&[], 1, None);
         for i in 0..count {
-            let created =
-                store
-                    .inner
-                    .shared
-                    .create(&format!("expired-{i}"), &long_ago, DEFAULT_TTL, 1);
+            let created = create_at(store, &format!("expired-{i}"), &long_ago, 1);
             assert_eq!(created, Created::Stored);
         }
     }
@@ -526,7 +610,7 @@ mod tests {
         // Expiring exactly now is still live (`store::is_live`); a ms earlier is not.
         let expiries = [now - 60_000, now - 1, now, now + 1, now - 2];
         for (i, expires_at) in expiries.into_iter().enumerate() {
-            let created = shared.create(&format!("s{i}"), &expiring_at(expires_at), DEFAULT_TTL, 0);
+            let created = create_at(&store, &format!("s{i}"), &expiring_at(expires_at), 0);
             assert_eq!(created, Created::Stored);
         }
         assert_eq!(shared.remove_expired(now), 3);
@@ -546,11 +630,11 @@ mod tests {
         let session = expiring_at(expires_at);
         let replacement = record(&[("a", "2")], expires_at, Some(1000));
         let ttl = DEFAULT_TTL;
-        assert_eq!(shared.create("id", &session, ttl, 0), Created::Stored);
+        assert_eq!(create_at(&store, "id", &session, 0), Created::Stored);
         // At the expiry instant (these writes keep the same expiry).
         assert!(shared.load("id", expires_at).is_some());
         assert_eq!(
-            shared.create("id", &replacement, ttl, expires_at),
+            create_at(&store, "id", &replacement, expires_at),
             Created::IdTaken
         );
         let update = Update::new(&session, &["a"]);
@@ -566,11 +650,42 @@ mod tests {
         assert_eq!(shared.update("id", update, ttl, later), Updated::Gone);
         assert_eq!(shared.update("id", touch, ttl, later), Updated::Gone);
         assert_eq!(
-            shared.create("id", &replacement, ttl, later),
+            create_at(&store, "id", &replacement, later),
             Created::Stored
         );
         let stored = shared.load("id", later).unwrap().unwrap();
         assert_eq!(stored.fields.get("a").unwrap().get(), "2");
+    }
+
+    #[test]
+    fn a_bounded_store_refuses_a_create_over_its_bound_and_evicts_nothing() {
+        let store = MemoryStore::new().with_max_sessions(2);
+        let shared = &store.inner.shared;
+        let now = 1_000_000;
+        let live = expiring_at(now + 60_000);
+        let create = |id: &str, at| shared.create(id, &live, &store.inner.settings, at);
+        assert_eq!(create("a", now).unwrap(), Created::Stored);
+        assert_eq!(create("b", now).unwrap(), Created::Stored);
+        assert_eq!(create("a", now).unwrap(), Created::IdTaken);
+        let error = create("c", now).unwrap_err();
+        assert!(error.to_string().contains("`max_sessions` (2)"), "{error}");
+        assert!(shared.load("a", now).is_some() && shared.load("b", now).is_some());
+        // A destroyed session makes room.
+        shared.destroy("a");
+        assert_eq!(create("c", now).unwrap(), Created::Stored);
+        // Expired sessions count until reaped; replacing one takes no more room.
+        let later = now + 60_001;
+        assert!(create("d", later).is_err());
+        assert_eq!(create("b", later).unwrap(), Created::Stored);
+        assert_eq!(shared.remove_expired(later), 2);
+        assert_eq!(create("d", later).unwrap(), Created::Stored);
+        assert_eq!(create("e", later).unwrap(), Created::Stored);
+        assert!(create("f", later).is_err());
+        // Without a bound, the same shared sessions take any number more.
+        let unbounded = MemoryStore {
+            inner: store.inner.clone().configure(|s| s.max_sessions = None),
+        };
+        assert_eq!(create_at(&unbounded, "f", &live, later), Created::Stored);
     }
 
     #[test]
@@ -652,7 +767,7 @@ mod tests {
                 });
             }
         });
-        let outcome = on_served.recv_timeout(Duration::from_secs(10));
+        let outcome = on_served.recv_timeout(Duration::from_secs(30));
         drop(held);
         assert_eq!(outcome, Ok(true), "a load waited for a reap to finish");
         worker.join().unwrap();
