@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::handle::Handle;
@@ -23,7 +23,13 @@ use crate::time::now_ms;
 /// - **Expiring**: an expired session is never returned, and a background task
 ///   removes expired sessions every [`reap interval`](MemoryStore::with_reap_interval),
 ///   so memory does not grow without bound (express-session's `MemoryStore` only
-///   drops an expired entry when it is read again).
+///   drops an expired entry when it is read again). The reap runs on tokio's
+///   blocking pool and takes a shard's write lock for a few hundred removals at
+///   a time, so no request waits for a whole reap. The first write starts it,
+///   and the next write starts it again if the runtime it ran in was dropped.
+/// - **Bounded, if asked**: [`with_max_sessions`](MemoryStore::with_max_sessions)
+///   caps how many sessions it holds; a create over the cap fails, and no live
+///   session is ever evicted.
 /// - **Encoded**: records are kept as JSON text, never as live objects, so a
 ///   handler can never alias stored state.
 /// - **Field merge**: a save that names its changed fields merges just those
@@ -36,8 +42,8 @@ use crate::time::now_ms;
 /// the value they are set on, so `store.clone().with_ttl(..)` changes the
 /// clone's ttl (for the sessions it writes), not `store`'s, and both see the
 /// same sessions. The clones share one background reap, every
-/// [`reap interval`](MemoryStore::with_reap_interval) of the first clone that
-/// stored a session.
+/// [`reap interval`](MemoryStore::with_reap_interval) of the clone whose write
+/// started it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -60,12 +66,17 @@ type Shard = RwLock<HashMap<Box<str>, Entry>>;
 struct Settings {
     ttl: Duration,
     reap_interval: Duration,
+    max_sessions: Option<usize>,
 }
 
 /// What every clone of a store shares: the sessions.
 struct Shared {
     shards: Box<[Shard]>,
-    reaper_started: AtomicBool,
+    /// Whether a background reap runs (see `spawn_reaper`).
+    reaper_running: AtomicBool,
+    /// How many entries the shards hold, expired or not: what
+    /// [`MemoryStore::with_max_sessions`] bounds.
+    entries: AtomicUsize,
 }
 
 /// One session, kept small: the fields as JSON text, the cookie settings only
@@ -153,10 +164,12 @@ impl MemoryStore {
         let settings = Settings {
             ttl: DEFAULT_TTL,
             reap_interval: DEFAULT_REAP_INTERVAL,
+            max_sessions: None,
         };
         let shared = Shared {
             shards,
-            reaper_started: AtomicBool::new(false),
+            reaper_running: AtomicBool::new(false),
+            entries: AtomicUsize::new(0),
         };
         MemoryStore {
             inner: Handle::new(settings, shared),
@@ -188,6 +201,34 @@ impl MemoryStore {
         self.configure(|settings| settings.reap_interval = interval.max(Duration::from_millis(1)))
     }
 
+    /// At most `max` sessions (default: no bound): a create that would store
+    /// one more fails with a [`StoreError`], which the layer handles by its
+    /// [`OnStoreError`](crate::OnStoreError) policy. No session is ever evicted
+    /// to make room. Expired sessions count until the background reap removes
+    /// them (every [reap interval](Self::with_reap_interval)).
+    ///
+    /// The bound caps this process's memory when clients can start sessions
+    /// faster than they expire. It is checked by the handle that creates:
+    /// clones share the count of sessions, each has its own bound.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use session_runtime::{MemoryStore, Record, SessionId, SessionStore};
+    ///
+    /// let store = MemoryStore::new().with_max_sessions(1);
+    /// let mut record = Record::default();
+    /// record.last_access = Some(4_102_444_800_000); // 2100
+    /// assert!(store.create(&SessionId::generate(), &record).await.is_ok());
+    /// let error = store.create(&SessionId::generate(), &record).await.unwrap_err();
+    /// assert!(error.to_string().contains("max_sessions"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_max_sessions(self, max: usize) -> Self {
+        self.configure(|settings| settings.max_sessions = Some(max))
+    }
+
     fn configure(self, apply: impl FnOnce(&mut Settings)) -> Self {
         MemoryStore {
             inner: self.inner.configure(apply),
@@ -213,91 +254,114 @@ impl MemoryStore {
     }
 
     /// Removes every expired session now; returns how many were removed.
-    /// The background task calls this every reap interval.
+    /// The background task calls this every reap interval, on tokio's
+    /// blocking pool: it takes time in proportion to the sessions stored, so
+    /// call it from a blocking context too when the store is large.
+    ///
+    /// It never holds a lock for long: it finds the expired sessions of each
+    /// shard under the shard's read lock (requests keep reading), then removes
+    /// them a few hundred at a time under its write lock, checking each again,
+    /// so a session saved meanwhile stays.
+    ///
+    /// ```
+    /// let store = session_runtime::MemoryStore::new();
+    /// assert_eq!(store.remove_expired(), 0);
+    /// ```
     pub fn remove_expired(&self) -> usize {
-        self.inner.shared.remove_expired()
+        self.inner.shared.remove_expired(now_ms())
     }
 
-    fn shard(&self, id: &str) -> &Shard {
-        // FNV-1a picks the shard: the shard's own map hashes the id again with
-        // its keyed SipHash, so this one need only spread ids, not resist attacks.
-        let hash = fnv1a(id.as_bytes());
-        // The shard count is a power of two.
-        &self.inner.shared.shards[(hash as usize) & (self.inner.shared.shards.len() - 1)]
-    }
-
+    /// Starts the background reap, unless it runs: called after each write,
+    /// so that a store only read never starts one, and a store whose reaper
+    /// died with its runtime gets a new one in the runtime of the next write.
     fn start_reaper(&self) {
         spawn_reaper(
-            &self.inner.shared.reaper_started,
+            |shared| &shared.reaper_running,
             &self.inner.shared,
             self.inner.settings.reap_interval,
             |shared| async move {
-                let removed = shared.remove_expired();
-                if removed > 0 {
-                    tracing::debug!(removed, "memory store removed expired sessions");
+                // Off the async workers: a reap is O(sessions stored).
+                match tokio::task::spawn_blocking(move || shared.remove_expired(now_ms())).await {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        tracing::debug!(removed, "memory store removed expired sessions");
+                    }
+                    Err(error) => tracing::warn!(%error, "memory store reap did not complete"),
                 }
             },
         );
     }
 }
 
+/// How many expired sessions a reap removes per hold of a shard's write lock.
+const REAP_BATCH: usize = 256;
+
+/// The store's operations at the instant `now`, so that the expiry rule is
+/// tested at its exact boundary.
 impl Shared {
-    fn remove_expired(&self) -> usize {
-        let now = now_ms();
-        let mut removed = 0;
-        for shard in &*self.shards {
-            let mut map = write(shard);
-            let before = map.len();
-            map.retain(|_, entry| entry.is_live(now));
-            removed += before - map.len();
-            // Give memory back after a wave of sessions has expired.
-            if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-                map.shrink_to_fit();
-            }
-        }
-        removed
-    }
-}
-
-impl SessionStore for MemoryStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let decoded = {
-            let map = read(self.shard(id.as_str()));
-            match map.get(id.as_str()) {
-                Some(entry) if entry.is_live(now_ms()) => entry.decode(),
-                _ => return Ok(None),
-            }
-        };
-        match decoded {
-            Ok(record) => Ok(Some(record)),
-            Err(error) => {
-                tracing::warn!(%error, "memory store holds an unreadable session; treating it as missing");
-                Ok(None)
-            }
-        }
+    fn shard(&self, id: &str) -> &Shard {
+        // FNV-1a picks the shard: the shard's own map hashes the id again with
+        // its keyed SipHash, so this one need only spread ids, not resist attacks.
+        let hash = fnv1a(id.as_bytes());
+        // The shard count is a power of two.
+        &self.shards[(hash as usize) & (self.shards.len() - 1)]
     }
 
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
-        self.start_reaper();
-        let mut map = write(self.shard(id.as_str()));
-        if map
-            .get(id.as_str())
-            .is_some_and(|entry| entry.is_live(now_ms()))
-        {
-            return Ok(Created::IdTaken);
+    fn load(&self, id: &str, now: u64) -> Option<Result<Record, DecodeError>> {
+        let map = read(self.shard(id));
+        map.get(id)
+            .filter(|entry| entry.is_live(now))
+            .map(Entry::decode)
+    }
+
+    fn create(
+        &self,
+        id: &str,
+        record: &Record,
+        settings: &Settings,
+        now: u64,
+    ) -> Result<Created, StoreError> {
+        let entry = Entry::new(record, settings.ttl);
+        let mut map = write(self.shard(id));
+        match map.get(id) {
+            Some(stored) if stored.is_live(now) => return Ok(Created::IdTaken),
+            // Replaces an expired entry: the count stays.
+            Some(_) => {}
+            None => self.count_new_entry(settings.max_sessions)?,
         }
-        map.insert(
-            id.as_str().into(),
-            Entry::new(record, self.inner.settings.ttl),
-        );
+        map.insert(id.into(), entry);
         Ok(Created::Stored)
     }
 
-    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
-        let ttl = self.inner.settings.ttl;
-        let mut map = write(self.shard(id.as_str()));
-        let Some(entry) = map.get_mut(id.as_str()).filter(|e| e.is_live(now_ms())) else {
-            return Ok(Updated::Gone);
+    /// Counts one more entry, unless that would exceed `max`.
+    fn count_new_entry(&self, max: Option<usize>) -> Result<(), StoreError> {
+        let Some(max) = max else {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        };
+        self.entries
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map(drop)
+            .map_err(|_| {
+                StoreError::new(format!(
+                    "memory store is full: it holds `max_sessions` ({max}) sessions; \
+                     raise `with_max_sessions` or shorten the ttl"
+                ))
+            })
+    }
+
+    fn destroy(&self, id: &str) {
+        if write(self.shard(id)).remove(id).is_some() {
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn update(&self, id: &str, update: Update<'_>, ttl: Duration, now: u64) -> Updated {
+        let mut map = write(self.shard(id));
+        let Some(entry) = map.get_mut(id).filter(|entry| entry.is_live(now)) else {
+            return Updated::Gone;
         };
         if !update.changed.is_empty() || update.record.created.is_some() {
             // Merge into what other requests may have saved meanwhile.
@@ -312,11 +376,90 @@ impl SessionStore for MemoryStore {
             entry.fields = current.fields_json().into_boxed_str();
         }
         entry.set_meta(update.record, ttl);
-        Ok(Updated::Stored)
+        Updated::Stored
+    }
+
+    /// Removes the sessions expired at `now`, one shard at a time.
+    fn remove_expired(&self, now: u64) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let removed = remove_expired_from(shard, now);
+                self.entries.fetch_sub(removed, Ordering::Relaxed);
+                // Let request threads in between shards.
+                std::thread::yield_now();
+                removed
+            })
+            .sum()
+    }
+}
+
+/// Removes the sessions of `shard` expired at `now`; returns how many.
+fn remove_expired_from(shard: &Shard, now: u64) -> usize {
+    let expired: Vec<Box<str>> = read(shard)
+        .iter()
+        .filter(|(_, entry)| !entry.is_live(now))
+        .map(|(id, _)| id.clone())
+        .collect();
+    if expired.is_empty() {
+        return 0;
+    }
+    let mut removed = 0;
+    for batch in expired.chunks(REAP_BATCH) {
+        let mut map = write(shard);
+        for id in batch {
+            // Saved again since it was found expired: it stays.
+            if map.get(id).is_some_and(|entry| !entry.is_live(now)) {
+                map.remove(id);
+                removed += 1;
+            }
+        }
+    }
+    let mut map = write(shard);
+    // Give memory back after a wave of expiries, keeping room to grow: the
+    // rehash moves at most a quarter of the shard's capacity.
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        let keep = map.len().saturating_mul(2);
+        map.shrink_to(keep);
+    }
+    removed
+}
+
+impl SessionStore for MemoryStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        match self.inner.shared.load(id.as_str(), now_ms()) {
+            None => Ok(None),
+            Some(Ok(record)) => Ok(Some(record)),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "memory store holds an unreadable session; treating it as missing");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        let settings = &self.inner.settings;
+        let created = self
+            .inner
+            .shared
+            .create(id.as_str(), record, settings, now_ms())?;
+        if created == Created::Stored {
+            self.start_reaper();
+        }
+        Ok(created)
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        let ttl = self.inner.settings.ttl;
+        let updated = self.inner.shared.update(id.as_str(), update, ttl, now_ms());
+        if updated == Updated::Stored {
+            self.start_reaper();
+        }
+        Ok(updated)
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        write(self.shard(id.as_str())).remove(id.as_str());
+        self.inner.shared.destroy(id.as_str());
         Ok(())
     }
 
@@ -415,6 +558,253 @@ mod tests {
         assert!(stored.last_access.unwrap() >= before);
     }
 
+    /// Every entry the store holds, expired or not.
+    fn stored_entries(store: &MemoryStore) -> usize {
+        store
+            .inner
+            .shared
+            .shards
+            .iter()
+            .map(|shard| read(shard).len())
+            .sum()
+    }
+
+    /// Waits until the store holds `n` entries; fails after ten seconds.
+    async fn wait_for_entries(store: &MemoryStore, n: usize, failure: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while stored_entries(store) != n {
+            assert!(std::time::Instant::now() < deadline, "{failure}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// What a create of `record` under `id` at the instant `now` does.
+    fn create_at(store: &MemoryStore, id: &str, record: &Record, now: u64) -> Created {
+        let settings = &store.inner.settings;
+        store
+            .inner
+            .shared
+            .create(id, record, settings, now)
+            .unwrap()
+    }
+
+    /// Stores `count` sessions that expired long ago, without starting a reaper.
+    fn store_expired(store: &MemoryStore, count: usize) {
+        let long_ago = record(&[], 1, None);
+        for i in 0..count {
+            let created = create_at(store, &format!("expired-{i}"), &long_ago, 1);
+            assert_eq!(created, Created::Stored);
+        }
+    }
+
+    /// A record that expires at `expires_at` (accessed a second before, with a max age of a second).
+    fn expiring_at(expires_at: u64) -> Record {
+        record(&[("a", "1")], expires_at - 1000, Some(1000))
+    }
+
+    #[test]
+    fn remove_expired_removes_exactly_the_expired_sessions() {
+        let store = MemoryStore::new();
+        let shared = &store.inner.shared;
+        let now = 1_000_000;
+        // Expiring exactly now is still live (`store::is_live`); a ms earlier is not.
+        let expiries = [now - 60_000, now - 1, now, now + 1, now - 2];
+        for (i, expires_at) in expiries.into_iter().enumerate() {
+            let created = create_at(&store, &format!("s{i}"), &expiring_at(expires_at), 0);
+            assert_eq!(created, Created::Stored);
+        }
+        assert_eq!(shared.remove_expired(now), 3);
+        let left = ["s0", "s1", "s2", "s3", "s4"].map(|id| shared.load(id, now).is_some());
+        assert_eq!(left, [false, false, true, true, false]);
+        assert_eq!(stored_entries(&store), 2);
+        assert_eq!(shared.remove_expired(now), 0);
+        assert_eq!(shared.remove_expired(now + 2), 2);
+        assert_eq!(stored_entries(&store), 0);
+    }
+
+    #[test]
+    fn every_operation_sees_a_session_live_until_its_expiry_and_gone_a_ms_later() {
+        let store = MemoryStore::new();
+        let shared = &store.inner.shared;
+        let expires_at = 1_000_000;
+        let session = expiring_at(expires_at);
+        let replacement = record(&[("a", "2")], expires_at, Some(1000));
+        let ttl = DEFAULT_TTL;
+        assert_eq!(create_at(&store, "id", &session, 0), Created::Stored);
+        // At the expiry instant (these writes keep the same expiry).
+        assert!(shared.load("id", expires_at).is_some());
+        assert_eq!(
+            create_at(&store, "id", &replacement, expires_at),
+            Created::IdTaken
+        );
+        let update = Update::new(&session, &["a"]);
+        assert_eq!(
+            shared.update("id", update, ttl, expires_at),
+            Updated::Stored
+        );
+        let touch = Update::new(&session, &[]);
+        assert_eq!(shared.update("id", touch, ttl, expires_at), Updated::Stored);
+        // A millisecond later.
+        let later = expires_at + 1;
+        assert!(shared.load("id", later).is_none());
+        assert_eq!(shared.update("id", update, ttl, later), Updated::Gone);
+        assert_eq!(shared.update("id", touch, ttl, later), Updated::Gone);
+        assert_eq!(
+            create_at(&store, "id", &replacement, later),
+            Created::Stored
+        );
+        let stored = shared.load("id", later).unwrap().unwrap();
+        assert_eq!(stored.fields.get("a").unwrap().get(), "2");
+    }
+
+    #[test]
+    fn a_bounded_store_refuses_a_create_over_its_bound_and_evicts_nothing() {
+        let store = MemoryStore::new().with_max_sessions(2);
+        let shared = &store.inner.shared;
+        let now = 1_000_000;
+        let live = expiring_at(now + 60_000);
+        let create = |id: &str, at| shared.create(id, &live, &store.inner.settings, at);
+        assert_eq!(create("a", now).unwrap(), Created::Stored);
+        assert_eq!(create("b", now).unwrap(), Created::Stored);
+        assert_eq!(create("a", now).unwrap(), Created::IdTaken);
+        let error = create("c", now).unwrap_err();
+        assert!(error.to_string().contains("`max_sessions` (2)"), "{error}");
+        assert!(shared.load("a", now).is_some() && shared.load("b", now).is_some());
+        // A destroyed session makes room.
+        shared.destroy("a");
+        assert_eq!(create("c", now).unwrap(), Created::Stored);
+        // Expired sessions count until reaped; replacing one takes no more room.
+        let later = now + 60_001;
+        assert!(create("d", later).is_err());
+        assert_eq!(create("b", later).unwrap(), Created::Stored);
+        assert_eq!(shared.remove_expired(later), 2);
+        assert_eq!(create("d", later).unwrap(), Created::Stored);
+        assert_eq!(create("e", later).unwrap(), Created::Stored);
+        assert!(create("f", later).is_err());
+        // Without a bound, the same shared sessions take any number more.
+        let unbounded = MemoryStore {
+            inner: store.inner.clone().configure(|s| s.max_sessions = None),
+        };
+        assert_eq!(create_at(&unbounded, "f", &live, later), Created::Stored);
+    }
+
+    #[test]
+    fn only_a_write_starts_the_reaper_and_only_one_runs() {
+        let alive_tasks = || {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks()
+        };
+        current_thread_runtime().block_on(async {
+            let store = MemoryStore::new();
+            let (id, view) = (SessionId::generate(), record(&[], now_ms(), None));
+            assert!(store.load(&id).await.unwrap().is_none());
+            assert_eq!(store.touch(&id, &view).await.unwrap(), Updated::Gone);
+            let update = Update::new(&view, &["a"]);
+            assert_eq!(store.update(&id, update).await.unwrap(), Updated::Gone);
+            store.destroy(&id).await.unwrap();
+            assert_eq!(store.remove_expired(), 0);
+            assert_eq!(alive_tasks(), 0, "a store never written started a reaper");
+            let clone = store.clone().with_reap_interval(Duration::from_secs(5));
+            for store in [&store, &clone, &store] {
+                let created = store.create(&SessionId::generate(), &view).await;
+                assert_eq!(created.unwrap(), Created::Stored);
+                assert_eq!(alive_tasks(), 1, "one reaper per store and its clones");
+            }
+        });
+    }
+
+    #[test]
+    fn a_wave_of_expiries_gives_memory_back() {
+        let store = MemoryStore::new();
+        let capacity = || -> usize {
+            let shards = store.inner.shared.shards.iter();
+            shards.map(|shard| read(shard).capacity()).sum()
+        };
+        // Enough sessions per shard for each shard to be worth shrinking.
+        let count = store.inner.shared.shards.len() * 512;
+        store_expired(&store, count);
+        let full = capacity();
+        assert!(full >= count);
+        assert_eq!(store.remove_expired(), count);
+        assert!(capacity() <= full / 8, "{} of {full} kept", capacity());
+    }
+
+    fn current_thread_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_request_is_served_while_a_reap_is_under_way() {
+        let store = MemoryStore::new().with_reap_interval(Duration::from_millis(10));
+        let shards = &store.inner.shared.shards;
+        let last = shards.len() - 1;
+        store_expired(&store, 200_000);
+        let live = std::iter::repeat_with(SessionId::generate)
+            .find(|id| !std::ptr::eq(store.inner.shared.shard(id.as_str()), &shards[last]))
+            .unwrap();
+        // The reap cannot finish while the test holds the last shard.
+        let held = read(&shards[last]);
+        let (served, on_served) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn({
+            let store = store.clone();
+            move || {
+                current_thread_runtime().block_on(async {
+                    let fresh = record(&[("a", "1")], now_ms(), None);
+                    assert_eq!(store.create(&live, &fresh).await.unwrap(), Created::Stored);
+                    let shards = &store.inner.shared.shards;
+                    // The reap has emptied every other shard: it is at the last one...
+                    while shards[..last].iter().map(|s| read(s).len()).sum::<usize>() > 1 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    // ...and a request on the same runtime is served meanwhile.
+                    let loaded = store.load(&live).await.unwrap();
+                    let _ = served.send(loaded.is_some());
+                    wait_for_entries(&store, 1, "the reap did not finish").await;
+                });
+            }
+        });
+        let outcome = on_served.recv_timeout(Duration::from_secs(30));
+        drop(held);
+        assert_eq!(outcome, Ok(true), "a load waited for a reap to finish");
+        worker.join().unwrap();
+    }
+
+    #[test]
+    fn a_save_restarts_a_reaper_whose_runtime_has_gone() {
+        let store = MemoryStore::new()
+            .with_ttl(Duration::from_millis(50))
+            .with_reap_interval(Duration::from_millis(10));
+        let (kept, touched) = (SessionId::generate(), SessionId::generate());
+        let long = record(&[], now_ms(), Some(600_000));
+        // A runtime used once, to fill the store at startup: its reaper ends with it.
+        current_thread_runtime().block_on(async {
+            for id in [&kept, &touched] {
+                assert_eq!(store.create(id, &long).await.unwrap(), Created::Stored);
+            }
+        });
+        // An update in a later runtime starts a reaper there...
+        current_thread_runtime().block_on(async {
+            let short = record(&[], now_ms(), Some(1));
+            assert_eq!(
+                store.touch(&touched, &short).await.unwrap(),
+                Updated::Stored
+            );
+            wait_for_entries(&store, 1, "no reaper after an update in a new runtime").await;
+        });
+        // ...and so does a create in the next one.
+        current_thread_runtime().block_on(async {
+            let expiring = record(&[], now_ms(), None);
+            let created = store.create(&SessionId::generate(), &expiring).await;
+            assert_eq!(created.unwrap(), Created::Stored);
+            wait_for_entries(&store, 1, "no reaper after a create in a new runtime").await;
+            assert!(store.load(&kept).await.unwrap().is_some());
+        });
+    }
+
     #[tokio::test]
     async fn the_reaper_removes_expired_sessions_in_the_background() {
         let store = MemoryStore::new()
@@ -433,21 +823,8 @@ mod tests {
                 .unwrap(),
             Created::Stored
         );
-        let entries = || -> usize {
-            store
-                .inner
-                .shared
-                .shards
-                .iter()
-                .map(|s| read(s).len())
-                .sum()
-        };
-        assert_eq!(entries(), 101);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while entries() > 1 {
-            assert!(std::time::Instant::now() < deadline, "reaper did not run");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert_eq!(stored_entries(&store), 101);
+        wait_for_entries(&store, 1, "reaper did not run").await;
         assert!(store.load(&live).await.unwrap().is_some());
     }
 

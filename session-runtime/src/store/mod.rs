@@ -2,8 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::id::SessionId;
@@ -187,11 +187,17 @@ pub fn is_live(expires_at: u64, now: u64) -> bool {
     now <= expires_at
 }
 
-/// Starts, once and only inside a tokio runtime, the task that calls `reap` on
-/// a store's state every `interval`. The task holds the state weakly, so it
-/// ends when the store is dropped.
+/// Keeps a store's background reap going: starts, only inside a tokio
+/// runtime and unless one already runs, the task that calls `reap` on the
+/// store's `state` every `interval`.
+///
+/// `running(state)` says whether that task is alive. The task clears it when
+/// it ends, however it ends: when the store is dropped (the task holds the
+/// state weakly), and when its runtime is dropped and takes the task with it
+/// (a `#[tokio::test]`, or a runtime used once at startup to fill the store),
+/// so that the next write in a live runtime starts a new one.
 pub(crate) fn spawn_reaper<T, F, Fut>(
-    started: &AtomicBool,
+    running: fn(&T) -> &AtomicBool,
     state: &Arc<T>,
     interval: Duration,
     reap: F,
@@ -200,23 +206,44 @@ pub(crate) fn spawn_reaper<T, F, Fut>(
     F: Fn(Arc<T>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    if started.load(Ordering::Relaxed) {
+    let flag = running(state);
+    if flag.load(Ordering::Acquire) {
         return;
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    if started.swap(true, Ordering::AcqRel) {
+    if flag.swap(true, Ordering::AcqRel) {
         return;
     }
-    let weak = Arc::downgrade(state);
+    let alive = ReaperAlive {
+        state: Arc::downgrade(state),
+        running,
+    };
     runtime.spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
-            let Some(state) = weak.upgrade() else { break };
+            let Some(state) = alive.state.upgrade() else {
+                break;
+            };
             reap(state).await;
         }
     });
+}
+
+/// Owned by a reaper task: clears the store's `running` flag when the task is
+/// dropped, whether it finished or its runtime shut down.
+struct ReaperAlive<T> {
+    state: Weak<T>,
+    running: fn(&T) -> &AtomicBool,
+}
+
+impl<T> Drop for ReaperAlive<T> {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.upgrade() {
+            (self.running)(&state).store(false, Ordering::Release);
+        }
+    }
 }
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

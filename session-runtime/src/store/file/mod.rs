@@ -306,7 +306,7 @@ impl FileStore {
         };
         let settings = Arc::clone(&self.inner.settings);
         spawn_reaper(
-            &self.inner.shared.reaper_started,
+            |shared| &shared.reaper_started,
             &self.inner.shared,
             interval,
             move |shared| {
