@@ -654,3 +654,62 @@ fn two_processes_saving_different_fields_of_one_session_lose_nothing() {
         "{text}"
     );
 }
+
+// ---- Hostile input, faults and limits -------------------------------------
+
+#[tokio::test]
+async fn a_huge_session_file_is_no_session_and_is_never_read_whole() {
+    let temp = TempDir::new("huge");
+    let store = FileStore::new(temp.path()).with_reap_interval(None);
+    // Sparse: a terabyte on paper, nothing on the disk.
+    let file = std::fs::File::create(file_of(temp.path(), "huge")).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    assert!(store.load(&id("huge")).await.unwrap().is_none());
+    // The reap neither reads it nor removes it: it cannot tell whose it is.
+    let stats = store.remove_expired().await.unwrap();
+    assert_eq!((stats.scanned, stats.removed), (1, 0));
+    assert!(file_of(temp.path(), "huge").exists());
+    // A save under its id replaces it.
+    upsert(&store, &id("huge"), &record(&[("n", "1")]), &["n"])
+        .await
+        .unwrap();
+    assert!(store.load(&id("huge")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_save_larger_than_the_limit_fails_and_writes_nothing() {
+    let temp = TempDir::new("limit");
+    let store = FileStore::new(temp.path())
+        .with_reap_interval(None)
+        .with_max_file_size(1000);
+    let small = record(&[("n", "1")]);
+    upsert(&store, &id("capped"), &small, &["n"]).await.unwrap();
+    let before = std::fs::read(file_of(temp.path(), "capped")).unwrap();
+    let big_value = format!("\"{}\"", "x".repeat(1000));
+    let big = record(&[("n", "1"), ("big", &big_value)]);
+    let error = store
+        .update(&id("capped"), Update::new(&big, &["big"]))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("`with_max_file_size`"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(file_of(temp.path(), "capped")).unwrap(), before);
+    assert!(store.create(&id("fresh"), &big).await.is_err());
+    assert!(!file_of(temp.path(), "fresh").exists());
+    // No temporary file is left behind either.
+    assert_eq!(session_files(temp.path()).len(), 1);
+    // A file just over the limit, written by someone else, is no session.
+    std::fs::write(file_of(temp.path(), "over"), big.to_json()).unwrap();
+    assert!(store.load(&id("over")).await.unwrap().is_none());
+    assert!(
+        FileStore::new(temp.path())
+            .load(&id("over"))
+            .await
+            .unwrap()
+            .is_some(),
+        "within the default limit"
+    );
+}

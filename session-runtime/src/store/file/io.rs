@@ -3,6 +3,7 @@
 //! index of what the store last saw of each file, and the paths, checked
 //! before they are built and redacted before they are logged.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use super::Inner;
+use crate::error::DecodeError;
 use crate::id::is_valid;
 use crate::record::Record;
 use crate::store::{StoreError, expires_at};
@@ -37,9 +39,33 @@ impl Seen {
 /// What reading one session file found.
 pub(super) enum Loaded {
     Missing,
-    /// Not a session (bad JSON, wrong shape, binary, no `__lastAccess`).
-    Unreadable(String, Seen),
+    /// Not a session (bad JSON, wrong shape, binary, no `__lastAccess`, too large).
+    Unreadable(NotASession, Seen),
     Session(Record, Seen),
+}
+
+/// Why a file named like a session is not one.
+pub(super) enum NotASession {
+    NotAFile,
+    TooLarge { len: u64, limit: u64 },
+    NotUtf8,
+    Invalid(DecodeError),
+    NoLastAccess,
+}
+
+impl fmt::Display for NotASession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotASession::NotAFile => f.write_str("not a regular file"),
+            NotASession::TooLarge { len, limit } => write!(
+                f,
+                "{len} bytes, more than the {limit} bytes `with_max_file_size` allows"
+            ),
+            NotASession::NotUtf8 => f.write_str("not UTF-8 text"),
+            NotASession::Invalid(error) => error.fmt(f),
+            NotASession::NoLastAccess => f.write_str("no `__lastAccess`"),
+        }
+    }
 }
 
 pub(super) fn io_error(what: &str, path: &Path, error: io::Error) -> StoreError {
@@ -75,8 +101,12 @@ pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
 }
 
 impl Inner {
-    /// Expiry of a file that is not a session: its modification time plus the ttl.
-    pub(super) fn unreadable_expires_at(&self, meta: &fs::Metadata) -> u64 {
+    /// Expiry of a file that is not a session: its modification time plus
+    /// the ttl; never, for a file the store cannot judge (too large to read).
+    fn unreadable_expires_at(&self, meta: &fs::Metadata, why: &NotASession) -> u64 {
+        if matches!(why, NotASession::NotAFile | NotASession::TooLarge { .. }) {
+            return u64::MAX;
+        }
         meta.modified()
             .map_or(0, to_ms)
             .saturating_add(duration_ms(self.settings.ttl))
@@ -112,7 +142,7 @@ impl Inner {
     }
 
     pub(super) fn read(&self, id: &str, path: &Path) -> Result<Loaded, StoreError> {
-        let mut file = match File::open(path) {
+        let file = match File::open(path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
             Err(error) => return Err(io_error("open", path, error)),
@@ -121,28 +151,39 @@ impl Inner {
             .metadata()
             .map_err(|error| io_error("inspect", path, error))?;
         if !meta.is_file() {
-            return Ok(Loaded::Unreadable(
-                "not a regular file".to_owned(),
-                seen(&meta, self.unreadable_expires_at(&meta)),
-            ));
+            let why = NotASession::NotAFile;
+            let seen = seen(&meta, self.unreadable_expires_at(&meta, &why));
+            return Ok(Loaded::Unreadable(why, seen));
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes)
-            .map_err(|error| io_error("read", path, error))?;
-        let unreadable = |why: String| {
-            let seen = seen(&meta, self.unreadable_expires_at(&meta));
+        let unreadable = |why: NotASession| {
+            let seen = seen(&meta, self.unreadable_expires_at(&meta, &why));
             self.remember(id, seen);
             Ok(Loaded::Unreadable(why, seen))
         };
+        let limit = self.settings.max_file_size;
+        let too_large = |len| NotASession::TooLarge { len, limit };
+        if meta.len() > limit {
+            return unreadable(too_large(meta.len()));
+        }
+        // The size was checked, but the file may grow meanwhile: read one byte
+        // past the limit, no more.
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|error| io_error("read", path, error))?;
+        let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if read > limit {
+            return unreadable(too_large(read));
+        }
         let Ok(text) = std::str::from_utf8(&bytes) else {
-            return unreadable("not UTF-8 text".to_owned());
+            return unreadable(NotASession::NotUtf8);
         };
         let record = match Record::from_json(text) {
             Ok(record) => record,
-            Err(error) => return unreadable(error.to_string()),
+            Err(error) => return unreadable(NotASession::Invalid(error)),
         };
         let Some(expires_at) = expires_at(&record, self.settings.ttl) else {
-            return unreadable("no `__lastAccess`".to_owned());
+            return unreadable(NotASession::NoLastAccess);
         };
         let seen = seen(&meta, expires_at);
         self.remember(id, seen);
@@ -236,7 +277,16 @@ impl Inner {
         path: &Path,
         record: &Record,
     ) -> Result<(), StoreError> {
-        let meta = self.write_atomic(id, path, &record.to_json())?;
+        let json = record.to_json();
+        let len = u64::try_from(json.len()).unwrap_or(u64::MAX);
+        if len > self.settings.max_file_size {
+            return Err(StoreError::new(format!(
+                "file store: the session is {len} bytes, more than the {} bytes \
+                 `with_max_file_size` allows; nothing was written",
+                self.settings.max_file_size
+            )));
+        }
+        let meta = self.write_atomic(id, path, &json)?;
         let expires_at = expires_at(record, self.settings.ttl).unwrap_or(0);
         self.remember(id, seen(&meta, expires_at));
         Ok(())

@@ -88,6 +88,7 @@ struct Settings {
     extension: String,
     mode: u32,
     fsync: bool,
+    max_file_size: u64,
 }
 
 /// What every clone of a store shares.
@@ -107,6 +108,9 @@ const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REAP_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_EXTENSION: &str = ".json";
 const DEFAULT_MODE: u32 = 0o600;
+/// 1 MiB: 256 times the 4 KiB a cookie-held session may take, and still a
+/// bounded read and parse (about a millisecond) on every request.
+const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 20;
 
 impl Default for FileStore {
     /// A store in `./sessions`, as session-file-store's default.
@@ -124,6 +128,7 @@ impl std::fmt::Debug for FileStore {
             .field("extension", &self.inner.settings.extension)
             .field("mode", &format_args!("{:o}", self.inner.settings.mode))
             .field("fsync", &self.inner.settings.fsync)
+            .field("max_file_size", &self.inner.settings.max_file_size)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +168,7 @@ impl FileStore {
             extension: DEFAULT_EXTENSION.to_owned(),
             mode: DEFAULT_MODE,
             fsync: true,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         };
         let shared = Shared {
             stripes: lock::new_stripes(),
@@ -254,6 +260,24 @@ impl FileStore {
     #[must_use]
     pub fn with_fsync(self, fsync: bool) -> Self {
         self.configure(|inner| inner.fsync = fsync)
+    }
+
+    /// The largest session file, in bytes, the store reads or writes
+    /// (default 1 MiB: 256 times what a session kept in a cookie may hold).
+    ///
+    /// A larger file is no session (one warning; it is never read whole into
+    /// memory, and the reap leaves it alone), and a save that would write a
+    /// larger session fails with a [`StoreError`] and writes nothing. When an
+    /// Express app shares the directory, set it above the largest session
+    /// that app writes.
+    ///
+    /// ```
+    /// let store = session_runtime::FileStore::new("./sessions").with_max_file_size(64 * 1024);
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn with_max_file_size(self, bytes: u64) -> Self {
+        self.configure(|inner| inner.max_file_size = bytes)
     }
 
     /// The directory the sessions are kept in.
