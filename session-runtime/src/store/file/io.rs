@@ -130,9 +130,9 @@ impl Inner {
         lock(&self.shared.index).insert(id.into(), seen);
     }
 
-    /// Removes the file of `id` at `path`, and forgets it; `false` when it
-    /// was already gone, which is not an error.
-    pub(super) fn remove(&self, id: &str, path: &Path) -> Result<bool, StoreError> {
+    /// Unlinks the file of `id` at `path`, and forgets it; `false` when it
+    /// was already gone, which is not an error. The caller syncs the directory.
+    pub(super) fn unlink(&self, id: &str, path: &Path) -> Result<bool, StoreError> {
         lock(&self.shared.index).remove(id);
         match fs::remove_file(path) {
             Ok(()) => Ok(true),
@@ -201,8 +201,7 @@ impl Inner {
     }
 
     /// Replaces `path` with `json`: a temporary file in the same directory,
-    /// written, fsynced and renamed over `path`; the directory is fsynced too
-    /// when `path` is new.
+    /// written, fsynced and renamed over `path`, then the directory fsynced.
     pub(super) fn write_atomic(
         &self,
         id: &str,
@@ -218,25 +217,18 @@ impl Inner {
             std::process::id()
         ));
         let result = self.write_temp(&temp, json).and_then(|meta| {
-            let replacing = fs::symlink_metadata(path).is_ok();
             fs::rename(&temp, path).map_err(|error| io_error("rename into", path, error))?;
-            Ok((meta, replacing))
+            Ok(meta)
         });
-        match result {
-            Ok((meta, replacing)) => {
-                // A new name must reach the disk with its directory. A rename over
-                // an existing file needs no directory fsync to stay atomic: after a
-                // power loss the entry holds the old complete file or the new one.
-                if self.settings.fsync && !replacing {
-                    sync_dir(&self.settings.dir);
-                }
-                Ok(meta)
-            }
-            Err(error) => {
-                let _ = fs::remove_file(&temp);
-                Err(error)
-            }
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        } else {
+            // The rename is atomic without it, but only the directory's fsync
+            // makes it durable: after a power loss the entry could still hold
+            // the old file, a completed save reverted.
+            self.sync_dir();
         }
+        result
     }
 
     pub(super) fn write_temp(&self, temp: &Path, json: &str) -> Result<fs::Metadata, StoreError> {
@@ -291,22 +283,61 @@ impl Inner {
         self.remember(id, seen(&meta, expires_at));
         Ok(())
     }
-}
 
-/// Makes a rename in `dir` durable. Best effort: not every system can open a directory.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::debug!(%error, dir = %dir.display(), "file store: cannot fsync the directory");
+    /// Makes the renames and unlinks done in the directory durable, when
+    /// fsync is on. Best effort: not every system can open a directory.
+    pub(super) fn sync_dir(&self) {
+        if !self.settings.fsync {
+            return;
+        }
+        #[cfg(test)]
+        self.shared.dir_syncs.fetch_add(1, Ordering::SeqCst);
+        let dir = &self.settings.dir;
+        #[cfg(unix)]
+        if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::debug!(%error, dir = %dir.display(), "file store: cannot fsync the directory");
+        }
+        #[cfg(not(unix))]
+        let _ = dir;
     }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::FileStore;
+    use super::super::tests::{accessed, store_holding};
     use super::*;
+    use crate::store::{SessionStore as _, Update};
+
+    #[tokio::test]
+    async fn every_rename_and_unlink_is_followed_by_a_directory_sync() {
+        let (_dir, store, id) = store_holding("dir-sync").await;
+        let syncs = || store.inner.shared.dir_syncs.load(Ordering::SeqCst);
+        assert_eq!(syncs(), 1, "create: a new name");
+        let record = accessed(0);
+        let _ = store.update(&id, Update::new(&record, &[])).await.unwrap();
+        assert_eq!(syncs(), 2, "update: a rename over the file");
+        let _ = store.touch(&id, &record).await.unwrap();
+        assert_eq!(syncs(), 3, "touch: a rename over the file");
+        store.destroy(&id).await.unwrap();
+        assert_eq!(syncs(), 4, "destroy: an unlink");
+        store.destroy(&id).await.unwrap();
+        assert_eq!(syncs(), 4, "nothing unlinked, nothing to sync");
+        // The reap: one sync after its unlinks, none when it unlinks nothing.
+        let expired = accessed(2 * 3_600_000);
+        let _ = store.create(&id, &expired).await.unwrap();
+        assert_eq!(syncs(), 5);
+        assert_eq!(store.remove_expired().await.unwrap().removed, 1);
+        assert_eq!(syncs(), 6, "reap: after its unlinks");
+        assert_eq!(store.remove_expired().await.unwrap().removed, 0);
+        assert_eq!(syncs(), 6);
+        // With fsync off, never.
+        let unsynced = store.clone().with_fsync(false);
+        let _ = unsynced.create(&id, &record).await.unwrap();
+        let _ = unsynced.touch(&id, &record).await.unwrap();
+        unsynced.destroy(&id).await.unwrap();
+        assert_eq!(syncs(), 6);
+    }
 
     #[test]
     fn invalid_ids_never_become_paths() {

@@ -27,9 +27,10 @@ use super::{StoreError, spawn_reaper};
 /// What it does that session-file-store does not:
 ///
 /// - **Atomic, durable writes**: a session is written to a temporary file in
-///   the same directory, fsynced, renamed over the old file (and the directory
-///   fsynced when the file is new). A reader sees the old file or the new one, never a torn one,
-///   even when the process is killed mid-write.
+///   the same directory, fsynced, renamed over the old file, and the
+///   directory fsynced (after a destroy's unlink too). A reader sees the old
+///   file or the new one, never a torn one, even when the process is killed
+///   mid-write; a completed save or logout survives a power loss.
 /// - **No lost updates**: saves and touches of one session are serialized, in
 ///   this process and across processes using this store on the same directory
 ///   (an advisory lock on one of 64 lock files in `<dir>/.locks/`), and a
@@ -101,6 +102,9 @@ struct Shared {
     reaping: Mutex<()>,
     reaper_started: AtomicBool,
     temp_counter: AtomicU64,
+    /// Directory fsyncs so far, for the tests of the durability rule.
+    #[cfg(test)]
+    dir_syncs: std::sync::atomic::AtomicUsize,
 }
 
 const DEFAULT_PATH: &str = "./sessions";
@@ -176,6 +180,8 @@ impl FileStore {
             reaping: Mutex::new(()),
             reaper_started: AtomicBool::new(false),
             temp_counter: AtomicU64::new(0),
+            #[cfg(test)]
+            dir_syncs: std::sync::atomic::AtomicUsize::new(0),
         };
         FileStore {
             inner: Handle::new(settings, shared),
@@ -248,10 +254,12 @@ impl FileStore {
         self.configure(|inner| inner.mode = mode & 0o7777)
     }
 
-    /// Whether each write is flushed to the disk (the file, then the
-    /// directory) before the request completes (default `true`). Without it
-    /// writes are still atomic, and survive a killed process, but a power
-    /// loss can lose the last writes.
+    /// Whether each save and destroy is durable before the request
+    /// completes (default `true`): the file is fsynced, then the directory
+    /// after every rename and unlink, so a power loss can neither revert a
+    /// completed save nor bring back a destroyed session. Without it writes
+    /// are still atomic, and survive a killed process, but a power loss can
+    /// lose the last writes.
     ///
     /// ```
     /// let store = session_runtime::FileStore::new("./sessions").with_fsync(false);

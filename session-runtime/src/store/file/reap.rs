@@ -85,13 +85,16 @@ impl Inner {
             }
         }
         lock(&self.shared.index).retain(|id, _| present.contains(id));
-        for id in candidates {
+        let removed = candidates.into_iter().try_for_each(|id| {
             pacer.pace();
-            if self.remove_if_expired(&id)? {
-                stats.removed += 1;
-            }
+            stats.removed += usize::from(self.remove_if_expired(&id)?);
+            Ok(())
+        });
+        // One directory sync for all of the reap's unlinks, even after an error.
+        if stats.removed > 0 || stats.stale_temp_removed > 0 {
+            self.sync_dir();
         }
-        Ok(stats)
+        removed.map(|()| stats)
     }
 
     /// Removes the file of `id` if, read again under its lock, it has expired.
@@ -109,7 +112,7 @@ impl Inner {
         if !expired {
             return Ok(false);
         }
-        self.remove(id, &path)
+        self.unlink(id, &path)
     }
 }
 
