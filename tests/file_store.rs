@@ -713,3 +713,72 @@ async fn a_save_larger_than_the_limit_fails_and_writes_nothing() {
         "within the default limit"
     );
 }
+
+/// Writes `bytes` to `path`, last modified an hour ago.
+fn write_an_hour_ago(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_reap_removes_only_files_that_are_recognisably_sessions() {
+    for extension in ["", ".json"] {
+        let temp = TempDir::new("reap-foreign");
+        let store = FileStore::new(temp.path())
+            .with_extension(extension)
+            .with_ttl(Duration::from_secs(60))
+            .with_reap_interval(None);
+        let path = |name: &str| temp.path().join(format!("{name}{extension}"));
+        // Never session-shaped: kept, however old, whatever their names.
+        let foreign: &[(&str, &[u8])] = &[
+            ("notes", b"buy milk"),
+            ("README", b"# my app"),
+            ("package", br#"{"name":"app","version":"1.0.0"}"#),
+            ("empty", b""),
+            ("binary", &[0xff, 0xfe, 0x00, 0x01]),
+            ("array", b"[1,2,3]"),
+        ];
+        for (name, bytes) in foreign {
+            write_an_hour_ago(&path(name), bytes);
+        }
+        write_an_hour_ago(&temp.path().join(".gitignore"), b"*");
+        write_an_hour_ago(&temp.path().join(".backup.tmp"), b"mine");
+        // Session files that no longer parse (begun as every session file
+        // begins), an expired session, and a leftover temporary file: removed.
+        let dead: &[(&str, &[u8])] = &[
+            ("truncated", br#"{"cookie":{"originalMaxAge":1000,"#),
+            ("nolastaccess", br#" { "cookie" :{"originalMaxAge":null},"n":3}"#),
+        ];
+        for (name, bytes) in dead {
+            write_an_hour_ago(&path(name), bytes);
+        }
+        let expired = format!(
+            r#"{{"cookie":{{"originalMaxAge":null}},"__lastAccess":{}}}"#,
+            now_ms() - 120_000
+        );
+        std::fs::write(path("expired"), expired).unwrap();
+        let leftover = temp.path().join(format!(".abc{extension}.12.3.tmp"));
+        write_an_hour_ago(&leftover, b"{");
+        // A broken session file modified within the ttl: not yet.
+        std::fs::write(path("fresh"), br#"{"cookie":{"#).unwrap();
+
+        let stats = store.remove_expired().await.unwrap();
+        assert_eq!(
+            (stats.removed, stats.stale_temp_removed),
+            (3, 1),
+            "{extension:?}"
+        );
+        for (name, _) in foreign {
+            assert!(path(name).exists(), "{name}{extension} was removed");
+        }
+        assert!(temp.path().join(".gitignore").exists());
+        assert!(temp.path().join(".backup.tmp").exists());
+        assert!(path("fresh").exists());
+        for name in ["truncated", "nolastaccess", "expired"] {
+            assert!(!path(name).exists(), "{name}{extension} was kept");
+        }
+        assert!(!leftover.exists());
+    }
+}

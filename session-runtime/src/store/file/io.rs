@@ -87,6 +87,16 @@ pub(super) fn shown(path: &Path) -> String {
         .to_string()
 }
 
+/// Whether `bytes` begin as every session file does, with `{"cookie":`
+/// (JSON whitespace allowed): session-file-store and this store both write
+/// the cookie first, so a broken file that begins so was a session's.
+fn begins_like_a_session(bytes: &[u8]) -> bool {
+    bytes
+        .trim_ascii_start()
+        .strip_prefix(b"{")
+        .is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"cookie\""))
+}
+
 pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
     #[cfg(unix)]
     let inode = std::os::unix::fs::MetadataExt::ino(meta);
@@ -102,9 +112,9 @@ pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
 
 impl Inner {
     /// Expiry of a file that is not a session: its modification time plus
-    /// the ttl; never, for a file the store cannot judge (too large to read).
-    fn unreadable_expires_at(&self, meta: &fs::Metadata, why: &NotASession) -> u64 {
-        if matches!(why, NotASession::NotAFile | NotASession::TooLarge { .. }) {
+    /// the ttl if it is `reapable`, else never.
+    fn unreadable_expires_at(&self, meta: &fs::Metadata, reapable: bool) -> u64 {
+        if !reapable {
             return u64::MAX;
         }
         meta.modified()
@@ -124,6 +134,27 @@ impl Inner {
             .settings
             .dir
             .join(format!("{id}{}", self.settings.extension)))
+    }
+
+    /// Whether `name` is one of [`write_atomic`](Self::write_atomic)'s
+    /// temporary files, `.<id><extension>.<pid>.<n>.tmp`: a leading dot and a
+    /// trailing `.tmp`, so never taken for a session, by us (not a valid id)
+    /// or by session-file-store (wrong extension). The reap removes no other
+    /// dot-file.
+    pub(super) fn is_temp_name(&self, name: &str) -> bool {
+        let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            return false;
+        };
+        let number = |part: Option<&str>| {
+            part.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        let mut parts = inner.rsplitn(3, '.');
+        number(parts.next())
+            && number(parts.next())
+            && parts.next().is_some_and(|file| {
+                file.strip_suffix(self.settings.extension.as_str())
+                    .is_some_and(is_valid)
+            })
     }
 
     pub(super) fn remember(&self, id: &str, seen: Seen) {
@@ -151,19 +182,21 @@ impl Inner {
             .metadata()
             .map_err(|error| io_error("inspect", path, error))?;
         if !meta.is_file() {
-            let why = NotASession::NotAFile;
-            let seen = seen(&meta, self.unreadable_expires_at(&meta, &why));
-            return Ok(Loaded::Unreadable(why, seen));
+            let seen = seen(&meta, self.unreadable_expires_at(&meta, false));
+            return Ok(Loaded::Unreadable(NotASession::NotAFile, seen));
         }
-        let unreadable = |why: NotASession| {
-            let seen = seen(&meta, self.unreadable_expires_at(&meta, &why));
+        // Only a file that begins like a session may be reaped: the store
+        // cannot judge a file too large to read, and never deletes a file
+        // that was never a session, whatever its name.
+        let unreadable = |why: NotASession, reapable: bool| {
+            let seen = seen(&meta, self.unreadable_expires_at(&meta, reapable));
             self.remember(id, seen);
             Ok(Loaded::Unreadable(why, seen))
         };
         let limit = self.settings.max_file_size;
         let too_large = |len| NotASession::TooLarge { len, limit };
         if meta.len() > limit {
-            return unreadable(too_large(meta.len()));
+            return unreadable(too_large(meta.len()), false);
         }
         // The size was checked, but the file may grow meanwhile: read one byte
         // past the limit, no more.
@@ -173,17 +206,18 @@ impl Inner {
             .map_err(|error| io_error("read", path, error))?;
         let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         if read > limit {
-            return unreadable(too_large(read));
+            return unreadable(too_large(read), false);
         }
+        let reapable = begins_like_a_session(&bytes);
         let Ok(text) = std::str::from_utf8(&bytes) else {
-            return unreadable(NotASession::NotUtf8);
+            return unreadable(NotASession::NotUtf8, reapable);
         };
         let record = match Record::from_json(text) {
             Ok(record) => record,
-            Err(error) => return unreadable(NotASession::Invalid(error)),
+            Err(error) => return unreadable(NotASession::Invalid(error), reapable),
         };
         let Some(expires_at) = expires_at(&record, self.settings.ttl) else {
-            return unreadable(NotASession::NoLastAccess);
+            return unreadable(NotASession::NoLastAccess, reapable);
         };
         let seen = seen(&meta, expires_at);
         self.remember(id, seen);
@@ -209,8 +243,6 @@ impl Inner {
         json: &str,
     ) -> Result<fs::Metadata, StoreError> {
         let n = self.shared.temp_counter.fetch_add(1, Ordering::Relaxed);
-        // A leading dot and a trailing `.tmp`: never taken for a session, by us
-        // (not a valid id) or by session-file-store (wrong extension).
         let temp = self.settings.dir.join(format!(
             ".{id}{}.{}.{n}.tmp",
             self.settings.extension,

@@ -306,8 +306,10 @@ impl FileStore {
     /// A file is read only when its size or modification time differs from
     /// when this store last read or wrote it; an expired one is read again
     /// under its lock before it is removed, so a session saved meanwhile
-    /// survives. A file that cannot be read as a session is removed once it
-    /// has not been modified for the ttl.
+    /// survives. A file that does not parse is removed only if it begins as
+    /// every session file does (`{"cookie":`) and has not been modified for
+    /// the ttl; a file that was never a session is never removed, whatever
+    /// its name.
     ///
     /// # Errors
     /// When the directory cannot be listed (a missing directory is not an error).

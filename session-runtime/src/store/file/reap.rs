@@ -36,7 +36,7 @@ impl Inner {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if self.is_temp_name(name) {
                 let stale = entry
                     .metadata()
                     .ok()
