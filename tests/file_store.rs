@@ -782,3 +782,37 @@ async fn the_reap_removes_only_files_that_are_recognisably_sessions() {
         assert!(!leftover.exists());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_forever_fails_the_call_within_the_lock_timeout() {
+    let temp = TempDir::new("held-lock");
+    let store = FileStore::new(temp.path()).with_reap_interval(None)
+        .with_lock_timeout(Duration::from_millis(300));
+    upsert(&store, &id("a"), &record(&[]), &[]).await.unwrap();
+    // Another process (here: another open file) holds the lock file of the
+    // stripe of "a": FNV-1a of the id mod 64, the cross-process protocol.
+    let held = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(temp.path().join(".locks").join("12"))
+        .unwrap();
+    held.lock().unwrap();
+    let changed = record(&[("n", "2")]);
+    let start = Instant::now();
+    let saved = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.update(&id("a"), Update::new(&changed, &["n"])),
+    )
+    .await
+    .expect("the save hung on the held lock");
+    let error = saved.unwrap_err();
+    assert!(error.to_string().contains("`with_lock_timeout`"), "{error}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(store.destroy(&id("a")).await.is_err());
+    // Sessions on other stripes are not held up.
+    upsert(&store, &id("foobar"), &changed, &["n"]).await.unwrap();
+    // Released, the session is saved again.
+    drop(held);
+    let updated = store.update(&id("a"), Update::new(&changed, &["n"])).await;
+    assert_eq!(updated.unwrap(), Updated::Stored);
+}

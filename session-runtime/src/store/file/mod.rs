@@ -90,6 +90,7 @@ struct Settings {
     mode: u32,
     fsync: bool,
     max_file_size: u64,
+    lock_timeout: Duration,
 }
 
 /// What every clone of a store shares.
@@ -115,6 +116,10 @@ const DEFAULT_MODE: u32 = 0o600;
 /// 1 MiB: 256 times the 4 KiB a cookie-held session may take, and still a
 /// bounded read and parse (about a millisecond) on every request.
 const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 20;
+/// The layer's default store timeout: when the layer gives up on a request,
+/// the blocking thread waiting for its lock gives up too, so a process that
+/// holds a lock file forever cannot pile up blocked threads.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for FileStore {
     /// A store in `./sessions`, as session-file-store's default.
@@ -133,6 +138,7 @@ impl std::fmt::Debug for FileStore {
             .field("mode", &format_args!("{:o}", self.inner.settings.mode))
             .field("fsync", &self.inner.settings.fsync)
             .field("max_file_size", &self.inner.settings.max_file_size)
+            .field("lock_timeout", &self.inner.settings.lock_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +179,7 @@ impl FileStore {
             mode: DEFAULT_MODE,
             fsync: true,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         };
         let shared = Shared {
             stripes: lock::new_stripes(),
@@ -286,6 +293,24 @@ impl FileStore {
     #[must_use]
     pub fn with_max_file_size(self, bytes: u64) -> Self {
         self.configure(|inner| inner.max_file_size = bytes)
+    }
+
+    /// How long a save, touch, destroy or reap deletion waits for the lock
+    /// of a session (default 5 seconds, the layer's default
+    /// [store timeout](crate::SessionLayer::store_timeout)) before it fails
+    /// with a [`StoreError`]. The lock is held for one file read and write,
+    /// milliseconds; a longer wait means another process holds a lock file
+    /// in `<dir>/.locks/` and does not let go.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let store = session_runtime::FileStore::new("./sessions")
+    ///     .with_lock_timeout(Duration::from_secs(2));
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn with_lock_timeout(self, timeout: Duration) -> Self {
+        self.configure(|inner| inner.lock_timeout = timeout)
     }
 
     /// The directory the sessions are kept in.
