@@ -816,3 +816,63 @@ async fn a_lock_held_forever_fails_the_call_within_the_lock_timeout() {
     let updated = store.update(&id("a"), Update::new(&changed, &["n"])).await;
     assert_eq!(updated.unwrap(), Updated::Stored);
 }
+
+/// The layer and routes `examples/counter.rs --store file` builds.
+fn counter_demo(store: FileStore, configure: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
+    async fn peek(session: Session<Counter>) -> String {
+        session.count.to_string()
+    }
+    let layer = SessionLayer::new(store, "counter example development secret")
+        .name("_fs_demo")
+        .max_age(Duration::from_millis(1000 * 60 * 60 * 24 * 365 * 5));
+    Router::new()
+        .route("/", get(count))
+        .route("/peek", get(peek))
+        .layer(configure(layer))
+}
+
+async fn get_cookieless(app: &Router, path: &str) -> StatusCode {
+    let request = Request::get(path).body(Body::empty()).unwrap();
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+/// Every entry in `dir`, lock files included, or none when it does not exist.
+fn everything_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries.map(|e| e.unwrap().path()).collect()
+}
+
+#[tokio::test]
+async fn a_bot_without_cookies_cannot_fill_the_disk_of_the_file_store_demo() {
+    let temp = TempDir::new("bot");
+    let dir = temp.path().join("session-store");
+    let app = counter_demo(FileStore::new(&dir), |layer| layer);
+    let start = Instant::now();
+    for _ in 0..10_000 {
+        assert_eq!(get_cookieless(&app, "/peek").await, StatusCode::OK);
+    }
+    assert!(
+        everything_in(&dir).is_empty(),
+        "10 000 cookieless GET /peek stored {:?}",
+        everything_in(&dir)
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+
+    // What the README says an anonymous client can store: one file per
+    // request that modifies its new session (the demo's `GET /`)...
+    for _ in 0..20 {
+        get_cookieless(&app, "/").await;
+    }
+    assert_eq!(session_files(&dir).len(), 20);
+    // ...and with `save_uninitialized(true)`, one per cookieless request.
+    let dir = temp.path().join("save-uninitialized");
+    let app = counter_demo(FileStore::new(&dir), |layer| {
+        layer.save_uninitialized(true)
+    });
+    for _ in 0..20 {
+        get_cookieless(&app, "/peek").await;
+    }
+    assert_eq!(session_files(&dir).len(), 20);
+}
