@@ -876,3 +876,53 @@ async fn a_bot_without_cookies_cannot_fill_the_disk_of_the_file_store_demo() {
     }
     assert_eq!(session_files(&dir).len(), 20);
 }
+
+/// Every log line of this test binary from the first call on: the file store
+/// logs from blocking threads, which a thread-local subscriber would miss.
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static std::sync::Mutex<Vec<u8>> =
+            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        struct Writer(&'static std::sync::Mutex<Vec<u8>>);
+        impl std::io::Write for Writer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || Writer(logs))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+}
+
+#[tokio::test]
+async fn a_file_that_does_not_parse_is_logged_without_its_content() {
+    let logs = captured_logs();
+    let temp = TempDir::new("log-content");
+    let store = FileStore::new(temp.path()).with_reap_interval(None);
+    // serde's messages quote the value of a wrong type.
+    let files: &[(&str, &str)] = &[
+        ("string", r#""hunter2-top-secret""#),
+        ("number", "31337424242"),
+        ("truncated", r#"{"cookie":{},"password":"hunter2-top-secret""#),
+    ];
+    for (name, content) in files {
+        std::fs::write(file_of(temp.path(), name), content).unwrap();
+        assert!(store.load(&id(name)).await.unwrap().is_none());
+    }
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(!text.contains("31337424242"), "{text}");
+    // What is logged: the kind of failure and where.
+    assert!(text.contains("line 1, column"), "{text}");
+}

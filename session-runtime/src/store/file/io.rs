@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
+use serde_json::error::Category;
+
 use super::Inner;
 use crate::error::DecodeError;
 use crate::id::is_valid;
@@ -62,6 +64,21 @@ impl fmt::Display for NotASession {
                 "{len} bytes, more than the {limit} bytes `with_max_file_size` allows"
             ),
             NotASession::NotUtf8 => f.write_str("not UTF-8 text"),
+            // serde's message can quote the stored value (a string or a
+            // number of the wrong type), and a session file may hold user
+            // data: only the kind of failure and where it is are logged.
+            NotASession::Invalid(DecodeError::Json(error)) => write!(
+                f,
+                "not a JSON object ({} at line {}, column {})",
+                match error.classify() {
+                    Category::Io => "read error",
+                    Category::Syntax => "syntax error",
+                    Category::Data => "a value of the wrong type",
+                    Category::Eof => "unexpected end",
+                },
+                error.line(),
+                error.column()
+            ),
             NotASession::Invalid(error) => error.fmt(f),
             NotASession::NoLastAccess => f.write_str("no `__lastAccess`"),
         }
