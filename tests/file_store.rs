@@ -696,7 +696,10 @@ async fn a_save_larger_than_the_limit_fails_and_writes_nothing() {
         error.to_string().contains("`with_max_file_size`"),
         "{error}"
     );
-    assert_eq!(std::fs::read(file_of(temp.path(), "capped")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(file_of(temp.path(), "capped")).unwrap(),
+        before
+    );
     assert!(store.create(&id("fresh"), &big).await.is_err());
     assert!(!file_of(temp.path(), "fresh").exists());
     // No temporary file is left behind either.
@@ -749,7 +752,10 @@ async fn the_reap_removes_only_files_that_are_recognisably_sessions() {
         // begins), an expired session, and a leftover temporary file: removed.
         let dead: &[(&str, &[u8])] = &[
             ("truncated", br#"{"cookie":{"originalMaxAge":1000,"#),
-            ("nolastaccess", br#" { "cookie" :{"originalMaxAge":null},"n":3}"#),
+            (
+                "nolastaccess",
+                br#" { "cookie" :{"originalMaxAge":null},"n":3}"#,
+            ),
         ];
         for (name, bytes) in dead {
             write_an_hour_ago(&path(name), bytes);
@@ -786,7 +792,8 @@ async fn the_reap_removes_only_files_that_are_recognisably_sessions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_forever_fails_the_call_within_the_lock_timeout() {
     let temp = TempDir::new("held-lock");
-    let store = FileStore::new(temp.path()).with_reap_interval(None)
+    let store = FileStore::new(temp.path())
+        .with_reap_interval(None)
         .with_lock_timeout(Duration::from_millis(300));
     upsert(&store, &id("a"), &record(&[]), &[]).await.unwrap();
     // Another process (here: another open file) holds the lock file of the
@@ -807,10 +814,16 @@ async fn a_lock_held_forever_fails_the_call_within_the_lock_timeout() {
     .expect("the save hung on the held lock");
     let error = saved.unwrap_err();
     assert!(error.to_string().contains("`with_lock_timeout`"), "{error}");
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(store.destroy(&id("a")).await.is_err());
     // Sessions on other stripes are not held up.
-    upsert(&store, &id("foobar"), &changed, &["n"]).await.unwrap();
+    upsert(&store, &id("foobar"), &changed, &["n"])
+        .await
+        .unwrap();
     // Released, the session is saved again.
     drop(held);
     let updated = store.update(&id("a"), Update::new(&changed, &["n"])).await;
@@ -868,9 +881,7 @@ async fn a_bot_without_cookies_cannot_fill_the_disk_of_the_file_store_demo() {
     assert_eq!(session_files(&dir).len(), 20);
     // ...and with `save_uninitialized(true)`, one per cookieless request.
     let dir = temp.path().join("save-uninitialized");
-    let app = counter_demo(FileStore::new(&dir), |layer| {
-        layer.save_uninitialized(true)
-    });
+    let app = counter_demo(FileStore::new(&dir), |layer| layer.save_uninitialized(true));
     for _ in 0..20 {
         get_cookieless(&app, "/peek").await;
     }
@@ -914,7 +925,10 @@ async fn a_file_that_does_not_parse_is_logged_without_its_content() {
     let files: &[(&str, &str)] = &[
         ("string", r#""hunter2-top-secret""#),
         ("number", "31337424242"),
-        ("truncated", r#"{"cookie":{},"password":"hunter2-top-secret""#),
+        (
+            "truncated",
+            r#"{"cookie":{},"password":"hunter2-top-secret""#,
+        ),
     ];
     for (name, content) in files {
         std::fs::write(file_of(temp.path(), name), content).unwrap();
