@@ -113,9 +113,11 @@ const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REAP_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_EXTENSION: &str = ".json";
 const DEFAULT_MODE: u32 = 0o600;
-/// 1 MiB: 256 times the 4 KiB a cookie-held session may take, and still a
-/// bounded read and parse (about a millisecond) on every request.
-const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 20;
+/// 4 MiB: four times the largest session the store contract requires (a
+/// 1 MiB field round-trips, `testing::a_one_mebibyte_record_round_trips`),
+/// room for JSON escapes and other fields; a thousand times a session kept
+/// in a cookie; and still a bounded read on every request.
+const DEFAULT_MAX_FILE_SIZE: u64 = 4 << 20;
 /// The layer's default store timeout: when the layer gives up on a request,
 /// the blocking thread waiting for its lock gives up too, so a process that
 /// holds a lock file forever cannot pile up blocked threads.
@@ -278,7 +280,7 @@ impl FileStore {
     }
 
     /// The largest session file, in bytes, the store reads or writes
-    /// (default 1 MiB: 256 times what a session kept in a cookie may hold).
+    /// (default 4 MiB: four times the 1 MiB session every store must hold).
     ///
     /// A larger file is no session (one warning; it is never read whole into
     /// memory, and the reap leaves it alone), and a save that would write a
