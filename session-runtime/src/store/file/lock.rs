@@ -137,12 +137,8 @@ mod tests {
 
     #[test]
     fn a_held_stripe_fails_the_lock_within_the_timeout() {
-        let dir = std::env::temp_dir().join(format!(
-            "session-runtime-held-stripe-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let store = super::super::FileStore::new(&dir)
+        let dir = super::super::tests::TestDir::new("held-stripe");
+        let store = super::super::FileStore::new(dir.path())
             .with_lock_timeout(std::time::Duration::from_millis(100));
         // A thread of this process (this one, here) holds the in-process half.
         let held = crate::sync::lock(&store.inner.shared.stripes[stripe_of("abc")]);
@@ -152,7 +148,6 @@ mod tests {
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
         drop(held);
         assert!(store.inner.lock_session("abc", true).unwrap().is_some());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
