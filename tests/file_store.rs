@@ -613,3 +613,289 @@ fn two_processes_saving_different_fields_of_one_session_lose_nothing() {
         "{text}"
     );
 }
+
+// ---- Hostile input, faults and limits -------------------------------------
+
+#[tokio::test]
+async fn a_huge_session_file_is_no_session_and_is_never_read_whole() {
+    let temp = TempDir::new("huge");
+    let store = FileStore::new(temp.path()).with_reap_interval(None);
+    // Sparse: a terabyte on paper, nothing on the disk.
+    let file = std::fs::File::create(file_of(temp.path(), "huge")).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    assert!(store.load(&id("huge")).await.unwrap().is_none());
+    // The reap neither reads it nor removes it: it cannot tell whose it is.
+    let stats = store.remove_expired().await.unwrap();
+    assert_eq!((stats.scanned, stats.removed), (1, 0));
+    assert!(file_of(temp.path(), "huge").exists());
+    // A save under its id replaces it.
+    upsert(&store, &id("huge"), &record(&[("n", "1")]), &["n"])
+        .await
+        .unwrap();
+    assert!(store.load(&id("huge")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_save_larger_than_the_limit_fails_and_writes_nothing() {
+    let temp = TempDir::new("limit");
+    let store = FileStore::new(temp.path())
+        .with_reap_interval(None)
+        .with_max_file_size(1000);
+    let small = record(&[("n", "1")]);
+    upsert(&store, &id("capped"), &small, &["n"]).await.unwrap();
+    let before = std::fs::read(file_of(temp.path(), "capped")).unwrap();
+    let big_value = format!("\"{}\"", "x".repeat(1000));
+    let big = record(&[("n", "1"), ("big", &big_value)]);
+    let error = store
+        .update(&id("capped"), Update::new(&big, &["big"]))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("`with_max_file_size`"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(file_of(temp.path(), "capped")).unwrap(),
+        before
+    );
+    assert!(store.create(&id("fresh"), &big).await.is_err());
+    assert!(!file_of(temp.path(), "fresh").exists());
+    // No temporary file is left behind either.
+    assert_eq!(session_files(temp.path()).len(), 1);
+    // A file just over the limit, written by someone else, is no session.
+    std::fs::write(file_of(temp.path(), "over"), big.to_json()).unwrap();
+    assert!(store.load(&id("over")).await.unwrap().is_none());
+    assert!(
+        FileStore::new(temp.path())
+            .load(&id("over"))
+            .await
+            .unwrap()
+            .is_some(),
+        "within the default limit"
+    );
+}
+
+/// Writes `bytes` to `path`, last modified an hour ago.
+fn write_an_hour_ago(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_reap_removes_only_files_that_are_recognisably_sessions() {
+    for extension in ["", ".json"] {
+        let temp = TempDir::new("reap-foreign");
+        let store = FileStore::new(temp.path())
+            .with_extension(extension)
+            .with_ttl(Duration::from_secs(60))
+            .with_reap_interval(None);
+        let path = |name: &str| temp.path().join(format!("{name}{extension}"));
+        // Never session-shaped: kept, however old, whatever their names.
+        let foreign: &[(&str, &[u8])] = &[
+            ("notes", b"buy milk"),
+            ("README", b"# my app"),
+            ("package", br#"{"name":"app","version":"1.0.0"}"#),
+            ("empty", b""),
+            ("binary", &[0xff, 0xfe, 0x00, 0x01]),
+            ("array", b"[1,2,3]"),
+        ];
+        for (name, bytes) in foreign {
+            write_an_hour_ago(&path(name), bytes);
+        }
+        write_an_hour_ago(&temp.path().join(".gitignore"), b"*");
+        write_an_hour_ago(&temp.path().join(".backup.tmp"), b"mine");
+        // Session files that no longer parse (begun as every session file
+        // begins), an expired session, and a leftover temporary file: removed.
+        let dead: &[(&str, &[u8])] = &[
+            ("truncated", br#"{"cookie":{"originalMaxAge":1000,"#),
+            (
+                "nolastaccess",
+                br#" { "cookie" :{"originalMaxAge":null},"n":3}"#,
+            ),
+        ];
+        for (name, bytes) in dead {
+            write_an_hour_ago(&path(name), bytes);
+        }
+        let expired = format!(
+            r#"{{"cookie":{{"originalMaxAge":null}},"__lastAccess":{}}}"#,
+            now_ms() - 120_000
+        );
+        std::fs::write(path("expired"), expired).unwrap();
+        let leftover = temp.path().join(format!(".abc{extension}.12.3.tmp"));
+        write_an_hour_ago(&leftover, b"{");
+        // A broken session file modified within the ttl: not yet.
+        std::fs::write(path("fresh"), br#"{"cookie":{"#).unwrap();
+
+        let stats = store.remove_expired().await.unwrap();
+        assert_eq!(
+            (stats.removed, stats.stale_temp_removed),
+            (3, 1),
+            "{extension:?}"
+        );
+        for (name, _) in foreign {
+            assert!(path(name).exists(), "{name}{extension} was removed");
+        }
+        assert!(temp.path().join(".gitignore").exists());
+        assert!(temp.path().join(".backup.tmp").exists());
+        assert!(path("fresh").exists());
+        for name in ["truncated", "nolastaccess", "expired"] {
+            assert!(!path(name).exists(), "{name}{extension} was kept");
+        }
+        assert!(!leftover.exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_forever_fails_the_call_within_the_lock_timeout() {
+    let temp = TempDir::new("held-lock");
+    let store = FileStore::new(temp.path())
+        .with_reap_interval(None)
+        .with_lock_timeout(Duration::from_millis(300));
+    upsert(&store, &id("a"), &record(&[]), &[]).await.unwrap();
+    // Another process (here: another open file) holds the lock file of the
+    // stripe of "a": FNV-1a of the id mod 64, the cross-process protocol.
+    let held = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(temp.path().join(".locks").join("12"))
+        .unwrap();
+    held.lock().unwrap();
+    let changed = record(&[("n", "2")]);
+    let start = Instant::now();
+    let saved = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.update(&id("a"), Update::new(&changed, &["n"])),
+    )
+    .await
+    .expect("the save hung on the held lock");
+    let error = saved.unwrap_err();
+    assert!(error.to_string().contains("`with_lock_timeout`"), "{error}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(store.destroy(&id("a")).await.is_err());
+    // Sessions on other stripes are not held up.
+    upsert(&store, &id("foobar"), &changed, &["n"])
+        .await
+        .unwrap();
+    // Released, the session is saved again.
+    drop(held);
+    let updated = store.update(&id("a"), Update::new(&changed, &["n"])).await;
+    assert_eq!(updated.unwrap(), Updated::Stored);
+}
+
+/// The layer and routes `examples/counter.rs --store file` builds.
+fn counter_demo(store: FileStore, configure: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
+    async fn peek(session: Session<Counter>) -> String {
+        session.count.to_string()
+    }
+    let layer = SessionLayer::new(store, "counter example development secret")
+        .name("_fs_demo")
+        .max_age(Duration::from_millis(1000 * 60 * 60 * 24 * 365 * 5));
+    Router::new()
+        .route("/", get(count))
+        .route("/peek", get(peek))
+        .layer(configure(layer))
+}
+
+async fn get_cookieless(app: &Router, path: &str) -> StatusCode {
+    let request = Request::get(path).body(Body::empty()).unwrap();
+    app.clone().oneshot(request).await.unwrap().status()
+}
+
+/// Every entry in `dir`, lock files included, or none when it does not exist.
+fn everything_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries.map(|e| e.unwrap().path()).collect()
+}
+
+#[tokio::test]
+async fn a_bot_without_cookies_cannot_fill_the_disk_of_the_file_store_demo() {
+    let temp = TempDir::new("bot");
+    let dir = temp.path().join("session-store");
+    let app = counter_demo(FileStore::new(&dir), |layer| layer);
+    let start = Instant::now();
+    for _ in 0..10_000 {
+        assert_eq!(get_cookieless(&app, "/peek").await, StatusCode::OK);
+    }
+    assert!(
+        everything_in(&dir).is_empty(),
+        "10 000 cookieless GET /peek stored {:?}",
+        everything_in(&dir)
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+
+    // What the README says an anonymous client can store: one file per
+    // request that modifies its new session (the demo's `GET /`)...
+    for _ in 0..20 {
+        get_cookieless(&app, "/").await;
+    }
+    assert_eq!(session_files(&dir).len(), 20);
+    // ...and with `save_uninitialized(true)`, one per cookieless request.
+    let dir = temp.path().join("save-uninitialized");
+    let app = counter_demo(FileStore::new(&dir), |layer| layer.save_uninitialized(true));
+    for _ in 0..20 {
+        get_cookieless(&app, "/peek").await;
+    }
+    assert_eq!(session_files(&dir).len(), 20);
+}
+
+/// Every log line of this test binary from the first call on: the file store
+/// logs from blocking threads, which a thread-local subscriber would miss.
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static std::sync::Mutex<Vec<u8>> =
+            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        struct Writer(&'static std::sync::Mutex<Vec<u8>>);
+        impl std::io::Write for Writer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || Writer(logs))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+}
+
+#[tokio::test]
+async fn a_file_that_does_not_parse_is_logged_without_its_content() {
+    let logs = captured_logs();
+    let temp = TempDir::new("log-content");
+    let store = FileStore::new(temp.path()).with_reap_interval(None);
+    // serde's messages quote the value of a wrong type.
+    let files: &[(&str, &str)] = &[
+        ("string", r#""hunter2-top-secret""#),
+        ("number", "31337424242"),
+        (
+            "truncated",
+            r#"{"cookie":{},"password":"hunter2-top-secret""#,
+        ),
+    ];
+    for (name, content) in files {
+        std::fs::write(file_of(temp.path(), name), content).unwrap();
+        assert!(store.load(&id(name)).await.unwrap().is_none());
+    }
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(!text.contains("31337424242"), "{text}");
+    // What is logged: the kind of failure and where.
+    assert!(text.contains("line 1, column"), "{text}");
+}

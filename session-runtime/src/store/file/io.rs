@@ -3,13 +3,17 @@
 //! index of what the store last saw of each file, and the paths, checked
 //! before they are built and redacted before they are logged.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
+use serde_json::error::Category;
+
 use super::Inner;
+use crate::error::DecodeError;
 use crate::id::is_valid;
 use crate::record::Record;
 use crate::store::{StoreError, expires_at};
@@ -37,9 +41,48 @@ impl Seen {
 /// What reading one session file found.
 pub(super) enum Loaded {
     Missing,
-    /// Not a session (bad JSON, wrong shape, binary, no `__lastAccess`).
-    Unreadable(String, Seen),
+    /// Not a session (bad JSON, wrong shape, binary, no `__lastAccess`, too large).
+    Unreadable(NotASession, Seen),
     Session(Record, Seen),
+}
+
+/// Why a file named like a session is not one.
+pub(super) enum NotASession {
+    NotAFile,
+    TooLarge { len: u64, limit: u64 },
+    NotUtf8,
+    Invalid(DecodeError),
+    NoLastAccess,
+}
+
+impl fmt::Display for NotASession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotASession::NotAFile => f.write_str("not a regular file"),
+            NotASession::TooLarge { len, limit } => write!(
+                f,
+                "{len} bytes, more than the {limit} bytes `with_max_file_size` allows"
+            ),
+            NotASession::NotUtf8 => f.write_str("not UTF-8 text"),
+            // serde's message can quote the stored value (a string or a
+            // number of the wrong type), and a session file may hold user
+            // data: only the kind of failure and where it is are logged.
+            NotASession::Invalid(DecodeError::Json(error)) => write!(
+                f,
+                "not a JSON object ({} at line {}, column {})",
+                match error.classify() {
+                    Category::Io => "read error",
+                    Category::Syntax => "syntax error",
+                    Category::Data => "a value of the wrong type",
+                    Category::Eof => "unexpected end",
+                },
+                error.line(),
+                error.column()
+            ),
+            NotASession::Invalid(error) => error.fmt(f),
+            NotASession::NoLastAccess => f.write_str("no `__lastAccess`"),
+        }
+    }
 }
 
 pub(super) fn io_error(what: &str, path: &Path, error: io::Error) -> StoreError {
@@ -61,6 +104,16 @@ pub(super) fn shown(path: &Path) -> String {
         .to_string()
 }
 
+/// Whether `bytes` begin as every session file does, with `{"cookie":`
+/// (JSON whitespace allowed): session-file-store and this store both write
+/// the cookie first, so a broken file that begins so was a session's.
+fn begins_like_a_session(bytes: &[u8]) -> bool {
+    bytes
+        .trim_ascii_start()
+        .strip_prefix(b"{")
+        .is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"cookie\""))
+}
+
 pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
     #[cfg(unix)]
     let inode = std::os::unix::fs::MetadataExt::ino(meta);
@@ -75,8 +128,12 @@ pub(super) fn seen(meta: &fs::Metadata, expires_at: u64) -> Seen {
 }
 
 impl Inner {
-    /// Expiry of a file that is not a session: its modification time plus the ttl.
-    pub(super) fn unreadable_expires_at(&self, meta: &fs::Metadata) -> u64 {
+    /// Expiry of a file that is not a session: its modification time plus
+    /// the ttl if it is `reapable`, else never.
+    fn unreadable_expires_at(&self, meta: &fs::Metadata, reapable: bool) -> u64 {
+        if !reapable {
+            return u64::MAX;
+        }
         meta.modified()
             .map_or(0, to_ms)
             .saturating_add(duration_ms(self.settings.ttl))
@@ -96,13 +153,34 @@ impl Inner {
             .join(format!("{id}{}", self.settings.extension)))
     }
 
+    /// Whether `name` is one of [`write_atomic`](Self::write_atomic)'s
+    /// temporary files, `.<id><extension>.<pid>.<n>.tmp`: a leading dot and a
+    /// trailing `.tmp`, so never taken for a session, by us (not a valid id)
+    /// or by session-file-store (wrong extension). The reap removes no other
+    /// dot-file.
+    pub(super) fn is_temp_name(&self, name: &str) -> bool {
+        let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            return false;
+        };
+        let number = |part: Option<&str>| {
+            part.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        let mut parts = inner.rsplitn(3, '.');
+        number(parts.next())
+            && number(parts.next())
+            && parts.next().is_some_and(|file| {
+                file.strip_suffix(self.settings.extension.as_str())
+                    .is_some_and(is_valid)
+            })
+    }
+
     pub(super) fn remember(&self, id: &str, seen: Seen) {
         lock(&self.shared.index).insert(id.into(), seen);
     }
 
-    /// Removes the file of `id` at `path`, and forgets it; `false` when it
-    /// was already gone, which is not an error.
-    pub(super) fn remove(&self, id: &str, path: &Path) -> Result<bool, StoreError> {
+    /// Unlinks the file of `id` at `path`, and forgets it; `false` when it
+    /// was already gone, which is not an error. The caller syncs the directory.
+    pub(super) fn unlink(&self, id: &str, path: &Path) -> Result<bool, StoreError> {
         lock(&self.shared.index).remove(id);
         match fs::remove_file(path) {
             Ok(()) => Ok(true),
@@ -112,7 +190,7 @@ impl Inner {
     }
 
     pub(super) fn read(&self, id: &str, path: &Path) -> Result<Loaded, StoreError> {
-        let mut file = match File::open(path) {
+        let file = match File::open(path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
             Err(error) => return Err(io_error("open", path, error)),
@@ -121,28 +199,42 @@ impl Inner {
             .metadata()
             .map_err(|error| io_error("inspect", path, error))?;
         if !meta.is_file() {
-            return Ok(Loaded::Unreadable(
-                "not a regular file".to_owned(),
-                seen(&meta, self.unreadable_expires_at(&meta)),
-            ));
+            let seen = seen(&meta, self.unreadable_expires_at(&meta, false));
+            return Ok(Loaded::Unreadable(NotASession::NotAFile, seen));
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.read_to_end(&mut bytes)
-            .map_err(|error| io_error("read", path, error))?;
-        let unreadable = |why: String| {
-            let seen = seen(&meta, self.unreadable_expires_at(&meta));
+        // Only a file that begins like a session may be reaped: the store
+        // cannot judge a file too large to read, and never deletes a file
+        // that was never a session, whatever its name.
+        let unreadable = |why: NotASession, reapable: bool| {
+            let seen = seen(&meta, self.unreadable_expires_at(&meta, reapable));
             self.remember(id, seen);
             Ok(Loaded::Unreadable(why, seen))
         };
+        let limit = self.settings.max_file_size;
+        let too_large = |len| NotASession::TooLarge { len, limit };
+        if meta.len() > limit {
+            return unreadable(too_large(meta.len()), false);
+        }
+        // The size was checked, but the file may grow meanwhile: read one byte
+        // past the limit, no more.
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|error| io_error("read", path, error))?;
+        let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if read > limit {
+            return unreadable(too_large(read), false);
+        }
+        let reapable = begins_like_a_session(&bytes);
         let Ok(text) = std::str::from_utf8(&bytes) else {
-            return unreadable("not UTF-8 text".to_owned());
+            return unreadable(NotASession::NotUtf8, reapable);
         };
         let record = match Record::from_json(text) {
             Ok(record) => record,
-            Err(error) => return unreadable(error.to_string()),
+            Err(error) => return unreadable(NotASession::Invalid(error), reapable),
         };
         let Some(expires_at) = expires_at(&record, self.settings.ttl) else {
-            return unreadable("no `__lastAccess`".to_owned());
+            return unreadable(NotASession::NoLastAccess, reapable);
         };
         let seen = seen(&meta, expires_at);
         self.remember(id, seen);
@@ -160,8 +252,7 @@ impl Inner {
     }
 
     /// Replaces `path` with `json`: a temporary file in the same directory,
-    /// written, fsynced and renamed over `path`; the directory is fsynced too
-    /// when `path` is new.
+    /// written, fsynced and renamed over `path`, then the directory fsynced.
     pub(super) fn write_atomic(
         &self,
         id: &str,
@@ -169,33 +260,24 @@ impl Inner {
         json: &str,
     ) -> Result<fs::Metadata, StoreError> {
         let n = self.shared.temp_counter.fetch_add(1, Ordering::Relaxed);
-        // A leading dot and a trailing `.tmp`: never taken for a session, by us
-        // (not a valid id) or by session-file-store (wrong extension).
         let temp = self.settings.dir.join(format!(
             ".{id}{}.{}.{n}.tmp",
             self.settings.extension,
             std::process::id()
         ));
         let result = self.write_temp(&temp, json).and_then(|meta| {
-            let replacing = fs::symlink_metadata(path).is_ok();
             fs::rename(&temp, path).map_err(|error| io_error("rename into", path, error))?;
-            Ok((meta, replacing))
+            Ok(meta)
         });
-        match result {
-            Ok((meta, replacing)) => {
-                // A new name must reach the disk with its directory. A rename over
-                // an existing file needs no directory fsync to stay atomic: after a
-                // power loss the entry holds the old complete file or the new one.
-                if self.settings.fsync && !replacing {
-                    sync_dir(&self.settings.dir);
-                }
-                Ok(meta)
-            }
-            Err(error) => {
-                let _ = fs::remove_file(&temp);
-                Err(error)
-            }
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        } else {
+            // The rename is atomic without it, but only the directory's fsync
+            // makes it durable: after a power loss the entry could still hold
+            // the old file, a completed save reverted.
+            self.sync_dir();
         }
+        result
     }
 
     pub(super) fn write_temp(&self, temp: &Path, json: &str) -> Result<fs::Metadata, StoreError> {
@@ -236,27 +318,75 @@ impl Inner {
         path: &Path,
         record: &Record,
     ) -> Result<(), StoreError> {
-        let meta = self.write_atomic(id, path, &record.to_json())?;
+        let json = record.to_json();
+        let len = u64::try_from(json.len()).unwrap_or(u64::MAX);
+        if len > self.settings.max_file_size {
+            return Err(StoreError::new(format!(
+                "file store: the session is {len} bytes, more than the {} bytes \
+                 `with_max_file_size` allows; nothing was written",
+                self.settings.max_file_size
+            )));
+        }
+        let meta = self.write_atomic(id, path, &json)?;
         let expires_at = expires_at(record, self.settings.ttl).unwrap_or(0);
         self.remember(id, seen(&meta, expires_at));
         Ok(())
     }
-}
 
-/// Makes a rename in `dir` durable. Best effort: not every system can open a directory.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
-        tracing::debug!(%error, dir = %dir.display(), "file store: cannot fsync the directory");
+    /// Makes the renames and unlinks done in the directory durable, when
+    /// fsync is on. Best effort: not every system can open a directory.
+    pub(super) fn sync_dir(&self) {
+        if !self.settings.fsync {
+            return;
+        }
+        #[cfg(test)]
+        self.shared.dir_syncs.fetch_add(1, Ordering::SeqCst);
+        let dir = &self.settings.dir;
+        #[cfg(unix)]
+        if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::debug!(%error, dir = %dir.display(), "file store: cannot fsync the directory");
+        }
+        #[cfg(not(unix))]
+        let _ = dir;
     }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::FileStore;
+    use super::super::tests::{accessed, store_holding};
     use super::*;
+    use crate::store::{SessionStore as _, Update};
+
+    #[tokio::test]
+    async fn every_rename_and_unlink_is_followed_by_a_directory_sync() {
+        let (_dir, store, id) = store_holding("dir-sync").await;
+        let syncs = || store.inner.shared.dir_syncs.load(Ordering::SeqCst);
+        assert_eq!(syncs(), 1, "create: a new name");
+        let record = accessed(0);
+        let _ = store.update(&id, Update::new(&record, &[])).await.unwrap();
+        assert_eq!(syncs(), 2, "update: a rename over the file");
+        let _ = store.touch(&id, &record).await.unwrap();
+        assert_eq!(syncs(), 3, "touch: a rename over the file");
+        store.destroy(&id).await.unwrap();
+        assert_eq!(syncs(), 4, "destroy: an unlink");
+        store.destroy(&id).await.unwrap();
+        assert_eq!(syncs(), 4, "nothing unlinked, nothing to sync");
+        // The reap: one sync after its unlinks, none when it unlinks nothing.
+        let expired = accessed(2 * 3_600_000);
+        let _ = store.create(&id, &expired).await.unwrap();
+        assert_eq!(syncs(), 5);
+        assert_eq!(store.remove_expired().await.unwrap().removed, 1);
+        assert_eq!(syncs(), 6, "reap: after its unlinks");
+        assert_eq!(store.remove_expired().await.unwrap().removed, 0);
+        assert_eq!(syncs(), 6);
+        // With fsync off, never.
+        let unsynced = store.clone().with_fsync(false);
+        let _ = unsynced.create(&id, &record).await.unwrap();
+        let _ = unsynced.touch(&id, &record).await.unwrap();
+        unsynced.destroy(&id).await.unwrap();
+        assert_eq!(syncs(), 6);
+    }
 
     #[test]
     fn invalid_ids_never_become_paths() {

@@ -27,9 +27,10 @@ use super::{StoreError, spawn_reaper};
 /// What it does that session-file-store does not:
 ///
 /// - **Atomic, durable writes**: a session is written to a temporary file in
-///   the same directory, fsynced, renamed over the old file (and the directory
-///   fsynced when the file is new). A reader sees the old file or the new one, never a torn one,
-///   even when the process is killed mid-write.
+///   the same directory, fsynced, renamed over the old file, and the
+///   directory fsynced (after a destroy's unlink too). A reader sees the old
+///   file or the new one, never a torn one, even when the process is killed
+///   mid-write; a completed save or logout survives a power loss.
 /// - **No lost updates**: saves and touches of one session are serialized, in
 ///   this process and across processes using this store on the same directory
 ///   (an advisory lock on one of 64 lock files in `<dir>/.locks/`), and a
@@ -88,6 +89,8 @@ struct Settings {
     extension: String,
     mode: u32,
     fsync: bool,
+    max_file_size: u64,
+    lock_timeout: Duration,
 }
 
 /// What every clone of a store shares.
@@ -100,6 +103,9 @@ struct Shared {
     reaping: Mutex<()>,
     reaper_started: AtomicBool,
     temp_counter: AtomicU64,
+    /// Directory fsyncs so far, for the tests of the durability rule.
+    #[cfg(test)]
+    dir_syncs: std::sync::atomic::AtomicUsize,
 }
 
 const DEFAULT_PATH: &str = "./sessions";
@@ -107,6 +113,15 @@ const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REAP_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_EXTENSION: &str = ".json";
 const DEFAULT_MODE: u32 = 0o600;
+/// 4 MiB: four times the largest session the store contract requires (a
+/// 1 MiB field round-trips, `testing::a_one_mebibyte_record_round_trips`),
+/// room for JSON escapes and other fields; a thousand times a session kept
+/// in a cookie; and still a bounded read on every request.
+const DEFAULT_MAX_FILE_SIZE: u64 = 4 << 20;
+/// The layer's default store timeout: when the layer gives up on a request,
+/// the blocking thread waiting for its lock gives up too, so a process that
+/// holds a lock file forever cannot pile up blocked threads.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for FileStore {
     /// A store in `./sessions`, as session-file-store's default.
@@ -124,6 +139,8 @@ impl std::fmt::Debug for FileStore {
             .field("extension", &self.inner.settings.extension)
             .field("mode", &format_args!("{:o}", self.inner.settings.mode))
             .field("fsync", &self.inner.settings.fsync)
+            .field("max_file_size", &self.inner.settings.max_file_size)
+            .field("lock_timeout", &self.inner.settings.lock_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +180,8 @@ impl FileStore {
             extension: DEFAULT_EXTENSION.to_owned(),
             mode: DEFAULT_MODE,
             fsync: true,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         };
         let shared = Shared {
             stripes: lock::new_stripes(),
@@ -170,6 +189,8 @@ impl FileStore {
             reaping: Mutex::new(()),
             reaper_started: AtomicBool::new(false),
             temp_counter: AtomicU64::new(0),
+            #[cfg(test)]
+            dir_syncs: std::sync::atomic::AtomicUsize::new(0),
         };
         FileStore {
             inner: Handle::new(settings, shared),
@@ -242,10 +263,12 @@ impl FileStore {
         self.configure(|inner| inner.mode = mode & 0o7777)
     }
 
-    /// Whether each write is flushed to the disk (the file, then the
-    /// directory) before the request completes (default `true`). Without it
-    /// writes are still atomic, and survive a killed process, but a power
-    /// loss can lose the last writes.
+    /// Whether each save and destroy is durable before the request
+    /// completes (default `true`): the file is fsynced, then the directory
+    /// after every rename and unlink, so a power loss can neither revert a
+    /// completed save nor bring back a destroyed session. Without it writes
+    /// are still atomic, and survive a killed process, but a power loss can
+    /// lose the last writes.
     ///
     /// ```
     /// let store = session_runtime::FileStore::new("./sessions").with_fsync(false);
@@ -254,6 +277,42 @@ impl FileStore {
     #[must_use]
     pub fn with_fsync(self, fsync: bool) -> Self {
         self.configure(|inner| inner.fsync = fsync)
+    }
+
+    /// The largest session file, in bytes, the store reads or writes
+    /// (default 4 MiB: four times the 1 MiB session every store must hold).
+    ///
+    /// A larger file is no session (one warning; it is never read whole into
+    /// memory, and the reap leaves it alone), and a save that would write a
+    /// larger session fails with a [`StoreError`] and writes nothing. When an
+    /// Express app shares the directory, set it above the largest session
+    /// that app writes.
+    ///
+    /// ```
+    /// let store = session_runtime::FileStore::new("./sessions").with_max_file_size(64 * 1024);
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn with_max_file_size(self, bytes: u64) -> Self {
+        self.configure(|inner| inner.max_file_size = bytes)
+    }
+
+    /// How long a save, touch, destroy or reap deletion waits for the lock
+    /// of a session (default 5 seconds, the layer's default
+    /// [store timeout](crate::SessionLayer::store_timeout)) before it fails
+    /// with a [`StoreError`]. The lock is held for one file read and write,
+    /// milliseconds; a longer wait means another process holds a lock file
+    /// in `<dir>/.locks/` and does not let go.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let store = session_runtime::FileStore::new("./sessions")
+    ///     .with_lock_timeout(Duration::from_secs(2));
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn with_lock_timeout(self, timeout: Duration) -> Self {
+        self.configure(|inner| inner.lock_timeout = timeout)
     }
 
     /// The directory the sessions are kept in.
@@ -274,8 +333,10 @@ impl FileStore {
     /// A file is read only when its size or modification time differs from
     /// when this store last read or wrote it; an expired one is read again
     /// under its lock before it is removed, so a session saved meanwhile
-    /// survives. A file that cannot be read as a session is removed once it
-    /// has not been modified for the ttl.
+    /// survives. A file that does not parse is removed only if it begins as
+    /// every session file does (`{"cookie":`) and has not been modified for
+    /// the ttl; a file that was never a session is never removed, whatever
+    /// its name.
     ///
     /// # Errors
     /// When the directory cannot be listed (a missing directory is not an error).

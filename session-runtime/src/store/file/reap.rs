@@ -36,7 +36,7 @@ impl Inner {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if self.is_temp_name(name) {
                 let stale = entry
                     .metadata()
                     .ok()
@@ -85,13 +85,16 @@ impl Inner {
             }
         }
         lock(&self.shared.index).retain(|id, _| present.contains(id));
-        for id in candidates {
+        let removed = candidates.into_iter().try_for_each(|id| {
             pacer.pace();
-            if self.remove_if_expired(&id)? {
-                stats.removed += 1;
-            }
+            stats.removed += usize::from(self.remove_if_expired(&id)?);
+            Ok(())
+        });
+        // One directory sync for all of the reap's unlinks, even after an error.
+        if stats.removed > 0 || stats.stale_temp_removed > 0 {
+            self.sync_dir();
         }
-        Ok(stats)
+        removed.map(|()| stats)
     }
 
     /// Removes the file of `id` if, read again under its lock, it has expired.
@@ -109,7 +112,7 @@ impl Inner {
         if !expired {
             return Ok(false);
         }
-        self.remove(id, &path)
+        self.unlink(id, &path)
     }
 }
 

@@ -71,7 +71,10 @@ impl Inner {
         let Some(_lock) = self.lock_session(id, false)? else {
             return Ok(());
         };
-        self.remove(id, &path)?;
+        if self.unlink(id, &path)? {
+            // Durable before the logout completes: a power loss must not bring the session back.
+            self.sync_dir();
+        }
         Ok(())
     }
 }
