@@ -804,8 +804,7 @@ fn counter_demo(store: FileStore, configure: impl FnOnce(SessionLayer) -> Sessio
 }
 
 async fn get_cookieless(app: &Router, path: &str) -> StatusCode {
-    let request = Request::get(path).body(Body::empty()).unwrap();
-    app.clone().oneshot(request).await.unwrap().status()
+    support::get_with(app, path, &[]).await.status
 }
 
 /// Every entry in `dir`, lock files included, or none when it does not exist.
