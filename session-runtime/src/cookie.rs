@@ -74,7 +74,7 @@ fn rejected() -> SessionCookie {
 /// instructions per cookie under callgrind. With three cookies in the header
 /// that was 7.7 % of a read request's user-space instructions, over the 5 %
 /// this hot path may spend on it (bench/RESULTS.md, issue #9).
-fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     headers.get_all(COOKIE).iter().find_map(|header| {
         header.as_bytes().split(|&b| b == b';').find_map(|pair| {
             let mut halves = pair.splitn(2, |&b| b == b'=');
@@ -93,11 +93,11 @@ fn strip_quotes(value: &[u8]) -> &[u8] {
 }
 
 /// Room for a decoded cookie value on the stack; longer ones go to the heap.
-type DecodeBuffer = [u8; 192];
+pub(crate) type DecodeBuffer = [u8; 192];
 
 /// `decodeURIComponent` as `cookie.parse` applies it: only to values with a
 /// `%`, keeping the raw value when an escape is malformed or not UTF-8.
-fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
+pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
     if !raw.contains('%') {
         return Cow::Borrowed(raw);
     }
@@ -390,6 +390,19 @@ mod tests {
             let ours = find(&map, "sid").map(|raw| String::from_utf8(raw.to_vec()).unwrap());
             assert_eq!(ours, expected, "{header:?}");
         }
+    }
+
+    #[test]
+    fn unicode_whitespace_is_part_of_a_value_as_in_express() {
+        // express's `cookie.parse` trims spaces and tabs only; the `cookie`
+        // crate trims all Unicode whitespace, so the property test that holds
+        // `find` to the crate generates none. Node 20, cookie 0.7.2:
+        // parse("sid=\u00a0a\u3000") → { sid: "\u00a0a\u3000" }.
+        assert_eq!(
+            found(&["sid=\u{a0}a\u{3000}"], "sid").as_deref(),
+            Some("\u{a0}a\u{3000}")
+        );
+        assert_eq!(found(&["\u{3000}sid=1"], "sid"), None);
     }
 
     #[test]
