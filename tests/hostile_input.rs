@@ -75,7 +75,12 @@ async fn get_page(router: &Router, cookie: Option<&str>) -> (String, Vec<String>
 fn pair_and_id(set_cookie: &str) -> (String, String) {
     let pair = set_cookie.split(';').next().unwrap().to_owned();
     let value = pair.split_once('=').unwrap().1;
-    let id = value.strip_prefix("s%3A").unwrap().split('.').next().unwrap();
+    let id = value
+        .strip_prefix("s%3A")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
     (pair.clone(), id.to_owned())
 }
 
