@@ -122,6 +122,11 @@ impl Priority {
 /// The session cookie's settings as stored with the session (express-session's
 /// `req.session.cookie`). A loaded session keeps the settings it was created
 /// with, as in express.
+///
+/// Times are stored as JavaScript can read them: a lifetime or expiry past
+/// 8.64e15 ms (`+275760-09-13T00:00:00.000Z`, the latest JavaScript `Date`)
+/// is stored as that, and `Set-Cookie` says at most
+/// `Expires=Fri, 31 Dec 9999 23:59:59 GMT`, the last HTTP date.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieMeta {
     /// Lifetime in milliseconds given at creation; `None` for a browser-session cookie.
@@ -403,7 +408,11 @@ impl Record {
     /// stores write. A missing `cookie` gives express's default cookie settings.
     ///
     /// # Errors
-    /// When the text is not a JSON object, or `cookie` / `__lastAccess` have the wrong shape.
+    /// When the text is not a JSON object, or `cookie` / `__lastAccess` have
+    /// the wrong shape. A `cookie` has the wrong shape when express would fail
+    /// to send it (an unknown `sameSite` or `priority`, an `expires` that
+    /// `Date.parse` rejects) or when its `path` or `domain` is not printable
+    /// ASCII without `;`, which would add attributes to `Set-Cookie`.
     pub fn from_json(text: &str) -> Result<Self, DecodeError> {
         let object: RawObject = serde_json::from_str(text).map_err(|error| {
             // The only data error is a value that is not an object: serde would quote it.
