@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::time::SystemTime;
 
 use cookie::Cookie;
-use cookie::time::{OffsetDateTime, PrimitiveDateTime};
+use cookie::time::OffsetDateTime;
 use http::HeaderMap;
 use http::header::COOKIE;
 
@@ -74,7 +74,7 @@ fn rejected() -> SessionCookie {
 /// instructions per cookie under callgrind. With three cookies in the header
 /// that was 7.7 % of a read request's user-space instructions, over the 5 %
 /// this hot path may spend on it (bench/RESULTS.md, issue #9).
-fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     headers.get_all(COOKIE).iter().find_map(|header| {
         header.as_bytes().split(|&b| b == b';').find_map(|pair| {
             let mut halves = pair.splitn(2, |&b| b == b'=');
@@ -93,11 +93,11 @@ fn strip_quotes(value: &[u8]) -> &[u8] {
 }
 
 /// Room for a decoded cookie value on the stack; longer ones go to the heap.
-type DecodeBuffer = [u8; 192];
+pub(crate) type DecodeBuffer = [u8; 192];
 
 /// `decodeURIComponent` as `cookie.parse` applies it: only to values with a
 /// `%`, keeping the raw value when an escape is malformed or not UTF-8.
-fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
+pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, str> {
     if !raw.contains('%') {
         return Cow::Borrowed(raw);
     }
@@ -165,6 +165,16 @@ pub(crate) fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Whether `value` can stand as a `Path` or `Domain` attribute: printable
+/// ASCII without `;`, so that it cannot end the attribute and start another.
+/// The one rule for the layer's options, stored cookies and `Set-Cookie`.
+pub(crate) fn is_attribute_value(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b';')
+}
+
 /// A `Set-Cookie` value: `name=value; Domain=…; Path=…; Expires=…; HttpOnly; Secure; Partitioned; Priority=…; SameSite=…`,
 /// the attribute order of express-session (it never sends `Max-Age`).
 pub(crate) fn set_cookie(name: &str, signed_value: &str, meta: &CookieMeta) -> String {
@@ -187,7 +197,9 @@ fn build<'a>(
     expires: Option<u64>,
 ) -> Cookie<'a> {
     let mut cookie = Cookie::new(name, value);
-    cookie.set_path(meta.path.as_str());
+    if let Some(path) = attribute(&meta.path, "path") {
+        cookie.set_path(path);
+    }
     cookie.set_http_only(meta.http_only);
     cookie.set_secure(meta.secure);
     cookie.set_partitioned(meta.partitioned);
@@ -202,11 +214,32 @@ fn build<'a>(
     cookie
 }
 
-/// `ms` since the epoch; past year 9999, which `time` and HTTP dates cannot
-/// write, the last second of 9999 (a cookie that never expires either way).
+/// `value`, unless it is not [an attribute value](is_attribute_value). Records
+/// from the stores are checked when read; this guards the ones a custom store
+/// or the app builds.
+fn attribute<'a>(value: &'a str, name: &'static str) -> Option<&'a str> {
+    if is_attribute_value(value) {
+        Some(value)
+    } else {
+        tracing::warn!(
+            attribute = name,
+            "session cookie attribute is not a valid value; leaving it out"
+        );
+        None
+    }
+}
+
+/// The last second an HTTP date can write: `Fri, 31 Dec 9999 23:59:59 GMT`.
+const LAST_HTTP_DATE_MS: u64 = 253_402_300_799_000;
+
+/// `ms` since the epoch; past year 9999, which HTTP dates cannot write (and
+/// `httpdate` panics on), the last second of 9999: a cookie that never
+/// expires either way. Clamped here rather than left to `time`'s range, which
+/// reaches year 999999 when anything in the build enables its `large-dates`.
 fn expires_at(ms: u64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(PrimitiveDateTime::MAX.assume_utc())
+    // In range for every build of `time`, so the fallback is never taken.
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms.min(LAST_HTTP_DATE_MS)) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// The crate's cookie written as express-session writes it.
@@ -226,7 +259,7 @@ fn write(cookie: &Cookie<'_>, meta: &CookieMeta) -> String {
     out.push_str(name);
     out.push('=');
     out.push_str(value);
-    if let Some(domain) = &meta.domain {
+    if let Some(domain) = meta.domain.as_deref().and_then(|d| attribute(d, "domain")) {
         out.push_str("; Domain=");
         out.push_str(domain);
     }
@@ -357,6 +390,19 @@ mod tests {
             let ours = find(&map, "sid").map(|raw| String::from_utf8(raw.to_vec()).unwrap());
             assert_eq!(ours, expected, "{header:?}");
         }
+    }
+
+    #[test]
+    fn unicode_whitespace_is_part_of_a_value_as_in_express() {
+        // express's `cookie.parse` trims spaces and tabs only; the `cookie`
+        // crate trims all Unicode whitespace, so the property test that holds
+        // `find` to the crate generates none. Node 20, cookie 0.7.2:
+        // parse("sid=\u00a0a\u3000") → { sid: "\u00a0a\u3000" }.
+        assert_eq!(
+            found(&["sid=\u{a0}a\u{3000}"], "sid").as_deref(),
+            Some("\u{a0}a\u{3000}")
+        );
+        assert_eq!(found(&["\u{3000}sid=1"], "sid"), None);
     }
 
     #[test]
@@ -503,5 +549,59 @@ mod tests {
         assert!(!is_valid_name("a b"));
         assert!(!is_valid_name("a;b"));
         assert!(!is_valid_name(""));
+    }
+
+    #[test]
+    fn attribute_values_that_would_inject_are_never_written() {
+        // A store file can hold anything; the layer's own options refuse these.
+        for bad in [
+            "/; Domain=evil.example",
+            "/\r\nSet-Cookie: x=1",
+            "/\u{0}",
+            "/\u{7f}",
+            "/caf\u{e9}",
+            "",
+        ] {
+            let meta = CookieMeta {
+                path: bad.to_owned(),
+                domain: Some(bad.to_owned()),
+                ..CookieMeta::default()
+            };
+            assert_eq!(
+                set_cookie("sid", "s:a", &meta),
+                "sid=s%3Aa; HttpOnly",
+                "{bad:?}"
+            );
+            assert_eq!(
+                clear_cookie("sid", &meta),
+                "sid=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly",
+                "{bad:?}"
+            );
+        }
+        assert!(is_attribute_value("/a b/~!"));
+        assert!(is_attribute_value(".example.com"));
+    }
+
+    #[test]
+    fn expires_is_the_last_second_of_9999_at_most() {
+        for (ms, expires) in [
+            (253_402_300_799_000, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (253_402_300_799_999, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (253_402_300_800_000, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (crate::time::MAX_MS, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (u64::MAX, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (951_782_400_999, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        ] {
+            let meta = CookieMeta {
+                expires: Some(ms),
+                ..CookieMeta::default()
+            };
+            assert_eq!(
+                set_cookie("sid", "v", &meta),
+                format!("sid=v; Path=/; Expires={expires}; HttpOnly"),
+                "{ms}"
+            );
+        }
     }
 }

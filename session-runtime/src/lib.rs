@@ -15,6 +15,9 @@ mod signing;
 mod sync;
 mod time;
 
+#[cfg(test)]
+mod proptests;
+
 pub mod store;
 
 #[cfg(feature = "testing")]

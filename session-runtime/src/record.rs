@@ -122,6 +122,11 @@ impl Priority {
 /// The session cookie's settings as stored with the session (express-session's
 /// `req.session.cookie`). A loaded session keeps the settings it was created
 /// with, as in express.
+///
+/// Times are stored as JavaScript can read them: a lifetime or expiry past
+/// 8.64e15 ms (`+275760-09-13T00:00:00.000Z`, the latest JavaScript `Date`)
+/// is stored as that, and `Set-Cookie` says at most
+/// `Expires=Fri, 31 Dec 9999 23:59:59 GMT`, the last HTTP date.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieMeta {
     /// Lifetime in milliseconds given at creation; `None` for a browser-session cookie.
@@ -163,9 +168,11 @@ impl Default for CookieMeta {
 
 impl CookieMeta {
     /// Restarts the lifetime from `now_ms`, as express's `cookie.maxAge = originalMaxAge`.
+    /// Never past the latest time a JavaScript `Date` holds ([`time::MAX_MS`]),
+    /// where JavaScript would have an invalid date.
     pub(crate) fn touch(&mut self, now_ms: u64) {
         if let Some(max_age) = self.original_max_age {
-            self.expires = Some(now_ms.saturating_add(max_age));
+            self.expires = Some(now_ms.saturating_add(max_age).min(time::MAX_MS));
         }
     }
 
@@ -187,12 +194,13 @@ impl CookieMeta {
         self.original_max_age.is_some() || self.expires.is_some()
     }
 
-    /// Writes express's `Cookie.prototype.toJSON` shape.
+    /// Writes express's `Cookie.prototype.toJSON` shape. Times are clamped to
+    /// [`time::MAX_MS`], the range a JavaScript `Date` and number hold exactly.
     fn write_json(&self, out: &mut String) {
         use std::fmt::Write as _;
         out.push_str("{\"originalMaxAge\":");
         match self.original_max_age {
-            Some(ms) => write!(out, "{ms}").expect("writing to a String"),
+            Some(ms) => write!(out, "{}", ms.min(time::MAX_MS)).expect("writing to a String"),
             None => out.push_str("null"),
         }
         if let Some(partitioned) = self.partitioned {
@@ -223,22 +231,24 @@ impl CookieMeta {
         out.push('}');
     }
 
+    /// Reads what express-session stores, and only what its `cookie.serialize`
+    /// would write: `None` where express would throw at Set-Cookie time, and for
+    /// a `path` or `domain` that would smuggle attributes into the header.
     fn from_json(value: &serde_json::Value) -> Option<Self> {
         let object = value.as_object()?;
         let defaults = CookieMeta::default();
-        let same_site = optional(object.get("sameSite"), |v| match v {
-            serde_json::Value::Bool(true) => Some(Some(SameSite::Strict)),
-            serde_json::Value::Bool(false) => Some(None),
+        // `cookie.serialize` tests both with `if (opt.sameSite)`: falsy values send nothing.
+        let same_site = truthy(object.get("sameSite"), |v| match v {
+            serde_json::Value::Bool(true) => Some(SameSite::Strict),
             serde_json::Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                "strict" => Some(Some(SameSite::Strict)),
-                "lax" => Some(Some(SameSite::Lax)),
-                "none" => Some(Some(SameSite::None)),
+                "strict" => Some(SameSite::Strict),
+                "lax" => Some(SameSite::Lax),
+                "none" => Some(SameSite::None),
                 _ => None,
             },
             _ => None,
-        })?
-        .flatten();
-        let priority = optional(object.get("priority"), |v| {
+        })?;
+        let priority = truthy(object.get("priority"), |v| {
             match v.as_str()?.to_ascii_lowercase().as_str() {
                 "low" => Some(Priority::Low),
                 "medium" => Some(Priority::Medium),
@@ -254,10 +264,10 @@ impl CookieMeta {
                 None => defaults.http_only,
             },
             path: match object.get("path") {
-                Some(v) => v.as_str()?.to_owned(),
+                Some(v) => attribute_value(v)?,
                 None => defaults.path,
             },
-            domain: optional(object.get("domain"), |v| v.as_str().map(str::to_owned))?,
+            domain: optional(object.get("domain"), attribute_value)?,
             secure: optional(object.get("secure"), serde_json::Value::as_bool)?,
             same_site,
             partitioned: optional(object.get("partitioned"), serde_json::Value::as_bool)?,
@@ -278,13 +288,43 @@ fn optional<T>(
     }
 }
 
-/// JavaScript numbers: accept integral floats too (`86400000.0`), reject negatives.
+/// Like [`optional`], for the attributes `cookie.serialize` skips when falsy
+/// (`false`, `0`, `""`, `null`).
+fn truthy<T>(
+    value: Option<&serde_json::Value>,
+    read: impl FnOnce(&serde_json::Value) -> Option<T>,
+) -> Option<Option<T>> {
+    let falsy = match value {
+        Some(serde_json::Value::Bool(b)) => !b,
+        Some(serde_json::Value::Number(n)) => n.as_f64() == Some(0.0),
+        Some(serde_json::Value::String(s)) => s.is_empty(),
+        _ => false,
+    };
+    if falsy {
+        Some(None)
+    } else {
+        optional(value, read)
+    }
+}
+
+/// A `Path` or `Domain` the layer's own options would accept.
+fn attribute_value(value: &serde_json::Value) -> Option<String> {
+    value
+        .as_str()
+        .filter(|text| crate::cookie::is_attribute_value(text))
+        .map(str::to_owned)
+}
+
+/// JavaScript numbers: accept integral floats too (`86400000.0`), reject
+/// negatives and fractions. Past [`time::MAX_MS`] (a lifetime no JavaScript
+/// `Date` can add up to), `MAX_MS`.
 fn non_negative_ms(value: &serde_json::Value) -> Option<u64> {
     if let Some(n) = value.as_u64() {
-        return Some(n);
+        return Some(n.min(time::MAX_MS));
     }
     let f = value.as_f64()?;
-    (f >= 0.0 && f.fract() == 0.0 && f < 9.0e15).then_some(f as u64)
+    // `as` saturates; every float past 2^53 is whole.
+    (f >= 0.0 && f.fract() == 0.0).then_some((f as u64).min(time::MAX_MS))
 }
 
 pub(crate) fn push_json_string(out: &mut String, text: &str) {
@@ -368,9 +408,24 @@ impl Record {
     /// stores write. A missing `cookie` gives express's default cookie settings.
     ///
     /// # Errors
-    /// When the text is not a JSON object, or `cookie` / `__lastAccess` have the wrong shape.
+    /// When the text is not a JSON object, or `cookie` / `__lastAccess` have
+    /// the wrong shape. A `cookie` has the wrong shape when express would fail
+    /// to send it (an unknown `sameSite` or `priority`, an `expires` that
+    /// `Date.parse` rejects) or when its `path` or `domain` is not printable
+    /// ASCII without `;`, which would add attributes to `Set-Cookie`.
     pub fn from_json(text: &str) -> Result<Self, DecodeError> {
-        let object: RawObject = serde_json::from_str(text).map_err(DecodeError::Json)?;
+        let object: RawObject = serde_json::from_str(text).map_err(|error| {
+            // The only data error is a value that is not an object: serde would quote it.
+            if error.is_data() {
+                DecodeError::Json(de::Error::custom(format_args!(
+                    "another kind of JSON value at line {} column {}",
+                    error.line(),
+                    error.column()
+                )))
+            } else {
+                DecodeError::Json(error)
+            }
+        })?;
         let mut record = Record::default();
         for (key, value) in object.0 {
             match &*key {
@@ -420,11 +475,7 @@ impl<'de> serde::Deserialize<'de> for RawObject {
                 Ok(RawObject(entries))
             }
         }
-        deserializer
-            .deserialize_map(ObjectVisitor)
-            .map_err(|e: D::Error| {
-                de::Error::custom(format_args!("a stored session must be a JSON object: {e}"))
-            })
+        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 
@@ -482,5 +533,215 @@ mod tests {
             ..Record::default()
         };
         assert_eq!(Record::from_json(&record.to_json()).unwrap().cookie, meta);
+    }
+
+    fn cookie(json: &str) -> Result<CookieMeta, DecodeError> {
+        Record::from_json(&format!(r#"{{"cookie":{json}}}"#)).map(|record| record.cookie)
+    }
+
+    fn is_cookie_error<T: fmt::Debug>(result: Result<T, DecodeError>) -> bool {
+        matches!(result, Err(DecodeError::Cookie))
+    }
+
+    #[test]
+    fn far_future_lifetimes_load_save_and_reload() {
+        // A stored originalMaxAge past ~2.5e14 ms used to put the next `expires`
+        // past year 9999, written as a five-digit year that no reader accepts.
+        let now = 1_795_771_751_250;
+        for (max_age, expires) in [
+            ("300000000000000", "null"),
+            ("8640000000000000", r#""+275760-09-13T00:00:00.000Z""#),
+            ("18446744073709551615", r#""9999-12-31T23:59:59.999Z""#),
+            ("18446744073709551616", r#""+010000-01-01T00:00:00.000Z""#),
+            ("1e300", "null"),
+        ] {
+            let text = format!(
+                r#"{{"cookie":{{"originalMaxAge":{max_age},"expires":{expires},"httpOnly":true,"path":"/"}},"__lastAccess":{now}}}"#
+            );
+            let mut record = Record::from_json(&text).expect(&text);
+            record.cookie.touch(now);
+            let saved = record.to_json();
+            let reloaded = Record::from_json(&saved).expect(&saved);
+            assert_eq!(reloaded.cookie, record.cookie, "{text}");
+            assert_eq!(reloaded.to_json(), saved);
+            let max_age = reloaded.cookie.original_max_age.unwrap();
+            assert!(max_age <= time::MAX_MS, "{text}");
+            assert!(reloaded.cookie.expires.unwrap() <= time::MAX_MS, "{text}");
+            // And the cookie for it can be written.
+            let header = crate::cookie::set_cookie("sid", "s:a.b", &reloaded.cookie);
+            assert!(header.contains("; Expires="), "{header}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_to_what_a_javascript_date_holds() {
+        let mut meta = CookieMeta {
+            original_max_age: Some(u64::MAX),
+            ..CookieMeta::default()
+        };
+        meta.touch(1_795_771_751_250);
+        assert_eq!(meta.expires, Some(time::MAX_MS));
+        meta.touch(u64::MAX);
+        assert_eq!(meta.expires, Some(time::MAX_MS));
+        let record = Record {
+            cookie: meta,
+            ..Record::default()
+        };
+        assert_eq!(
+            record.to_json(),
+            r#"{"cookie":{"originalMaxAge":8640000000000000,"expires":"+275760-09-13T00:00:00.000Z","httpOnly":true,"path":"/"}}"#
+        );
+    }
+
+    #[test]
+    fn an_expiry_javascript_cannot_read_is_not_a_session() {
+        for expires in [
+            "9999-12-31T23:59:60Z",
+            "+275760-09-13T00:00:00.001Z",
+            "10000-01-01T00:00:00.000Z",
+            "tomorrow",
+        ] {
+            let json = format!(r#"{{"expires":"{expires}"}}"#);
+            assert!(is_cookie_error(cookie(&json)), "{expires}");
+        }
+        assert!(is_cookie_error(cookie(r#"{"expires":1795771751250}"#)));
+    }
+
+    #[test]
+    fn stored_paths_and_domains_that_would_inject_attributes_are_not_a_session() {
+        for value in [
+            "/; Domain=evil.example",
+            "/\r\nSet-Cookie: x=1",
+            "/\u{1}",
+            "/\u{7f}",
+            "/caf\u{e9}",
+            "",
+        ] {
+            let value = serde_json::to_string(value).unwrap();
+            for key in ["path", "domain"] {
+                let json = format!(r#"{{"{key}":{value}}}"#);
+                assert!(is_cookie_error(cookie(&json)), "{json}");
+            }
+        }
+        let fine = cookie(r#"{"path":"/a b/~!","domain":".example.com"}"#).unwrap();
+        assert_eq!(fine.path, "/a b/~!");
+        assert_eq!(fine.domain.as_deref(), Some(".example.com"));
+    }
+
+    #[test]
+    fn same_site_reads_as_cookie_serialize_does() {
+        for (json, expected) in [
+            ("true", Some(SameSite::Strict)),
+            ("false", None),
+            ("null", None),
+            (r#""strict""#, Some(SameSite::Strict)),
+            (r#""Strict""#, Some(SameSite::Strict)),
+            (r#""lax""#, Some(SameSite::Lax)),
+            (r#""LAX""#, Some(SameSite::Lax)),
+            (r#""none""#, Some(SameSite::None)),
+            (r#""None""#, Some(SameSite::None)),
+            // Falsy: `cookie.serialize` writes no attribute.
+            (r#""""#, None),
+            ("0", None),
+        ] {
+            let meta = cookie(&format!(r#"{{"sameSite":{json}}}"#)).expect(json);
+            assert_eq!(meta.same_site, expected, "{json}");
+        }
+        assert_eq!(cookie("{}").unwrap().same_site, None);
+        // What `cookie.serialize` throws on.
+        for json in [r#""auto""#, r#""other""#, r#"" lax""#, "1", "[]", "{}"] {
+            let text = format!(r#"{{"sameSite":{json}}}"#);
+            assert!(is_cookie_error(cookie(&text)), "{json}");
+        }
+    }
+
+    #[test]
+    fn priority_reads_as_cookie_serialize_does() {
+        for (json, expected) in [
+            (r#""low""#, Some(Priority::Low)),
+            (r#""Low""#, Some(Priority::Low)),
+            (r#""medium""#, Some(Priority::Medium)),
+            (r#""MEDIUM""#, Some(Priority::Medium)),
+            (r#""high""#, Some(Priority::High)),
+            (r#""High""#, Some(Priority::High)),
+            ("null", None),
+            (r#""""#, None),
+            ("false", None),
+            ("0", None),
+        ] {
+            let meta = cookie(&format!(r#"{{"priority":{json}}}"#)).expect(json);
+            assert_eq!(meta.priority, expected, "{json}");
+        }
+        for json in [r#""urgent""#, "true", "1", r#""high ""#] {
+            let text = format!(r#"{{"priority":{json}}}"#);
+            assert!(is_cookie_error(cookie(&text)), "{json}");
+        }
+    }
+
+    #[test]
+    fn flags_are_booleans() {
+        let read = |key: &str, json: &str| cookie(&format!(r#"{{"{key}":{json}}}"#));
+        for key in ["secure", "partitioned"] {
+            let get = |meta: CookieMeta| match key {
+                "secure" => meta.secure,
+                _ => meta.partitioned,
+            };
+            assert_eq!(get(read(key, "true").unwrap()), Some(true), "{key}");
+            assert_eq!(get(read(key, "false").unwrap()), Some(false), "{key}");
+            assert_eq!(get(read(key, "null").unwrap()), None, "{key}");
+            assert_eq!(get(cookie("{}").unwrap()), None, "{key}");
+            assert!(is_cookie_error(read(key, r#""true""#)), "{key}");
+            assert!(is_cookie_error(read(key, "1")), "{key}");
+        }
+        assert!(!read("httpOnly", "false").unwrap().http_only);
+        assert!(read("httpOnly", "true").unwrap().http_only);
+        assert!(cookie("{}").unwrap().http_only);
+        assert!(is_cookie_error(read("httpOnly", "1")));
+    }
+
+    #[test]
+    fn original_max_age_is_a_non_negative_whole_number() {
+        for (json, expected) in [
+            ("86400000", Some(86_400_000)),
+            ("86400000.0", Some(86_400_000)),
+            ("8.64e7", Some(86_400_000)),
+            ("0", Some(0)),
+            ("-0.0", Some(0)),
+            ("null", None),
+        ] {
+            let meta = cookie(&format!(r#"{{"originalMaxAge":{json}}}"#)).expect(json);
+            assert_eq!(meta.original_max_age, expected, "{json}");
+        }
+        for json in [
+            "-1",
+            "-1.0",
+            "1.5",
+            "0.5",
+            r#""86400000""#,
+            "true",
+            "-1e300",
+        ] {
+            let text = format!(r#"{{"originalMaxAge":{json}}}"#);
+            assert!(is_cookie_error(cookie(&text)), "{json}");
+        }
+        for json in ["-1", "1.5", r#""1""#] {
+            let text = format!(r#"{{"__lastAccess":{json}}}"#);
+            assert!(
+                matches!(
+                    Record::from_json(&text),
+                    Err(DecodeError::Timestamp("__lastAccess"))
+                ),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_object_is_not_quoted_in_the_error() {
+        for text in [r#""secret-token""#, "123456789", "[\"secret-token\"]"] {
+            let error = Record::from_json(text).unwrap_err().to_string();
+            assert!(!error.contains("secret-token"), "{error}");
+            assert!(!error.contains("123456789"), "{error}");
+        }
     }
 }

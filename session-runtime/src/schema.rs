@@ -56,11 +56,15 @@ pub fn decode_field<F: DeserializeOwned>(
             match serde_json::from_str::<F>(raw.get()) {
                 Ok(value) => return value,
                 Err(error) => {
+                    // Where and what kind, not serde's message: it quotes the stored
+                    // value (`invalid type: string "…"`), which may be a secret.
                     tracing::warn!(
                         schema,
                         field,
                         key,
-                        %error,
+                        category = ?error.classify(),
+                        line = error.line(),
+                        column = error.column(),
                         "stored session value does not decode into the field's type; using the field's default"
                     );
                     return default();
@@ -158,5 +162,77 @@ impl Snapshot {
             Some(failure) => Err(failure),
             None => Ok(diff.changed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use serde_json::value::RawValue;
+
+    use super::*;
+
+    /// Log lines written while `f` runs on this thread.
+    fn logs(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+                let mut buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                buffer.extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buffer.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    fn fields(key: &str, json: &str) -> Fields {
+        let mut fields = Fields::default();
+        fields.set(key, RawValue::from_string(json.to_owned()).unwrap());
+        fields
+    }
+
+    #[test]
+    fn a_value_that_does_not_decode_is_logged_without_the_value() {
+        for json in [
+            r#""secret-token""#,
+            r#"{"secret-token":1}"#,
+            r#"["secret-token"]"#,
+            "-424242",
+            "4.24242",
+        ] {
+            let stored = fields("token", json);
+            let log = logs(|| {
+                let value: u64 = decode_field(&stored, "Auth", "token", &["token"], || 7);
+                assert_eq!(value, 7);
+            });
+            assert!(log.contains("WARN"), "{log}");
+            assert!(log.contains("Auth") && log.contains("token"), "{log}");
+            assert!(log.contains("Data"), "{log}");
+            assert!(!log.contains("secret-token"), "{log}");
+            assert!(!log.contains("4242"), "{log}");
+        }
+    }
+
+    #[test]
+    fn the_first_key_present_decides() {
+        let stored = fields("old", "5");
+        let value: u64 = decode_field(&stored, "Auth", "count", &["count", "old"], || 7);
+        assert_eq!(value, 5);
+        let value: u64 = decode_field(&stored, "Auth", "count", &["count"], || 7);
+        assert_eq!(value, 7);
     }
 }
