@@ -51,7 +51,7 @@ async fn counter_contract_over_the_port_from_env() {
     let cookie = reply.set_cookie().expect("the first visit sets the cookie");
     assert!(cookie.starts_with("_es_demo=s%3A"), "{cookie}");
     assert!(
-        cookie.ends_with("; Path=/; HttpOnly"),
+        cookie.ends_with("; Path=/; HttpOnly; SameSite=Lax"),
         "browser-session cookie: {cookie}"
     );
 }

@@ -73,7 +73,10 @@ async fn counter_flow_over_a_real_socket() {
         .set_cookie()
         .expect("the first modified response sets the cookie");
     assert!(set_cookie.starts_with("connect.sid=s%3A"), "{set_cookie}");
-    assert!(set_cookie.ends_with("; Path=/; HttpOnly"), "{set_cookie}");
+    assert!(
+        set_cookie.ends_with("; Path=/; HttpOnly; SameSite=Lax"),
+        "{set_cookie}"
+    );
     let cookie = Some(cookie_pair(&set_cookie));
 
     let second = wire::request(addr, "GET", "/", cookie).await;
@@ -92,7 +95,7 @@ async fn counter_flow_over_a_real_socket() {
     let out = wire::request(addr, "POST", "/logout", cookie).await;
     assert_eq!(
         out.set_cookie().as_deref(),
-        Some("connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly")
+        Some("connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax")
     );
     assert_eq!(store.calls.destroys(), 1);
     assert_eq!(store.calls.writes(), writes_before_logout + 1);

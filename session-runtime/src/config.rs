@@ -143,7 +143,13 @@ impl Config {
             lifetime: Lifetime::BrowserSession,
             secure: SecureSetting::Off,
             same_site_auto: false,
-            cookie: CookieMeta::default(),
+            // Lax, not express's none: a cross-site POST (a form on another
+            // site posting to /logout or /cart/add) carries no session, in every
+            // browser, not only those that default to Lax (see `SessionLayer::same_site`).
+            cookie: CookieMeta {
+                same_site: Some(SameSite::Lax),
+                ..CookieMeta::default()
+            },
             on_store_error: OnStoreError::default(),
             store_timeout: Some(DEFAULT_STORE_TIMEOUT),
             max_cookie_length: DEFAULT_MAX_COOKIE_LENGTH,

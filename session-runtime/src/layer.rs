@@ -9,7 +9,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::{Config, Lifetime, OnStoreError, SecureSetting, Unset};
-use crate::cookie;
+use crate::cookie::{self, is_attribute_value};
 use crate::id::SessionId;
 use crate::record::{Priority, SameSite};
 use crate::request::{Incoming, OutOfScope, RequestSession, SessionHandle};
@@ -342,17 +342,31 @@ impl SessionLayer {
         self.configure(|c| c.absolute_timeout = Some(timeout))
     }
 
-    /// The `SameSite` attribute (default: none sent).
+    /// The `SameSite` attribute (default `Lax`).
+    ///
+    /// `Lax` keeps the session cookie off cross-site subrequests and
+    /// cross-site `POST`s (a form on another site posting to `/logout` or
+    /// `/cart/add`: cross-site request forgery), while a link from another site
+    /// still arrives logged in. Browsers that default to `Lax` do this anyway;
+    /// the attribute makes it hold in those that do not. `Strict` also drops
+    /// the cookie on links from other sites; `SameSite::None` (which browsers
+    /// accept only with `Secure`) sends it everywhere, for a session used
+    /// inside another site's frame.
+    ///
+    /// express-session sends no `SameSite` by default: `.same_site(None)`
+    /// does the same (the browser's own default applies).
     ///
     /// ```
     /// # use session_runtime::{MemoryStore, SameSite, SessionLayer};
-    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").same_site(SameSite::Lax);
-    /// # let _ = layer;
+    /// let strict = SessionLayer::new(MemoryStore::new(), "secret").same_site(SameSite::Strict);
+    /// let like_express = SessionLayer::new(MemoryStore::new(), "secret").same_site(None);
+    /// # let _ = (strict, like_express);
     /// ```
     #[must_use]
-    pub fn same_site(self, same_site: SameSite) -> Self {
+    pub fn same_site(self, same_site: impl Into<Option<SameSite>>) -> Self {
+        let same_site = same_site.into();
         self.configure(|c| {
-            c.cookie.same_site = Some(same_site);
+            c.cookie.same_site = same_site;
             c.same_site_auto = false;
         })
     }
@@ -467,13 +481,6 @@ fn is_secure<B>(request: &Request<B>, proxy: bool) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .is_some_and(|first| first.trim().eq_ignore_ascii_case("https"))
-}
-
-fn is_attribute_value(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b';')
 }
 
 impl<S> Layer<S> for SessionLayer {

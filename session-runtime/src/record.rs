@@ -176,15 +176,15 @@ impl CookieMeta {
         }
     }
 
-    /// Whether these are express's default settings (compared without allocating).
-    pub(crate) fn is_default(&self) -> bool {
+    /// Whether these are express's default settings but for `SameSite` (the
+    /// layer's own default is `Lax`).
+    pub(crate) fn is_default_but_same_site(&self) -> bool {
         self.original_max_age.is_none()
             && self.expires.is_none()
             && self.http_only
             && self.path == "/"
             && self.domain.is_none()
             && self.secure.is_none()
-            && self.same_site.is_none()
             && self.partitioned.is_none()
             && self.priority.is_none()
     }

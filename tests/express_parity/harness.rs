@@ -64,6 +64,15 @@ async fn show_cookie(session: Session<Counter>) -> String {
 
 /// `/` modifies the session, `/peek` only reads it, `/id` returns its id,
 /// `/cookie` its original max age; the others call the method they are named after.
+/// A layer with express-session's defaults, which this suite checks against:
+/// as ours but for `SameSite`, which express does not send (ours: `Lax`).
+pub(crate) fn express_layer<S: SessionStore>(
+    store: S,
+    secrets: impl Into<session_runtime::Secrets>,
+) -> SessionLayer {
+    SessionLayer::new(store, secrets).same_site(None)
+}
+
 pub(crate) fn app(
     store: &CountingStore,
     configure: impl FnOnce(SessionLayer) -> SessionLayer,
@@ -77,7 +86,7 @@ pub(crate) fn app(
         .route("/regenerate", get(regenerate))
         .route("/touch", get(touch))
         .route("/cookie", get(show_cookie))
-        .layer(configure(SessionLayer::new(store.clone(), SECRET)))
+        .layer(configure(express_layer(store.clone(), SECRET)))
 }
 
 /// Puts `record` in the store under a fresh id, stamped as accessed `age` ago;

@@ -1,6 +1,7 @@
 //! test/cookie.js, `new Cookie()` and `new Cookie(opts)`: the cookie
 //! settings a new session gets.
 
+use crate::harness::express_layer;
 use std::time::Duration;
 
 use axum::Router;
@@ -112,7 +113,7 @@ mod with_options {
         async fn set_path() {
             let store = CountingStore::new();
             let router = Router::new().route("/foo/bar", get(peek)).layer(
-                SessionLayer::new(store.clone(), SECRET)
+                express_layer(store.clone(), SECRET)
                     .save_uninitialized(true)
                     .path("/foo/bar"),
             );

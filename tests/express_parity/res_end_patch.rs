@@ -1,11 +1,11 @@
 //! `res.end patch`: other middleware wrapping the response, outside or
 //! inside the layer.
 
+use crate::harness::express_layer;
 use axum::Router;
 use axum::http::header;
 use axum::response::Response;
 use axum::routing::get;
-use session_runtime::SessionLayer;
 
 use crate::harness::{SECRET, app, increment};
 use crate::support::{Client, CountingStore};
@@ -36,7 +36,7 @@ async fn handle_res_end_res_write_patched_after() {
     let router = Router::new()
         .route("/", get(increment))
         .layer(axum::middleware::map_response(tag_response))
-        .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false));
+        .layer(express_layer(store.clone(), SECRET).save_uninitialized(false));
     let reply = Client::new(router).get("/").await;
     assert_eq!(reply.headers["x-patched"], "yes");
     assert!(reply.sid().is_some());

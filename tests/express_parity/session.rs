@@ -1,12 +1,13 @@
 //! `session()`: the cases directly under express-session's outer `describe`.
 
+use crate::harness::express_layer;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use session_runtime::{MemoryStore, Record, Session, SessionLayer};
+use session_runtime::{MemoryStore, Record, Session};
 
 use crate::harness::{
     MINUTE, SECRET, app, assert_rejected_genid, increment, modify_and_echo, seed,
@@ -22,8 +23,8 @@ async fn do_nothing_if_req_session_exists() {
     let inner = CountingStore::new();
     let router = Router::new()
         .route("/", get(increment))
-        .layer(SessionLayer::new(inner.clone(), SECRET).save_uninitialized(false))
-        .layer(SessionLayer::new(outer.clone(), SECRET).save_uninitialized(true));
+        .layer(express_layer(inner.clone(), SECRET).save_uninitialized(false))
+        .layer(express_layer(outer.clone(), SECRET).save_uninitialized(true));
     let mut client = Client::new(router);
     let first = client.get("/").await;
     assert_eq!(first.body, "1");
@@ -42,7 +43,7 @@ async fn do_nothing_if_req_session_exists() {
 #[tokio::test]
 #[should_panic(expected = "invalid session secret")]
 async fn error_without_secret() {
-    let _ = SessionLayer::new(MemoryStore::new(), "");
+    let _ = express_layer(MemoryStore::new(), "");
 }
 
 #[tokio::test]
@@ -129,7 +130,7 @@ async fn handle_reserved_properties_in_storage() {
                 shown
             }),
         )
-        .layer(SessionLayer::new(store.clone(), SECRET));
+        .layer(express_layer(store.clone(), SECRET));
     let reply = get_with_cookie(&router, "/", &cookie).await;
     assert_eq!(
         reply.body,
@@ -168,7 +169,7 @@ async fn update_cookie_expiration_when_slow_write() {
     let router = Router::new()
         .route("/", axum::routing::post(modify_and_echo))
         .layer(
-            SessionLayer::new(store.clone(), SECRET)
+            express_layer(store.clone(), SECRET)
                 .rolling(true)
                 .max_age(MINUTE),
         );

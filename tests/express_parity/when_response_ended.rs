@@ -1,12 +1,13 @@
 //! `when response ended`: the session is saved by the time the response has
 //! been read, over real sockets.
 
+use crate::harness::express_layer;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::routing::get;
-use session_runtime::{Session, SessionLayer};
+use session_runtime::Session;
 
 use crate::harness::{Counter, MINUTE, SECRET, app, modify_and_echo};
 use crate::support::clock::http_date_secs;
@@ -40,7 +41,7 @@ async fn have_saved_session_even_with_empty_response() {
                 (StatusCode::OK, [(header::CONTENT_LENGTH, "0")], "")
             }),
         )
-        .layer(SessionLayer::new(store.clone(), SECRET));
+        .layer(express_layer(store.clone(), SECRET));
     assert_saved_after_response(router, &store, "/").await;
 }
 
@@ -49,7 +50,7 @@ async fn have_saved_session_even_with_multi_write() {
     let store = CountingStore::new();
     let router = Router::new()
         .route("/", axum::routing::post(modify_and_echo))
-        .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false));
+        .layer(express_layer(store.clone(), SECRET).save_uninitialized(false));
     let addr = serve(router).await;
     let reply =
         wire::request_chunked(addr, "/", None, &[("hello, ", 0), ("world", 50), ("!", 50)]).await;
@@ -75,7 +76,7 @@ async fn have_saved_session_even_with_non_chunked_response() {
                 "hello, world!"
             }),
         )
-        .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false));
+        .layer(express_layer(store.clone(), SECRET).save_uninitialized(false));
     let addr = serve(router).await;
     let reply = wire::request(addr, "GET", "/", None).await;
     assert_eq!(reply.header("content-length"), Some("13"), "{reply:?}");

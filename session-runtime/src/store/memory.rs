@@ -12,7 +12,7 @@ use super::{
 };
 use crate::error::DecodeError;
 use crate::id::SessionId;
-use crate::record::{CookieMeta, Record};
+use crate::record::{CookieMeta, Record, SameSite};
 use crate::sync::{read, write};
 use crate::time::now_ms;
 
@@ -85,8 +85,35 @@ struct Shared {
 struct Entry {
     expires_at: u64,
     last_access: u64,
-    cookie: Option<Box<CookieMeta>>,
+    cookie: StoredCookie,
     fields: Box<str>,
+}
+
+/// Cookie settings as the memory store keeps them: almost every session has
+/// the defaults, with the layer's `SameSite`, so those take no allocation.
+enum StoredCookie {
+    Defaults(Option<SameSite>),
+    Other(Box<CookieMeta>),
+}
+
+impl StoredCookie {
+    fn new(cookie: &CookieMeta) -> Self {
+        if cookie.is_default_but_same_site() {
+            StoredCookie::Defaults(cookie.same_site)
+        } else {
+            StoredCookie::Other(Box::new(cookie.clone()))
+        }
+    }
+
+    fn get(&self) -> CookieMeta {
+        match self {
+            StoredCookie::Defaults(same_site) => CookieMeta {
+                same_site: *same_site,
+                ..CookieMeta::default()
+            },
+            StoredCookie::Other(cookie) => (**cookie).clone(),
+        }
+    }
 }
 
 impl Entry {
@@ -94,7 +121,7 @@ impl Entry {
         let mut entry = Entry {
             expires_at: 0,
             last_access: 0,
-            cookie: None,
+            cookie: StoredCookie::Defaults(None),
             fields: record.fields_json().into_boxed_str(),
         };
         entry.set_meta(record, ttl);
@@ -114,7 +141,7 @@ impl Entry {
         };
         self.last_access = last_access;
         self.expires_at = expires_at;
-        self.cookie = (!record.cookie.is_default()).then(|| Box::new(record.cookie.clone()));
+        self.cookie = StoredCookie::new(&record.cookie);
     }
 
     fn is_live(&self, now: u64) -> bool {
@@ -124,9 +151,7 @@ impl Entry {
     fn decode(&self) -> Result<Record, DecodeError> {
         let mut record = Record::from_json(&self.fields)?;
         record.last_access = Some(self.last_access);
-        if let Some(cookie) = &self.cookie {
-            record.cookie = (**cookie).clone();
-        }
+        record.cookie = self.cookie.get();
         Ok(record)
     }
 }

@@ -1,5 +1,6 @@
 //! `resave option`.
 
+use crate::harness::express_layer;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use session_runtime::{Session, SessionLayer};
+use session_runtime::Session;
 
 use crate::harness::{MINUTE, SECRET, app, counter_record, seed};
 use crate::support::{Client, CountingStore, get_with_cookie};
@@ -83,7 +84,7 @@ mod when_false {
                 }),
             )
             .layer(
-                SessionLayer::new(store.clone(), SECRET)
+                express_layer(store.clone(), SECRET)
                     .resave(false)
                     .save_uninitialized(false),
             );

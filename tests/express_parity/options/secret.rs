@@ -1,10 +1,11 @@
 //! `secret option`.
 
+use crate::harness::express_layer;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use session_runtime::{Secrets, SessionLayer};
+use session_runtime::Secrets;
 
 use crate::harness::{counter_record, increment, peek, seed};
 use crate::support::{Client, CountingStore, get_with_cookie, signed_value};
@@ -21,7 +22,7 @@ async fn round_trip(secrets: Secrets, signer: &[u8]) {
     let store = CountingStore::new();
     let router = Router::new()
         .route("/", get(increment))
-        .layer(SessionLayer::new(store.clone(), secrets).save_uninitialized(false));
+        .layer(express_layer(store.clone(), secrets).save_uninitialized(false));
     let mut client = Client::new(router);
     let reply = client.get("/").await;
     let sid = reply.sid().unwrap();
@@ -71,7 +72,7 @@ mod when_an_array {
         let store = CountingStore::new();
         let (_sid, cookie) = seed(&store, counter_record(5, None), Duration::ZERO).await;
         // `seed` signs with "keyboard cat": the second secret here.
-        let router = Router::new().route("/", get(peek)).layer(SessionLayer::new(
+        let router = Router::new().route("/", get(peek)).layer(express_layer(
             store.clone(),
             Secrets::try_new(["nyan cat", "keyboard cat"]).unwrap(),
         ));

@@ -1,6 +1,7 @@
 //! `req.session > .cookie`: the cookie a session's responses carry, and the
 //! settings a handler sees through `Session::cookie()`.
 
+use crate::harness::express_layer;
 use std::time::Duration;
 
 use axum::Router;
@@ -51,7 +52,7 @@ async fn set_cookie_only_once_for_browser_session_cookies() {
 async fn override_defaults() {
     let store = CountingStore::new();
     let router = Router::new().route("/admin", get(increment)).layer(
-        SessionLayer::new(store.clone(), SECRET)
+        express_layer(store.clone(), SECRET)
             .save_uninitialized(false)
             .path("/admin")
             .http_only(false)
@@ -71,7 +72,7 @@ async fn override_defaults() {
 #[should_panic(expected = "invalid session cookie domain")]
 async fn forward_errors_setting_cookie() {
     // differs: invalid attributes are refused when the layer is built, not per response.
-    let _ = SessionLayer::new(MemoryStore::new(), SECRET).domain("example.com; Secure");
+    let _ = express_layer(MemoryStore::new(), SECRET).domain("example.com; Secure");
 }
 
 #[tokio::test]
@@ -85,7 +86,7 @@ async fn preserve_cookies_set_before_write_head_is_called() {
                 ([(header::SET_COOKIE, "previous=cookieval")], "ok").into_response()
             }),
         )
-        .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false));
+        .layer(express_layer(store.clone(), SECRET).save_uninitialized(false));
     let reply = get_with(&router, "/", &[]).await;
     let cookies = reply.set_cookies();
     assert_eq!(cookies.len(), 2, "{cookies:?}");
@@ -108,7 +109,7 @@ async fn preserve_cookies_set_in_write_head() {
                 r
             },
         ))
-        .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false));
+        .layer(express_layer(store.clone(), SECRET).save_uninitialized(false));
     let cookies = get_with(&router, "/", &[]).await.set_cookies();
     assert_eq!(cookies.len(), 2, "{cookies:?}");
     assert_eq!(cookies[0], "previous=cookieval");
@@ -212,7 +213,7 @@ mod max_age {
                 }),
             )
             .layer(
-                SessionLayer::new(store.clone(), SECRET)
+                express_layer(store.clone(), SECRET)
                     .save_uninitialized(false)
                     .max_age(MINUTE),
             )

@@ -1,10 +1,11 @@
 //! `req.session > .reload()`.
 
+use crate::harness::express_layer;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
+use session_runtime::Session;
 use session_runtime::store::SessionStore;
-use session_runtime::{Session, SessionLayer};
 
 use crate::harness::{Counter, SECRET, increment};
 use crate::support::{Client, CountingStore, get_with_cookie};
@@ -52,7 +53,7 @@ async fn reload_session_from_store() {
                     },
                 ),
             )
-            .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false))
+            .layer(express_layer(store.clone(), SECRET).save_uninitialized(false))
     };
     me.set(router.clone()).unwrap();
     let mut client = Client::new(router);
@@ -80,7 +81,7 @@ async fn error_if_session_missing() {
                     }
                 }),
             )
-            .layer(SessionLayer::new(store.clone(), SECRET).save_uninitialized(false))
+            .layer(express_layer(store.clone(), SECRET).save_uninitialized(false))
     };
     let mut client = Client::new(router);
     client.get("/").await;

@@ -1,5 +1,6 @@
 //! `req.session > .save()`.
 
+use crate::harness::express_layer;
 use axum::Router;
 use axum::routing::get;
 use session_runtime::{Session, SessionLayer};
@@ -33,7 +34,7 @@ fn save_app(store: &CountingStore, configure: impl FnOnce(SessionLayer) -> Sessi
                 Ok::<_, String>(s.count.to_string())
             }),
         )
-        .layer(configure(SessionLayer::new(store.clone(), SECRET)))
+        .layer(configure(express_layer(store.clone(), SECRET)))
 }
 
 #[tokio::test]

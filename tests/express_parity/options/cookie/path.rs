@@ -1,8 +1,9 @@
 //! `cookie option > path "/foo/bar"`.
 
+use crate::harness::express_layer;
 use axum::Router;
 use axum::routing::get;
-use session_runtime::{Session, SessionLayer, SessionRejection};
+use session_runtime::{Session, SessionRejection};
 
 use crate::harness::{Counter, SECRET};
 use crate::support::{CountingStore, get_with};
@@ -23,7 +24,7 @@ fn path_app(store: &CountingStore) -> Router {
         .route("/bar", get(maybe_session))
         .route("/foo/bar", get(maybe_session))
         .route("/foo/bar/baz", get(maybe_session))
-        .layer(SessionLayer::new(store.clone(), SECRET).path("/foo/bar"))
+        .layer(express_layer(store.clone(), SECRET).path("/foo/bar"))
 }
 
 #[tokio::test]
@@ -68,7 +69,7 @@ mod when_mounted_at_foo {
         let inner = Router::new()
             .route("/bar", get(maybe_session))
             .route("/foo/bar", get(maybe_session))
-            .layer(SessionLayer::new(store.clone(), SECRET).path("/foo/bar"));
+            .layer(express_layer(store.clone(), SECRET).path("/foo/bar"));
         Router::new().nest("/foo", inner)
     }
 
