@@ -84,6 +84,24 @@ fn around_type(before: TokenStream, ty: &Type, after: TokenStream) -> TokenStrea
     tokens
 }
 
+/// How many types deep `ty` can be, at most, as written: one per `<` or `[`.
+fn nesting_depth(ty: &Type) -> usize {
+    fn count(tokens: TokenStream) -> usize {
+        tokens
+            .into_iter()
+            .map(|token| match token {
+                TokenTree::Punct(punct) if punct.as_char() == '<' => 1,
+                TokenTree::Group(group) => {
+                    usize::from(group.delimiter() == proc_macro2::Delimiter::Bracket)
+                        + count(group.stream())
+                }
+                _ => 0,
+            })
+            .sum()
+    }
+    count(ty.to_token_stream())
+}
+
 fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
     let ident = schema.ident;
     let private = quote!(#krate::__private);
@@ -131,14 +149,20 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
         let key = field.stored_key();
         let aliases = field.aliases.iter().map(syn::LitStr::value);
         let field_name = unraw(name);
-        // The one check of the field type against serde, on the field type;
-        // the opaque codec spares the call sites below any bound on it.
+        // The one check of the field type against serde; the opaque codec
+        // spares the call sites below any bound on it. The probe finds the
+        // element type the error's note names. rustc points the error at the
+        // turbofish, on the whole field type, and labels the derive as the
+        // call that asks for the bound (see `session_runtime::__private`).
         let codec_fn = format_ident!("__session_codec_{}", index);
-        let codec_call = around_type(quote!(#private::codec::<), ty, quote!(, _>()));
         let codec_type = around_type(quote!(impl #private::FieldCodec<), ty, quote!(>));
+        let peels = (0..nesting_depth(ty) + 2).map(|_| quote!(let inner = (&&inner).peel();));
         helpers.push(quote! {
             fn #codec_fn() -> #codec_type {
-                #codec_call
+                use #private::{PeelContainer as _, PeelLeaf as _};
+                let inner = #private::Probe::<#ty>::NEW;
+                #(#peels)*
+                inner.codec::<#ty, _>()
             }
         });
         decode_inits.push(quote! {
