@@ -19,7 +19,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
         Some(path) => quote!(#path),
         None => quote!(::session_runtime),
     };
-    match (cx.finish(), schema) {
+    let mut tokens = match (cx.finish(), schema) {
         (Ok(()), Some(schema)) => expand(&schema, &krate),
         (Err(errors), _) => {
             let mut tokens = errors.to_compile_error();
@@ -27,6 +27,46 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
             tokens
         }
         (Ok(()), None) => unreachable!("an unusable input always records an error"),
+    };
+    tokens.extend(serde_attributes(input, &krate));
+    tokens
+}
+
+/// `Session` declares `serde` as a helper attribute so that `#[serde(...)]`
+/// reaches it: each is an error on its `serde` unless the struct also derives
+/// serde's `Serialize` or `Deserialize`, which then owns it. Only the type
+/// system can tell: `#[derive(Session, Serialize)]` hides `Serialize` from
+/// this macro. See `SerdeDerive` in `session_runtime::__private`.
+fn serde_attributes(input: &DeriveInput, krate: &TokenStream) -> TokenStream {
+    let mut attrs: Vec<&syn::Attribute> = input.attrs.iter().collect();
+    if let syn::Data::Struct(data) = &input.data {
+        attrs.extend(data.fields.iter().flat_map(|field| &field.attrs));
+    }
+    let ident = &input.ident;
+    let checks: Vec<TokenStream> = attrs
+        .into_iter()
+        .filter(|attr| attr.path().is_ident("serde"))
+        .map(|attr| {
+            let span = attr.path().span();
+            let private = respan(quote!(#krate::__private), span);
+            quote_spanned! {span=>
+                let owner = (&&&#private::Probe::<#ident>::NEW).serde_derive();
+                #private::serde_attribute(owner);
+            }
+        })
+        .collect();
+    if checks.is_empty() || !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let private = quote!(#krate::__private);
+    quote! {
+        #[allow(dead_code, non_snake_case, unused_qualifications, clippy::all, clippy::pedantic)]
+        const _: () = {
+            fn __session_serde_attributes() {
+                use #private::{SerdeViaDeserialize as _, SerdeViaNothing as _, SerdeViaSerialize as _};
+                #({ #checks })*
+            }
+        };
     }
 }
 

@@ -249,3 +249,65 @@ impl<T: Default> FieldDefault for T {
         T::default()
     }
 }
+
+/// What a `#[serde(...)]` attribute on a schema finds: serde's derive, or nothing.
+///
+/// `(&&&Probe::<Schema>::NEW).serde_derive()` picks by autoref specialization
+/// (see [`Probe`]): [`SerdeViaSerialize`] when the schema also derives
+/// `Serialize`, [`SerdeViaDeserialize`] when it derives `Deserialize`, else
+/// [`SerdeUnowned`]. The derive then asks for [`SerdeAttributeOwner`], spanned
+/// on the attribute's `serde`: the macro cannot see a `Serialize` listed in
+/// the same `#[derive(...)]` as `Session`, the type system can.
+pub enum SerdeDerive {}
+
+/// No serde derive owns the `#[serde(...)]` attributes of this schema.
+pub enum SerdeUnowned {}
+
+/// Serde's derive owns `#[serde(...)]`; see [`SerdeDerive`].
+#[diagnostic::on_unimplemented(
+    message = "`#[serde(...)]` has no effect on a session schema",
+    label = "`Session` reads only `#[session(...)]`",
+    note = "store the field under another key with `#[session(rename = \"key\")]`, \
+            also read an older key with `#[session(alias = \"old\")]`, \
+            keep it out of the store with `#[session(skip)]`, \
+            or give it a start value with `#[session(default = expr)]`; \
+            `#[serde(...)]` is for a struct that also derives serde's `Serialize` or `Deserialize`"
+)]
+pub trait SerdeAttributeOwner {}
+
+impl SerdeAttributeOwner for SerdeDerive {}
+
+/// Requires that serde's derive owns a `#[serde(...)]` attribute.
+pub fn serde_attribute<Owner: SerdeAttributeOwner>(owner: Probe<Owner>) {
+    let _ = owner;
+}
+
+/// The schema derives `Serialize`; see [`SerdeDerive`].
+pub trait SerdeViaSerialize {
+    /// [`SerdeDerive`].
+    fn serde_derive(&self) -> Probe<SerdeDerive> {
+        Probe::NEW
+    }
+}
+
+impl<T: Serialize> SerdeViaSerialize for &&Probe<T> {}
+
+/// The schema derives `Deserialize`; see [`SerdeDerive`].
+pub trait SerdeViaDeserialize {
+    /// [`SerdeDerive`].
+    fn serde_derive(&self) -> Probe<SerdeDerive> {
+        Probe::NEW
+    }
+}
+
+impl<T: DeserializeOwned> SerdeViaDeserialize for &Probe<T> {}
+
+/// The schema derives neither; see [`SerdeDerive`].
+pub trait SerdeViaNothing {
+    /// [`SerdeUnowned`].
+    fn serde_derive(&self) -> Probe<SerdeUnowned> {
+        Probe::NEW
+    }
+}
+
+impl<T> SerdeViaNothing for Probe<T> {}
