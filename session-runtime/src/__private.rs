@@ -192,6 +192,7 @@ pub trait PeelContainer {
     /// The element type.
     type Element: ?Sized;
     /// The probe of the element type.
+    #[must_use]
     fn peel(&self) -> Probe<Self::Element> {
         Probe::NEW
     }
@@ -200,6 +201,7 @@ pub trait PeelContainer {
 /// Keeps any other type; see [`Probe`].
 pub trait PeelLeaf {
     /// The probe itself.
+    #[must_use]
     fn peel(&self) -> Self;
 }
 
@@ -285,6 +287,7 @@ pub fn serde_attribute<Owner: SerdeAttributeOwner>(owner: Probe<Owner>) {
 /// The schema derives `Serialize`; see [`SerdeDerive`].
 pub trait SerdeViaSerialize {
     /// [`SerdeDerive`].
+    #[must_use]
     fn serde_derive(&self) -> Probe<SerdeDerive> {
         Probe::NEW
     }
@@ -295,6 +298,7 @@ impl<T: Serialize> SerdeViaSerialize for &&Probe<T> {}
 /// The schema derives `Deserialize`; see [`SerdeDerive`].
 pub trait SerdeViaDeserialize {
     /// [`SerdeDerive`].
+    #[must_use]
     fn serde_derive(&self) -> Probe<SerdeDerive> {
         Probe::NEW
     }
@@ -305,6 +309,7 @@ impl<T: DeserializeOwned> SerdeViaDeserialize for &Probe<T> {}
 /// The schema derives neither; see [`SerdeDerive`].
 pub trait SerdeViaNothing {
     /// [`SerdeUnowned`].
+    #[must_use]
     fn serde_derive(&self) -> Probe<SerdeUnowned> {
         Probe::NEW
     }
