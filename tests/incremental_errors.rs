@@ -36,7 +36,13 @@ fn every_mistake_is_one_error_with_incremental_compilation() {
     for path in rust_files("tests/ui/fail") {
         let stderr = fs::read_to_string(path.with_extension("stderr")).unwrap();
         let expected = stderr.lines().filter(|line| is_error_line(line)).count();
-        cases.insert(add_bin(&bins, &path), Case { expected, source: path.with_extension("stderr") });
+        cases.insert(
+            add_bin(&bins, &path),
+            Case {
+                expected,
+                source: path.with_extension("stderr"),
+            },
+        );
     }
     for path in rust_files("tests/incremental") {
         let source = fs::read_to_string(&path).unwrap();
@@ -46,16 +52,32 @@ fn every_mistake_is_one_error_with_incremental_compilation() {
             .and_then(|line| line.strip_prefix("// expected errors: "))
             .and_then(|count| count.trim().parse().ok())
             .unwrap_or_else(|| panic!("{} starts with `// expected errors: N`", path.display()));
-        cases.insert(add_bin(&bins, &path), Case { expected, source: path });
+        cases.insert(
+            add_bin(&bins, &path),
+            Case {
+                expected,
+                source: path,
+            },
+        );
     }
     write_if_changed(&scratch.join("Cargo.toml"), &manifest());
     // The workspace's lock: the same dependency versions, and no registry lookup.
     if !scratch.join("Cargo.lock").exists() {
-        fs::copy(Path::new(ROOT).join("Cargo.lock"), scratch.join("Cargo.lock")).unwrap();
+        fs::copy(
+            Path::new(ROOT).join("Cargo.lock"),
+            scratch.join("Cargo.lock"),
+        )
+        .unwrap();
     }
 
     let output = Command::new(env!("CARGO"))
-        .args(["check", "--bins", "--keep-going", "--quiet", "--message-format=json"])
+        .args([
+            "check",
+            "--bins",
+            "--keep-going",
+            "--quiet",
+            "--message-format=json",
+        ])
         .current_dir(&scratch)
         .env("CARGO_INCREMENTAL", "1")
         .env("CARGO_TARGET_DIR", scratch.join("target"))
@@ -74,8 +96,14 @@ fn every_mistake_is_one_error_with_incremental_compilation() {
         if text.starts_with("aborting due to") {
             continue;
         }
-        let bin = message["target"]["name"].as_str().unwrap_or_default().to_owned();
-        let rendered = message["message"]["rendered"].as_str().unwrap_or(text).to_owned();
+        let bin = message["target"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let rendered = message["message"]["rendered"]
+            .as_str()
+            .unwrap_or(text)
+            .to_owned();
         errors.entry(bin).or_default().push(rendered);
     }
 
@@ -93,7 +121,10 @@ fn every_mistake_is_one_error_with_incremental_compilation() {
         }
     }
     for (bin, found) in errors {
-        failures.push(format!("{bin}: errors outside the cases\n{}", found.join("\n")));
+        failures.push(format!(
+            "{bin}: errors outside the cases\n{}",
+            found.join("\n")
+        ));
     }
     assert!(
         failures.is_empty(),
