@@ -19,7 +19,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
         Some(path) => quote!(#path),
         None => quote!(::session_runtime),
     };
-    match (cx.finish(), schema) {
+    let mut tokens = match (cx.finish(), schema) {
         (Ok(()), Some(schema)) => expand(&schema, &krate),
         (Err(errors), _) => {
             let mut tokens = errors.to_compile_error();
@@ -27,6 +27,46 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
             tokens
         }
         (Ok(()), None) => unreachable!("an unusable input always records an error"),
+    };
+    tokens.extend(serde_attributes(input, &krate));
+    tokens
+}
+
+/// `Session` declares `serde` as a helper attribute so that `#[serde(...)]`
+/// reaches it: each is an error on its `serde` unless the struct also derives
+/// serde's `Serialize` or `Deserialize`, which then owns it. Only the type
+/// system can tell: `#[derive(Session, Serialize)]` hides `Serialize` from
+/// this macro. See `SerdeDerive` in `session_runtime::__private`.
+fn serde_attributes(input: &DeriveInput, krate: &TokenStream) -> TokenStream {
+    let mut attrs: Vec<&syn::Attribute> = input.attrs.iter().collect();
+    if let syn::Data::Struct(data) = &input.data {
+        attrs.extend(data.fields.iter().flat_map(|field| &field.attrs));
+    }
+    let ident = &input.ident;
+    let checks: Vec<TokenStream> = attrs
+        .into_iter()
+        .filter(|attr| attr.path().is_ident("serde"))
+        .map(|attr| {
+            let span = attr.path().span();
+            let private = respan(quote!(#krate::__private), span);
+            quote_spanned! {span=>
+                let owner = (&&&#private::Probe::<#ident>::NEW).serde_derive();
+                #private::serde_attribute(owner);
+            }
+        })
+        .collect();
+    if checks.is_empty() || !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let private = quote!(#krate::__private);
+    quote! {
+        #[allow(dead_code, non_snake_case, unused_qualifications, clippy::all, clippy::pedantic)]
+        const _: () = {
+            fn __session_serde_attributes() {
+                use #private::{SerdeViaDeserialize as _, SerdeViaNothing as _, SerdeViaSerialize as _};
+                #({ #checks })*
+            }
+        };
     }
 }
 
@@ -84,6 +124,24 @@ fn around_type(before: TokenStream, ty: &Type, after: TokenStream) -> TokenStrea
     tokens
 }
 
+/// How many types deep `ty` can be, at most, as written: one per `<` or `[`.
+fn nesting_depth(ty: &Type) -> usize {
+    fn count(tokens: TokenStream) -> usize {
+        tokens
+            .into_iter()
+            .map(|token| match token {
+                TokenTree::Punct(punct) if punct.as_char() == '<' => 1,
+                TokenTree::Group(group) => {
+                    usize::from(group.delimiter() == proc_macro2::Delimiter::Bracket)
+                        + count(group.stream())
+                }
+                _ => 0,
+            })
+            .sum()
+    }
+    count(ty.to_token_stream())
+}
+
 fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
     let ident = schema.ident;
     let private = quote!(#krate::__private);
@@ -131,14 +189,20 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
         let key = field.stored_key();
         let aliases = field.aliases.iter().map(syn::LitStr::value);
         let field_name = unraw(name);
-        // The one check of the field type against serde, on the field type;
-        // the opaque codec spares the call sites below any bound on it.
+        // The one check of the field type against serde; the opaque codec
+        // spares the call sites below any bound on it. The probe finds the
+        // element type the error's note names. rustc points the error at the
+        // turbofish, on the whole field type, and labels the derive as the
+        // call that asks for the bound (see `session_runtime::__private`).
         let codec_fn = format_ident!("__session_codec_{}", index);
-        let codec_call = around_type(quote!(#private::codec::<), ty, quote!(, _>()));
         let codec_type = around_type(quote!(impl #private::FieldCodec<), ty, quote!(>));
+        let peels = (0..nesting_depth(ty) + 2).map(|_| quote!(let inner = (&&inner).peel();));
         helpers.push(quote! {
             fn #codec_fn() -> #codec_type {
-                #codec_call
+                use #private::{PeelContainer as _, PeelLeaf as _};
+                let inner = #private::Probe::<#ty>::NEW;
+                #(#peels)*
+                inner.codec::<#ty, _>()
             }
         });
         decode_inits.push(quote! {

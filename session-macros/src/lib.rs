@@ -19,7 +19,7 @@ use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
 /// Derives `session_runtime::SessionSchema`. See `session_runtime::Session`.
-#[proc_macro_derive(Session, attributes(session))]
+#[proc_macro_derive(Session, attributes(session, serde))]
 pub fn derive_session(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive(&input).into()
