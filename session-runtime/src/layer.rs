@@ -71,7 +71,12 @@ impl SessionLayer {
     /// let layer = SessionLayer::new(MemoryStore::new(), Secrets::try_new(["new", "old"]).unwrap());
     /// # let _ = layer;
     /// ```
+    ///
+    /// # Panics
+    /// If the secret is empty (a `&str` or `String` secret; see
+    /// [`Secrets::new`]). The panic points at your call.
     #[must_use]
+    #[track_caller]
     pub fn new(store: impl SessionStore, secrets: impl Into<Secrets>) -> Self {
         SessionLayer {
             config: Arc::new(Config::new(secrets.into())),

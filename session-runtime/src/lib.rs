@@ -41,7 +41,7 @@ pub use id::SessionId;
 pub use layer::{SessionLayer, SessionService};
 pub use record::{CookieMeta, Fields, Priority, Record, SameSite};
 pub use schema::{FieldVisitor, SessionSchema};
-pub use signing::Secrets;
+pub use signing::{RECOMMENDED_SECRET_LEN, Secrets};
 pub use store::SessionStore;
 pub use store::file::FileStore;
 pub use store::memory::MemoryStore;

@@ -11,6 +11,10 @@ use crate::error::SecretError;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The shortest secret that does not log a warning: 32 bytes, the size of
+/// the HMAC-SHA256 key it becomes.
+pub const RECOMMENDED_SECRET_LEN: usize = 32;
+
 /// The secrets that sign and verify session cookies.
 ///
 /// The first secret signs; every secret verifies, so keys rotate by putting
@@ -25,20 +29,30 @@ pub struct Secrets {
 impl Secrets {
     /// One secret.
     ///
+    /// A secret shorter than [`RECOMMENDED_SECRET_LEN`] bytes is accepted (an
+    /// Express app being migrated may have signed its users' cookies with
+    /// one, and those must keep verifying) but logs one `tracing` warning.
+    ///
     /// # Panics
-    /// If `secret` is empty: a session layer without a key is a configuration bug.
-    /// Use [`Secrets::try_new`] for secrets that come from outside the program.
+    /// If `secret` is empty: a session layer without a key is a configuration
+    /// bug. The panic names your line, not this crate's. Use
+    /// [`Secrets::try_new`] for secrets that come from outside the program.
     ///
     /// ```
-    /// let secrets = session_runtime::Secrets::new("a long random string");
+    /// let secrets = session_runtime::Secrets::new("a long random string, 32 bytes or more");
     /// assert_eq!(format!("{secrets:?}"), "Secrets([REDACTED; 1])");
     /// ```
     #[must_use]
+    #[track_caller]
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        Self::try_new([secret]).expect("invalid session secret")
+        match Self::try_new([secret]) {
+            Ok(secrets) => secrets,
+            Err(error) => panic!("{error}"),
+        }
     }
 
-    /// Several secrets: the first signs, all verify.
+    /// Several secrets: the first signs, all verify. One `tracing` warning if
+    /// any is shorter than [`RECOMMENDED_SECRET_LEN`] bytes.
     ///
     /// # Errors
     /// [`SecretError::Empty`] for an empty list, [`SecretError::EmptySecret`]
@@ -55,10 +69,12 @@ impl Secrets {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
+        let mut lengths = Vec::new();
         let keys = secrets
             .into_iter()
             .map(|secret| {
                 let secret = secret.as_ref();
+                lengths.push(secret.len());
                 if secret.is_empty() {
                     return Err(SecretError::EmptySecret);
                 }
@@ -67,6 +83,17 @@ impl Secrets {
             .collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
             return Err(SecretError::Empty);
+        }
+        if let Some(shortest) = lengths
+            .iter()
+            .min()
+            .filter(|&&len| len < RECOMMENDED_SECRET_LEN)
+        {
+            tracing::warn!(
+                "a session secret is {shortest} bytes long: use at least {RECOMMENDED_SECRET_LEN} random bytes \
+                 (say 64 hex characters from a CSPRNG), since a short secret can be found by brute force \
+                 from one signed cookie; it is accepted so that cookies already signed with it keep verifying"
+            );
         }
         Ok(Secrets { keys })
     }
@@ -120,6 +147,7 @@ impl fmt::Debug for Secrets {
 
 impl From<&str> for Secrets {
     /// Same as [`Secrets::new`].
+    #[track_caller]
     fn from(secret: &str) -> Self {
         Secrets::new(secret)
     }
@@ -127,6 +155,7 @@ impl From<&str> for Secrets {
 
 impl From<String> for Secrets {
     /// Same as [`Secrets::new`].
+    #[track_caller]
     fn from(secret: String) -> Self {
         Secrets::new(secret)
     }
