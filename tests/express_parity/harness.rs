@@ -66,6 +66,7 @@ async fn show_cookie(session: Session<Counter>) -> String {
 /// `/cookie` its original max age; the others call the method they are named after.
 /// A layer with express-session's defaults, which this suite checks against:
 /// as ours but for `SameSite`, which express does not send (ours: `Lax`).
+#[track_caller]
 pub(crate) fn express_layer<S: SessionStore>(
     store: S,
     secrets: impl Into<session_runtime::Secrets>,

@@ -41,7 +41,7 @@ async fn do_nothing_if_req_session_exists() {
 }
 
 #[tokio::test]
-#[should_panic(expected = "invalid session secret")]
+#[should_panic(expected = "a session secret is empty")]
 async fn error_without_secret() {
     let _ = express_layer(MemoryStore::new(), "");
 }
