@@ -13,3 +13,16 @@ session_runtime::store_kit!(file_store, || async {
     let dir = TempDir::new("store-kit");
     (FileStore::new(dir.path()), dir)
 });
+
+/// One idle lifetime for browser-session cookies in every store, unless a
+/// store is configured otherwise.
+#[test]
+fn every_store_has_the_same_default_idle_lifetime() {
+    use session_runtime::store::DEFAULT_TTL;
+    use session_runtime::{FileStore, MemoryStore, SessionStore};
+    assert_eq!(DEFAULT_TTL, std::time::Duration::from_secs(24 * 60 * 60));
+    assert_eq!(MemoryStore::new().ttl(), DEFAULT_TTL);
+    assert_eq!(FileStore::new("./unused").ttl(), DEFAULT_TTL);
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(FileStore::new("./unused").with_ttl(hour).ttl(), hour);
+}

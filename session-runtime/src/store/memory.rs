@@ -156,7 +156,8 @@ impl Entry {
     }
 }
 
-const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+use super::DEFAULT_TTL;
+
 const DEFAULT_REAP_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Default for MemoryStore {

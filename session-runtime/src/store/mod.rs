@@ -159,6 +159,12 @@ pub trait SessionStore: Send + Sync + 'static {
     fn ttl(&self) -> Duration;
 }
 
+/// How long a session whose cookie has no max age lives after its last
+/// access, in every store of this crate unless configured otherwise: one day
+/// (connect-redis's default; session-file-store's is one hour, express's
+/// `MemoryStore` has none). A store's `with_ttl` overrides it.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Milliseconds a record lives after its last access in a store with `ttl`:
 /// its cookie's `original_max_age`, or `ttl` when that is absent or 0
 /// (session-file-store's `originalMaxAge || ttl`).

@@ -108,8 +108,9 @@ struct Shared {
     dir_syncs: std::sync::atomic::AtomicUsize,
 }
 
+use super::DEFAULT_TTL;
+
 const DEFAULT_PATH: &str = "./sessions";
-const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const DEFAULT_REAP_INTERVAL: Duration = Duration::from_secs(3600);
 const DEFAULT_EXTENSION: &str = ".json";
 const DEFAULT_MODE: u32 = 0o600;
@@ -163,9 +164,10 @@ impl FileStore {
     /// Sessions in the directory `path`, created (mode `0700`) at the first
     /// save if it does not exist. Nothing touches the disk until then.
     ///
-    /// Defaults are session-file-store's: a one-hour ttl for browser-session
-    /// cookies, a reap every hour, `.json` files; and ours: files of mode
-    /// `0600`, fsync on every write.
+    /// Defaults are session-file-store's: a reap every hour, `.json` files;
+    /// and ours: a one-day ttl for browser-session cookies, as every store
+    /// here ([`DEFAULT_TTL`]; `.with_ttl(Duration::from_secs(3600))` for
+    /// session-file-store's hour), files of mode `0600`, fsync on every write.
     ///
     /// ```
     /// let store = session_runtime::FileStore::new("./sessions");
@@ -198,7 +200,8 @@ impl FileStore {
     }
 
     /// How long a session whose cookie has no max age lives after its last
-    /// access (session-file-store's `ttl`; default one hour). Sessions with a
+    /// access (session-file-store's `ttl`; default one day, [`DEFAULT_TTL`],
+    /// the same for every store: session-file-store's is one hour). Sessions with a
     /// max age live that long instead.
     ///
     /// ```
