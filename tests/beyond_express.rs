@@ -27,6 +27,16 @@ async fn show(session: Session<Auth>) -> String {
     format!("{:?} {}", session.user, session.visits)
 }
 
+/// The cookie settings as a handler reads them back: `Duration` and `SystemTime`.
+async fn cookie_settings(session: Session<Auth>) -> String {
+    let cookie = session.cookie();
+    let left = cookie
+        .expires_at()
+        .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
+        .map(|left| left.as_secs() / 3600);
+    format!("{:?} {left:?}", cookie.max_age())
+}
+
 /// A login that was not asked to be remembered: new id, the layer's cookie settings.
 async fn login_plain(mut session: Session<Auth>) -> Result<&'static str, String> {
     session.cycle_id().await.map_err(|e| e.to_string())?;
@@ -61,6 +71,7 @@ fn app(store: &CountingStore, layer: impl FnOnce(SessionLayer) -> SessionLayer) 
         .route("/show", get(show))
         .route("/login", get(login))
         .route("/login-plain", get(login_plain))
+        .route("/cookie", get(cookie_settings))
         .route("/remember", get(remember_me))
         .route("/save", get(save_then_change))
         .layer(layer(SessionLayer::new(store.clone(), "keyboard cat")))
@@ -126,6 +137,8 @@ async fn remember_me_is_saved_and_re_sent() {
     assert!(cookie.contains("; Expires="), "{cookie}");
     let record = store.record(&sid).await.unwrap();
     assert_eq!(record.cookie.original_max_age, Some(30 * 24 * 3600 * 1000));
+    // Read back as the setter took it: a Duration, and an expiry in 30 days.
+    assert_eq!(client.get("/cookie").await.body, "Some(2592000s) Some(719)");
     // Later modifications keep re-sending it, as for any cookie with a max age.
     assert!(client.get("/visit").await.set_cookie().is_some());
 }

@@ -129,9 +129,12 @@ impl Priority {
 /// `Expires=Fri, 31 Dec 9999 23:59:59 GMT`, the last HTTP date.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieMeta {
-    /// Lifetime in milliseconds given at creation; `None` for a browser-session cookie.
+    /// Lifetime in milliseconds given at creation; `None` for a browser-session
+    /// cookie. Stored as express stores it; [`max_age`](Self::max_age) reads it
+    /// as a `Duration`.
     pub original_max_age: Option<u64>,
     /// When the cookie expires, in milliseconds since the Unix epoch.
+    /// [`expires_at`](Self::expires_at) reads it as a `SystemTime`.
     pub expires: Option<u64>,
     /// The `HttpOnly` flag.
     pub http_only: bool,
@@ -167,6 +170,38 @@ impl Default for CookieMeta {
 }
 
 impl CookieMeta {
+    /// The lifetime the cookie gets whenever it is sent (as
+    /// [`CookieMut::set_max_age`](crate::CookieMut::set_max_age) takes it);
+    /// `None` for a browser-session cookie.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let mut cookie = session_runtime::CookieMeta::default();
+    /// assert_eq!(cookie.max_age(), None);
+    /// cookie.original_max_age = Some(90_000);
+    /// assert_eq!(cookie.max_age(), Some(Duration::from_secs(90)));
+    /// ```
+    #[must_use]
+    pub fn max_age(&self) -> Option<std::time::Duration> {
+        self.original_max_age.map(std::time::Duration::from_millis)
+    }
+
+    /// When the cookie expires, as
+    /// [`CookieMut::set_expires`](crate::CookieMut::set_expires) takes it;
+    /// `None` for a browser-session cookie.
+    ///
+    /// ```
+    /// # use std::time::{Duration, UNIX_EPOCH};
+    /// let mut cookie = session_runtime::CookieMeta::default();
+    /// cookie.expires = Some(1_000);
+    /// assert_eq!(cookie.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(1)));
+    /// ```
+    #[must_use]
+    pub fn expires_at(&self) -> Option<std::time::SystemTime> {
+        self.expires
+            .map(|ms| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    }
+
     /// Restarts the lifetime from `now_ms`, as express's `cookie.maxAge = originalMaxAge`.
     /// Never past the latest time a JavaScript `Date` holds ([`time::MAX_MS`]),
     /// where JavaScript would have an invalid date.
