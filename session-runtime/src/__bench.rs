@@ -5,6 +5,11 @@
 //! **Not public API.** Hidden from the docs, outside semver: anything here may
 //! change or disappear in any release. Applications use [`SessionLayer`](crate::SessionLayer).
 
+#![allow(
+    clippy::panic,
+    reason = "benchmark hooks: a field that cannot be encoded is a broken benchmark"
+)]
+
 use http::HeaderMap;
 use serde_json::value::RawValue;
 

@@ -103,35 +103,34 @@ pub(crate) fn decode<'a>(raw: &'a str, buffer: &'a mut DecodeBuffer) -> Cow<'a, 
     }
     let mut heap = Vec::new();
     let mut len = 0;
-    let bytes = raw.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let byte = if bytes[i] == b'%' {
+    let mut bytes = raw.bytes();
+    while let Some(next) = bytes.next() {
+        let byte = if next == b'%' {
             // Two hex digits, no more lenient than `decodeURIComponent`
             // (`u8::from_str_radix` would take the `+1` of `%+1`).
-            let high = bytes.get(i + 1).and_then(hex_digit);
-            let low = bytes.get(i + 2).and_then(hex_digit);
+            let high = bytes.next().as_ref().and_then(hex_digit);
+            let low = bytes.next().as_ref().and_then(hex_digit);
             let (Some(high), Some(low)) = (high, low) else {
                 return Cow::Borrowed(raw);
             };
-            i += 3;
             (high << 4) | low
         } else {
-            i += 1;
-            bytes[i - 1]
+            next
         };
-        if len < buffer.len() {
-            buffer[len] = byte;
-        } else {
-            if heap.is_empty() {
-                heap.extend_from_slice(&buffer[..]);
+        match buffer.get_mut(len) {
+            Some(slot) => *slot = byte,
+            None => {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&buffer[..]);
+                }
+                heap.push(byte);
             }
-            heap.push(byte);
         }
         len += 1;
     }
     if heap.is_empty() {
-        std::str::from_utf8(&buffer[..len]).map_or(Cow::Borrowed(raw), Cow::Borrowed)
+        let decoded = buffer.get(..len).unwrap_or_default();
+        std::str::from_utf8(decoded).map_or(Cow::Borrowed(raw), Cow::Borrowed)
     } else {
         String::from_utf8(heap).map_or(Cow::Borrowed(raw), Cow::Owned)
     }
@@ -151,8 +150,11 @@ pub(crate) fn encode_uri_component(text: &str, out: &mut String) {
             out.push(byte as char);
         } else {
             out.push('%');
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 0xf)] as char);
+            for nibble in [byte >> 4, byte & 0xf] {
+                out.push(char::from(
+                    HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+                ));
+            }
         }
     }
 }

@@ -26,6 +26,10 @@ impl SessionId {
     #[must_use]
     pub fn generate() -> Self {
         let mut bytes = [0u8; 24];
+        #[allow(
+            clippy::expect_used,
+            reason = "without the OS CSPRNG no unguessable id can be made: stopping is the only safe answer"
+        )]
         getrandom::fill(&mut bytes).expect("the OS random number generator failed");
         SessionId(URL_SAFE_NO_PAD.encode(bytes).into_boxed_str())
     }

@@ -231,6 +231,7 @@ impl CookieMeta {
 
     /// Writes express's `Cookie.prototype.toJSON` shape. Times are clamped to
     /// [`time::MAX_MS`], the range a JavaScript `Date` and number hold exactly.
+    #[allow(clippy::expect_used, reason = "`fmt::Write` for `String` never fails")]
     fn write_json(&self, out: &mut String) {
         use std::fmt::Write as _;
         out.push_str("{\"originalMaxAge\":");
@@ -362,6 +363,7 @@ fn non_negative_ms(value: &serde_json::Value) -> Option<u64> {
     (f >= 0.0 && f.fract() == 0.0).then_some((f as u64).min(time::MAX_MS))
 }
 
+#[allow(clippy::expect_used, reason = "serde_json always encodes a `str`")]
 pub(crate) fn push_json_string(out: &mut String, text: &str) {
     out.push_str(&serde_json::to_string(text).expect("strings always encode"));
 }
@@ -406,6 +408,7 @@ impl Record {
             .sum()
     }
 
+    #[allow(clippy::expect_used, reason = "`fmt::Write` for `String` never fails")]
     fn write_json(&self, with_meta: bool) -> String {
         use std::fmt::Write as _;
         let fields_len = self.fields_len();

@@ -105,9 +105,15 @@ impl Snapshot {
         snapshot
     }
 
+    /// Field `index`'s encoding; empty (never valid JSON, so it differs from
+    /// any field's) if there is no such field.
     fn get(&self, index: usize) -> &[u8] {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        &self.buf[start..self.ends[index]]
+        let start = match index.checked_sub(1) {
+            Some(previous) => self.ends.get(previous).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(index).copied().unwrap_or(start);
+        self.buf.get(start..end).unwrap_or_default()
     }
 
     /// The fields of `value` whose encoding differs from this snapshot, with
@@ -134,17 +140,26 @@ impl Snapshot {
                     return;
                 }
                 self.scratch.clear();
-                let key = self.keys[index];
+                // `visit_fields` visits exactly `KEYS.len()` fields (the derive writes both).
+                let Some(&key) = self.keys.get(index) else {
+                    return;
+                };
                 if let Err(error) = serde_json::to_writer(&mut self.scratch, value) {
                     self.failure = Some(EncodeError::new(self.schema, key, error));
                     return;
                 }
                 if self.scratch != self.snapshot.get(index) {
-                    let json =
-                        String::from_utf8(self.scratch.clone()).expect("serde_json writes UTF-8");
-                    let raw = serde_json::value::RawValue::from_string(json)
-                        .expect("serde_json writes valid JSON");
-                    self.changed.push((key, raw));
+                    // serde_json writes UTF-8 JSON; the checks cannot fail, and
+                    // if they did the field is reported rather than lost.
+                    let raw = String::from_utf8(self.scratch.clone())
+                        .map_err(serde::ser::Error::custom)
+                        .and_then(serde_json::value::RawValue::from_string);
+                    match raw {
+                        Ok(raw) => self.changed.push((key, raw)),
+                        Err(error) => {
+                            self.failure = Some(EncodeError::new(self.schema, key, error))
+                        }
+                    }
                 }
             }
         }

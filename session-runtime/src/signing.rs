@@ -22,7 +22,9 @@ pub const RECOMMENDED_SECRET_LEN: usize = 32;
 /// expired. `Debug` never prints them.
 #[derive(Clone)]
 pub struct Secrets {
-    // Keyed HMAC states, so a request never re-derives the key.
+    // Keyed HMAC states, so a request never re-derives the key: the first
+    // secret's, which signs, and every secret's (the first included), which verify.
+    signer: HmacSha256,
     keys: Vec<HmacSha256>,
 }
 
@@ -44,6 +46,10 @@ impl Secrets {
     /// ```
     #[must_use]
     #[track_caller]
+    #[allow(
+        clippy::panic,
+        reason = "documented: an empty secret is a configuration bug, reported at the caller's line"
+    )]
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
         match Self::try_new([secret]) {
             Ok(secrets) => secrets,
@@ -78,12 +84,10 @@ impl Secrets {
                 if secret.is_empty() {
                     return Err(SecretError::EmptySecret);
                 }
-                Ok(HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length"))
+                HmacSha256::new_from_slice(secret).map_err(|_| SecretError::EmptySecret)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if keys.is_empty() {
-            return Err(SecretError::Empty);
-        }
+        let signer = keys.first().cloned().ok_or(SecretError::Empty)?;
         if let Some(shortest) = lengths
             .iter()
             .min()
@@ -95,12 +99,12 @@ impl Secrets {
                  from one signed cookie; it is accepted so that cookies already signed with it keep verifying"
             );
         }
-        Ok(Secrets { keys })
+        Ok(Secrets { signer, keys })
     }
 
     /// The unencoded cookie value for `id`: `s:<id>.<signature>`.
     pub(crate) fn sign(&self, id: &str) -> String {
-        let mut mac = self.keys[0].clone();
+        let mut mac = self.signer.clone();
         mac.update(id.as_bytes());
         let tag = mac.finalize().into_bytes();
         let mut out = String::with_capacity(2 + id.len() + 1 + 43);
@@ -127,7 +131,7 @@ impl Secrets {
         // 43 characters decode to 32 bytes; the decoder wants room for its estimate of 33.
         let mut tag = [0u8; 33];
         let len = STANDARD_NO_PAD.decode_slice(signature, &mut tag).ok()?;
-        let tag = &tag[..len];
+        let tag = tag.get(..len)?;
         let mut verified = false;
         for key in &self.keys {
             let mut mac = key.clone();

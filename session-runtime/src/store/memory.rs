@@ -330,6 +330,10 @@ impl Shared {
         // its keyed SipHash, so this one need only spread ids, not resist attacks.
         let hash = fnv1a(id.as_bytes());
         // The shard count is a power of two.
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "the shard count is a power of two, so the mask is below it"
+        )]
         &self.shards[(hash as usize) & (self.shards.len() - 1)]
     }
 

@@ -74,6 +74,14 @@
 //!
 //! [`SessionId::generate`]: crate::SessionId::generate
 
+// Test support: a broken contract fails the check with a panic, as assertions do.
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
+
 use std::future::Future;
 use std::time::Duration;
 

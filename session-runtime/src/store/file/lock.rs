@@ -48,6 +48,10 @@ impl Inner {
         let lock_dir = self.settings.dir.join(LOCK_DIR);
         let path = lock_dir.join(format!("{stripe:02}"));
         let deadline = Instant::now().checked_add(self.settings.lock_timeout);
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "`stripe_of` is below `STRIPES`, the stripes' length"
+        )]
         let mutex = &self.shared.stripes[stripe];
         let guard = retry_until(deadline, || match mutex.try_lock() {
             Ok(guard) => Ok(Some(guard)),

@@ -459,11 +459,13 @@ mod tests {
         }
     }
 
-    /// A store without a background reap, in a fresh directory, holding one
-    /// live session under `id`.
+    /// A store without a background reap and with session-file-store's
+    /// one-hour ttl, in a fresh directory, holding one live session under `id`.
     pub(super) async fn store_holding(id: &str) -> (TestDir, FileStore, SessionId) {
         let dir = TestDir::new(id);
-        let store = FileStore::new(dir.path()).with_reap_interval(None);
+        let store = FileStore::new(dir.path())
+            .with_reap_interval(None)
+            .with_ttl(Duration::from_secs(3600));
         let id = SessionId::parse(id).unwrap();
         let created = store.create(&id, &accessed(0)).await.unwrap();
         assert_eq!(created, Created::Stored);
@@ -480,7 +482,7 @@ mod tests {
         let stats = configured.remove_expired().await.unwrap();
         assert_eq!((stats.scanned, stats.read), (1, 0));
         // The settings are the handle's own.
-        assert_eq!(store.ttl(), DEFAULT_TTL);
+        assert_eq!(store.ttl(), Duration::from_secs(3600));
         assert_eq!(configured.ttl(), Duration::from_secs(60));
     }
 }

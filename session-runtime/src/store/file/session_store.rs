@@ -185,7 +185,7 @@ mod tests {
         // session-file-store's `originalMaxAge || ttl`, with its one-hour ttl;
         // null is checked in tests/file_store.rs, a real max age is the control.
         let dir = TestDir::new("zero-max-age");
-        let store = FileStore::new(dir.path());
+        let store = FileStore::new(dir.path()).with_ttl(std::time::Duration::from_secs(3600));
         let cookies = [
             r#"{"originalMaxAge":0}"#,
             "{}",
