@@ -180,11 +180,10 @@ impl TestResponse {
             .get_all(SET_COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
-            .filter(|line| {
+            .rfind(|line| {
                 let pair = line.split(';').next().unwrap_or_default();
                 pair.split('=').next().unwrap_or_default().trim() == name
             })
-            .next_back()
     }
 }
 
