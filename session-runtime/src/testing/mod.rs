@@ -1,5 +1,6 @@
 //! The store test kit: one suite that checks a [`SessionStore`] against the
-//! contract written on that trait.
+//! contract written on that trait; and helpers for testing an app that uses
+//! the layer (see [Testing an app](#testing-an-app)).
 //!
 //! Enabled by the `testing` feature, usually as a dev-dependency:
 //!
@@ -72,6 +73,14 @@
 //! ``store kit, check `update_after_destroy_does_not_recreate`: an update after
 //! destroy recreated the session``.
 //!
+//! # Testing an app
+//!
+//! [`TestClient`] sends requests to a router in process and keeps its cookies
+//! like a browser; [`session_id`] reads the id out of a `Set-Cookie`,
+//! [`signed_cookie`] and [`cookie_header`] sign an id into a cookie as the
+//! layer does, and [`load_view`] loads the typed view of a stored session.
+//! Like the checks, they panic on misuse rather than return errors.
+//!
 //! [`SessionId::generate`]: crate::SessionId::generate
 
 // Test support: a broken contract fails the check with a panic, as assertions do.
@@ -87,9 +96,11 @@ use std::time::Duration;
 
 use crate::store::SessionStore;
 
+mod app;
 mod checks;
 mod probe;
 
+pub use app::{TestClient, TestResponse, cookie_header, load_view, session_id, signed_cookie};
 pub use checks::*;
 
 /// The shortest [`ttl`](SessionStore::ttl) the kit accepts: its live sessions
