@@ -5,19 +5,9 @@ mod support;
 
 use axum::Router;
 use axum::routing::get;
-use session_runtime::{MemoryStore, Session, SessionLayer};
+use session_runtime::{MemoryStore, SessionLayer};
+use support::counter::increment;
 use support::{Client, CountingStore};
-
-#[derive(Session)]
-struct Counter {
-    #[session(default = 0)]
-    count: u64,
-}
-
-async fn increment(mut session: Session<Counter>) -> String {
-    session.count += 1;
-    session.count.to_string()
-}
 
 fn cookie_names(reply: &support::Reply) -> Vec<String> {
     reply

@@ -7,20 +7,10 @@ mod support;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use session_runtime::{MemoryStore, Session, SessionLayer};
+use session_runtime::{MemoryStore, SessionLayer};
 use support::LogCapture;
+use support::counter::increment;
 use support::wire::{request, serve};
-
-#[derive(Session)]
-struct Counter {
-    #[session(default = 0)]
-    count: u64,
-}
-
-async fn increment(mut session: Session<Counter>) -> String {
-    session.count += 1;
-    session.count.to_string()
-}
 
 /// `OPTIONS *` reaching a fallback that wants the session: a 400, logged at
 /// debug level only, with no session cookie.

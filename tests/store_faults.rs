@@ -15,18 +15,8 @@ use session_runtime::store::{Created, SessionStore, Update, Updated};
 use session_runtime::{
     MemoryStore, OnStoreError, Record, Session, SessionId, SessionLayer, StoreError,
 };
+use support::counter::{Counter, increment};
 use support::{Reply, send};
-
-#[derive(Session)]
-struct Counter {
-    #[session(default = 0)]
-    count: u64,
-}
-
-async fn increment(mut session: Session<Counter>) -> String {
-    session.count += 1;
-    session.count.to_string()
-}
 
 async fn logout(session: Session<Counter>) -> &'static str {
     session.destroy();

@@ -5,6 +5,7 @@
 //! - [`ChildGuard`]: a child process that is killed on every path;
 //! - [`clock`]: the wall clock and HTTP dates;
 //! - [`CountingStore`]: a `MemoryStore` that counts calls and fails on demand;
+//! - [`counter`]: the one-field schema and its increment handler;
 //! - [`prerequisites`]: skip, or under `scripts/test.sh` fail, a test whose
 //!   example binary or node packages are missing.
 //!
@@ -16,6 +17,7 @@
 mod client;
 pub mod clock;
 mod cookie;
+pub mod counter;
 mod logs;
 pub mod prerequisites;
 mod process;
