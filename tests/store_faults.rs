@@ -92,6 +92,13 @@ impl SessionStore for FaultyStore {
     }
 }
 
+/// Each fault injected into one store operation at a time.
+const FAULTS: [Fault; 3] = [
+    Fault::Fail,
+    Fault::Stall(Duration::from_secs(60)),
+    Fault::Panic,
+];
+
 const RETRY_AFTER: Duration = Duration::from_millis(2500);
 const POLICIES: [OnStoreError; 3] = [
     OnStoreError::InternalServerError,
@@ -164,11 +171,7 @@ fn assert_policy_answer(policy: OnStoreError, reply: &Reply, served: &str, case:
 #[tokio::test]
 async fn a_failing_load_gets_the_policys_answer() {
     for policy in POLICIES {
-        for fault in [
-            Fault::Fail,
-            Fault::Stall(Duration::from_secs(60)),
-            Fault::Panic,
-        ] {
+        for fault in FAULTS {
             let store = FaultyStore::default();
             let cookie = healthy_session(&store).await;
             store.inject(Op::Load, fault);
@@ -182,11 +185,7 @@ async fn a_failing_load_gets_the_policys_answer() {
 #[tokio::test]
 async fn a_failing_save_gets_the_policys_answer_and_stores_nothing() {
     for policy in POLICIES {
-        for fault in [
-            Fault::Fail,
-            Fault::Stall(Duration::from_secs(60)),
-            Fault::Panic,
-        ] {
+        for fault in FAULTS {
             let store = FaultyStore::default();
             let cookie = healthy_session(&store).await;
             store.inject(Op::Save, fault);

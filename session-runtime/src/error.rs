@@ -334,19 +334,28 @@ impl IntoResponse for SessionRejection {
     }
 }
 
+/// A response of `status` with the plain-text `body`: what the layer answers
+/// in place of the handler's response when the session fails.
+pub(crate) fn plain_response<B: From<&'static str>>(
+    status: StatusCode,
+    body: &'static str,
+) -> http::Response<B> {
+    let mut response = http::Response::new(B::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
 /// `503 Service Unavailable` with `Retry-After` in whole seconds (at least 1).
 pub(crate) fn unavailable<B: From<&'static str>>(
     retry_after: std::time::Duration,
 ) -> http::Response<B> {
     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    let mut response = http::Response::new(B::from(STORE_UNAVAILABLE_BODY));
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(
+    let mut response = plain_response(StatusCode::SERVICE_UNAVAILABLE, STORE_UNAVAILABLE_BODY);
+    response.headers_mut().insert(
         http::header::RETRY_AFTER,
         http::HeaderValue::from(seconds.max(1)),
     );

@@ -24,6 +24,7 @@ use self::persist::Written;
 use crate::config::{Config, OnStoreError};
 use crate::error::{EncodeError, InvalidId, SessionError, StoreError};
 use crate::id::SessionId;
+use crate::record::Record;
 use crate::store::DynStore;
 use crate::time::now_ms;
 
@@ -92,15 +93,17 @@ impl RequestSession {
         crate::sync::lock(&self.phase)
     }
 
+    /// A brand-new session's record, with the layer's cookie settings for this request.
+    fn fresh_record(&self) -> Record {
+        self.config.new_record(now_ms(), self.secure_request)
+    }
+
     fn new_active(&self) -> Result<Active, InvalidId> {
         let id = match self.config.genid {
             Some(_) => Some(self.config.generate_id()?),
             None => None,
         };
-        Ok(Active::new(
-            id,
-            self.config.new_record(now_ms(), self.secure_request),
-        ))
+        Ok(Active::new(id, self.fresh_record()))
     }
 
     /// Reads the session from the store the first time a handler asks for it.
@@ -113,8 +116,7 @@ impl RequestSession {
                 Ok(stored) => stored,
                 Err(error) if self.config.on_store_error == OnStoreError::ServeWithoutSession => {
                     tracing::error!(%error, "session store failed to load a session; serving the request without it");
-                    let mut detached =
-                        Active::new(None, self.config.new_record(now_ms(), self.secure_request));
+                    let mut detached = Active::new(None, self.fresh_record());
                     detached.ended = Some(End::Detached);
                     self.install(detached);
                     return Ok(());
@@ -199,7 +201,7 @@ impl RequestSession {
 
     /// The layer's settings for a new session's cookie, in place of the session's.
     pub(crate) fn reset_cookie(&self) {
-        let fresh = self.config.new_record(now_ms(), self.secure_request).cookie;
+        let fresh = self.fresh_record().cookie;
         self.with_active(|active| {
             active.record.cookie = fresh;
             active.cookie_changed();
@@ -219,7 +221,7 @@ impl RequestSession {
         self.remove(&stale).await?;
         self.with_live(|active| {
             if !keep_data {
-                active.record = self.config.new_record(now_ms(), self.secure_request);
+                active.record = self.fresh_record();
                 active.changed.clear();
             }
             active.id = Some(new_id);

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::header::{CONTENT_TYPE, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderValue, Response, StatusCode};
 
 use super::decide::{CookieAction, Decision, Policy, Situation, StoreAction, decide};
@@ -12,7 +12,7 @@ use super::persist::Written;
 use super::{Active, Phase, RequestSession};
 use crate::config::OnStoreError;
 use crate::cookie;
-use crate::error::{NOT_SAVED_BODY, STORE_ERROR_BODY, SessionError, unavailable};
+use crate::error::{NOT_SAVED_BODY, STORE_ERROR_BODY, SessionError, plain_response, unavailable};
 use crate::store::lifetime_ms;
 use crate::time::now_ms;
 
@@ -57,7 +57,7 @@ impl RequestSession {
         };
         if let Some(failure) = &active.failure {
             tracing::error!(error = %failure, "session not saved");
-            return error_response(NOT_SAVED_BODY);
+            return plain_response(StatusCode::INTERNAL_SERVER_ERROR, NOT_SAVED_BODY);
         }
         let now = now_ms();
         let decision = decide(&self.situation(&active, now), &self.policy());
@@ -73,8 +73,10 @@ impl RequestSession {
                     }
                     // The handler's answer stands, without the session cookie.
                     (SessionError::Store(_), OnStoreError::ServeWithoutSession) => response,
-                    (SessionError::Store(_), _) => error_response(STORE_ERROR_BODY),
-                    _ => error_response(NOT_SAVED_BODY),
+                    (SessionError::Store(_), _) => {
+                        plain_response(StatusCode::INTERNAL_SERVER_ERROR, STORE_ERROR_BODY)
+                    }
+                    _ => plain_response(StatusCode::INTERNAL_SERVER_ERROR, NOT_SAVED_BODY),
                 };
             }
         }
@@ -170,15 +172,4 @@ fn append_cookie<B>(response: &mut Response<B>, value: &str) {
         // signed value is percent-encoded, so this cannot happen; say so if it does.
         Err(error) => tracing::error!(%error, "session cookie is not a valid header value"),
     }
-}
-
-/// A plain-text `500` with `body`.
-fn error_response<B: From<&'static str>>(body: &'static str) -> Response<B> {
-    let mut response = Response::new(B::from(body));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
