@@ -17,11 +17,20 @@ npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 # `cargo test --all-targets` builds examples only as test harnesses.
 cargo build --examples --all-features
 
-# Headless Chromium and chromedriver for tests/browser.rs, from Debian.
+# From Debian, when missing: headless Chromium and chromedriver for
+# tests/browser.rs; redis-server and redis-cli for the Redis store's tests
+# (they start their own servers on free ports).
+packages=()
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    packages+=(chromium chromium-driver)
+fi
+if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/bin/redis-cli ]; then
+    packages+=(redis-server)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        chromium chromium-driver >/dev/null
+        "${packages[@]}" >/dev/null
 fi
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features

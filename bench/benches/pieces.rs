@@ -146,10 +146,8 @@ fn snapshot_diff_20_fields(bencher: Bencher) {
 }
 
 fn counter_record(count: u64) -> Record {
-    let mut record = Record {
-        last_access: Some(1_764_000_000_000),
-        ..Record::default()
-    };
+    let mut record = Record::default();
+    record.last_access = Some(1_764_000_000_000);
     record
         .fields
         .set("count", RawValue::from_string(count.to_string()).unwrap());

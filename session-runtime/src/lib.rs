@@ -55,6 +55,8 @@ pub use signing::{RECOMMENDED_SECRET_LEN, Secrets};
 pub use store::SessionStore;
 pub use store::file::FileStore;
 pub use store::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use store::redis::RedisStore;
 
 /// Derives [`SessionSchema`], making a struct usable as [`Session<T>`](struct@Session).
 ///

@@ -318,7 +318,7 @@ fn record(meta: CookieMeta, entries: &[(String, Value)], last_access: Option<u64
         cookie: meta,
         fields,
         last_access,
-        created: None,
+        ..Record::default()
     }
 }
 

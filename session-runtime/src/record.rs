@@ -381,9 +381,35 @@ pub struct Record {
     /// When the session was created, in milliseconds since the Unix epoch, kept
     /// (as `__created`) only when the layer has an absolute timeout.
     pub created: Option<u64>,
+    /// The loading store's name for the stored value this record was read from.
+    pub(crate) revision: Option<Box<str>>,
 }
 
 impl Record {
+    /// The name the store that loaded this record gave the stored value it was
+    /// read from, if it keeps one. A store that saves by compare-and-set (the
+    /// Redis store) sets it in [`load`](crate::SessionStore::load) and, in
+    /// [`update`](crate::SessionStore::update), writes only if the stored value
+    /// still has that name. Clones keep it; a new record has none.
+    ///
+    /// ```
+    /// use session_runtime::Record;
+    ///
+    /// let mut record = Record::default();
+    /// assert_eq!(record.revision(), None);
+    /// record.set_revision("8f14e45f");
+    /// assert_eq!(record.revision(), Some("8f14e45f"));
+    /// ```
+    #[must_use]
+    pub fn revision(&self) -> Option<&str> {
+        self.revision.as_deref()
+    }
+
+    /// Names the stored value this record was read from; see [`revision`](Self::revision).
+    pub fn set_revision(&mut self, revision: impl Into<Box<str>>) {
+        self.revision = Some(revision.into());
+    }
+
     /// Encodes as express-session and session-file-store store it:
     /// `{"cookie":{…},<fields…>,"__lastAccess":<ms>}` on one line.
     #[must_use]

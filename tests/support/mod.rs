@@ -6,6 +6,7 @@
 //! - [`clock`]: the wall clock and HTTP dates;
 //! - [`CountingStore`]: a `MemoryStore` that counts calls and fails on demand;
 //! - [`counter`]: the one-field schema and its increment handler;
+//! - [`redis`]: real `redis-server`s and a three-master cluster;
 //! - [`prerequisites`]: skip, or under `scripts/test.sh` fail, a test whose
 //!   example binary or node packages are missing.
 //!
@@ -21,6 +22,7 @@ pub mod counter;
 mod logs;
 pub mod prerequisites;
 mod process;
+pub mod redis;
 mod store;
 pub mod wire;
 

@@ -15,6 +15,8 @@ pub mod file;
 mod handle;
 mod hash;
 pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 /// What [`SessionStore::create`] did.
 #[must_use = "a create that found the id taken wrote nothing"]

@@ -1,0 +1,567 @@
+//! Sessions in Redis or Redis Cluster, stored as connect-redis stores them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, Script, ScriptInvocation, Value};
+
+use super::{Created, DEFAULT_TTL, SessionStore, StoreError, Update, Updated, lifetime_ms};
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::time::now_ms;
+
+/// What every key starts with unless [`RedisStoreBuilder::prefix`] says
+/// otherwise: connect-redis's default.
+pub const DEFAULT_PREFIX: &str = "sess:";
+
+/// How long connecting to a Redis node may take, unless
+/// [`RedisStoreBuilder::connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a Redis command may wait for its answer, unless
+/// [`RedisStoreBuilder::response_timeout`] says otherwise.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How many times a save is tried when other requests keep changing the
+/// session between its read and its write, before it fails. Between tries
+/// it waits a random moment, up to [`MAX_BACKOFF_MS`], so that writers that
+/// collided do not collide again.
+const SAVE_ATTEMPTS: u32 = 64;
+
+/// The longest wait between two tries of a save.
+const MAX_BACKOFF_MS: u64 = 16;
+
+/// Writes a loaded session's new value if the stored value is still the one
+/// the request read (named by its SHA-1), and never writes a key that is gone.
+///
+/// `KEYS[1]`: the session's key. `ARGV[1]`: the SHA-1 (hex) of the value the
+/// write is based on; `ARGV[2]`: the new value; `ARGV[3]`: when it expires,
+/// in milliseconds since the Unix epoch, or `"0"` to delete the session (its
+/// lifetime is over). Returns 1 when written or deleted, 0 when the key is
+/// gone, or the stored value when it is not the expected one.
+const SAVE_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+if redis.sha1hex(current) ~= ARGV[1] then
+  return current
+end
+if ARGV[3] == '0' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+end
+return 1
+";
+
+/// Sessions in Redis, or in a Redis Cluster: for apps that run on more than
+/// one server.
+///
+/// - **connect-redis's format**: the key is the prefix (`sess:` by default)
+///   followed by the session id, the value the JSON express-session stores (the
+///   `cookie` object and the app's fields, plus `__lastAccess` as
+///   session-file-store writes it), and the key expires with the session.
+///   An Express app using connect-redis and this store can share one Redis and
+///   one cookie during a migration; keys the schema does not know are kept
+///   byte for byte.
+/// - **No lost updates, no resurrection**: a save of a loaded session is a
+///   compare-and-set, in one Lua script on the session's single key (so it
+///   works on a cluster and over one multiplexed connection). If another
+///   request saved since this one loaded, the save reads the stored session
+///   again, merges just this request's changed fields into it and tries again.
+///   If the session was destroyed or expired meanwhile, nothing is written.
+///   New sessions are written only where no key exists (`SET … NX`).
+/// - **One round trip** per store call: a load is `GET` and `PEXPIRETIME`
+///   pipelined (the expiry time tells when the session was last touched), an
+///   uncontended save one script call, a touch one `PEXPIREAT` (never a
+///   rewrite of the value), a destroy one `DEL`. Expiry times are absolute,
+///   so the app servers' clocks and Redis's should agree (NTP).
+/// - **Bounded waits**: connecting and every command have timeouts
+///   ([`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_RESPONSE_TIMEOUT`]). While Redis is
+///   down each call fails fast with a [`StoreError`], and the connection is
+///   re-established in the background when Redis is back.
+///
+/// It needs Redis 7.0 or later (`PEXPIRETIME`), and the `redis` feature.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use session_runtime::store::redis::RedisStore;
+///
+/// # async fn run() -> Result<(), session_runtime::StoreError> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// // Or with options, on a cluster:
+/// let clustered = RedisStore::builder()
+///     .prefix("myapp:sess:")
+///     .ttl(Duration::from_secs(8 * 60 * 60))
+///     .connect_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+///     .await?;
+/// # let _ = (store, clustered);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: Connection,
+    prefix: String,
+    ttl: Duration,
+    save: Script,
+}
+
+/// How a [`RedisStore`] is set up: build it with [`RedisStore::builder`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `connect` or `connect_cluster`"]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    ttl: Duration,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        RedisStoreBuilder {
+            prefix: DEFAULT_PREFIX.to_owned(),
+            ttl: DEFAULT_TTL,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// What each key starts with, before the session id (default `sess:`,
+    /// connect-redis's `prefix`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a session whose cookie has no max age lives after its last
+    /// access (default one day, connect-redis's `ttl`).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long connecting (or reconnecting) to a node may take (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a command may wait for its answer (default [`DEFAULT_RESPONSE_TIMEOUT`]).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Connects to one Redis server, `redis://[user:password@]host:port[/db]`
+    /// (`rediss://` needs TLS, which this build does not include).
+    ///
+    /// # Errors
+    /// When the URL is invalid or the server cannot be reached within the
+    /// connect timeout.
+    pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|error| StoreError::with_source("redis: invalid URL", error))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            // Reconnect in the background, briefly: while Redis is down a call
+            // fails within about the connect timeout instead of waiting out
+            // a long backoff, and the next call tries again.
+            .set_number_of_retries(1)
+            .set_max_delay(self.connect_timeout);
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|error| StoreError::with_source("redis: cannot connect", error))?;
+        Ok(self.build(Connection::Single(manager)))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes' URLs.
+    ///
+    /// # Errors
+    /// When a URL is invalid or no node can be reached within the connect timeout.
+    pub async fn connect_cluster<I, S>(self, urls: I) -> Result<RedisStore, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let urls: Vec<String> = urls
+            .into_iter()
+            .map(|url| url.as_ref().to_owned())
+            .collect();
+        let client = ClusterClientBuilder::new(urls)
+            .connection_timeout(self.connect_timeout)
+            .response_timeout(self.response_timeout)
+            .retries(2)
+            .build()
+            .map_err(|error| StoreError::with_source("redis cluster: invalid URLs", error))?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|error| StoreError::with_source("redis cluster: cannot connect", error))?;
+        Ok(self.build(Connection::Cluster(connection)))
+    }
+
+    fn build(self, connection: Connection) -> RedisStore {
+        RedisStore {
+            inner: Arc::new(Inner {
+                connection,
+                prefix: self.prefix,
+                ttl: self.ttl,
+                save: Script::new(SAVE_SCRIPT),
+            }),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Connects to one Redis server with the default options.
+    ///
+    /// # Errors
+    /// When the URL is invalid or the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().connect(url).await
+    }
+
+    /// A builder for a store with other options.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder::default()
+    }
+
+    /// The Redis key of session `id`: the prefix, then the id.
+    #[must_use]
+    pub fn key(&self, id: &SessionId) -> String {
+        let mut key = String::with_capacity(self.inner.prefix.len() + id.as_str().len());
+        key.push_str(&self.inner.prefix);
+        key.push_str(id.as_str());
+        key
+    }
+
+    /// The stored value of `key` and the SHA-1 that names it, or `None` when
+    /// the key is gone.
+    async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let value: Option<Vec<u8>> = self
+            .inner
+            .connection
+            .query(redis::cmd("GET").arg(key), "GET")
+            .await?;
+        Ok(value.map(|bytes| {
+            let name = sha1_hex(&bytes);
+            (bytes, name)
+        }))
+    }
+
+    /// When `record`, written now, expires: in milliseconds since the epoch.
+    fn expiry(&self, record: &Record, now: u64) -> u64 {
+        record
+            .last_access
+            .unwrap_or(now)
+            .saturating_add(lifetime_ms(record, self.inner.ttl))
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    /// The options, never the URL (it may hold a password).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field(
+                "kind",
+                &match self.inner.connection {
+                    Connection::Single(_) => "single",
+                    Connection::Cluster(_) => "cluster",
+                },
+            )
+            .field("prefix", &self.inner.prefix)
+            .field("ttl", &self.inner.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let key = self.key(id);
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("GET").arg(&key).cmd("PEXPIRETIME").arg(&key);
+        let (value, expire_time): (Option<Vec<u8>>, i64) = self
+            .inner
+            .connection
+            .pipeline(&pipeline, "GET and PEXPIRETIME")
+            .await?;
+        Ok(value.and_then(|bytes| decode_loaded(&bytes, expire_time, self.inner.ttl)))
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        let now = now_ms();
+        let expires = self.expiry(record, now);
+        if expires <= now {
+            // Its life is over before it starts: there is nothing to keep.
+            return Ok(Created::Stored);
+        }
+        let value = encode(record, now);
+        let written: Option<String> = self
+            .inner
+            .connection
+            .query(
+                redis::cmd("SET")
+                    .arg(self.key(id))
+                    .arg(value)
+                    .arg("PXAT")
+                    .arg(expires)
+                    .arg("NX"),
+                "SET NX",
+            )
+            .await?;
+        Ok(match written {
+            Some(_) => Created::Stored,
+            None => Created::IdTaken,
+        })
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        let key = self.key(id);
+        let now = now_ms();
+        let expires = self.expiry(update.record, now);
+        let expires_arg = if expires <= now {
+            "0".to_owned()
+        } else {
+            expires.to_string()
+        };
+        // The first try writes the request's record over the value it loaded.
+        // Without a revision (a record this store did not load), or after a
+        // conflict, it merges into the value stored now.
+        let (mut base, mut value) = match update.record.revision() {
+            Some(revision) => (revision.to_owned(), encode(update.record, now)),
+            None => match self.read(&key).await? {
+                None => return Ok(Updated::Gone),
+                Some((stored, name)) => match merged(&stored, update, now) {
+                    Some(value) => (name, value),
+                    None => return Ok(unreadable(&key)),
+                },
+            },
+        };
+        for attempt in 0..SAVE_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let mut invocation = self.inner.save.key(&key);
+            invocation.arg(&base).arg(&value).arg(&expires_arg);
+            match self.inner.connection.invoke(&invocation).await? {
+                Value::Int(1) => return Ok(Updated::Stored),
+                Value::Int(0) => return Ok(Updated::Gone),
+                Value::BulkString(stored) => {
+                    base = sha1_hex(&stored);
+                    match merged(&stored, update, now) {
+                        Some(merged) => value = merged,
+                        None => return Ok(unreadable(&key)),
+                    }
+                }
+                other => {
+                    return Err(StoreError::new(format!(
+                        "redis: unexpected answer to the save script: {other:?}"
+                    )));
+                }
+            }
+        }
+        Err(StoreError::new(format!(
+            "redis: the session was changed by other requests {SAVE_ATTEMPTS} times while this one saved it"
+        )))
+    }
+
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<Updated, StoreError> {
+        let expires = self.expiry(record, now_ms());
+        let extended: i64 = self
+            .inner
+            .connection
+            .query(
+                redis::cmd("PEXPIREAT").arg(self.key(id)).arg(expires),
+                "PEXPIREAT",
+            )
+            .await?;
+        Ok(if extended == 1 {
+            Updated::Stored
+        } else {
+            Updated::Gone
+        })
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        let _removed: i64 = self
+            .inner
+            .connection
+            .query(redis::cmd("DEL").arg(self.key(id)), "DEL")
+            .await?;
+        Ok(())
+    }
+
+    fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+}
+
+/// The record to store for a request's `record` written at `now`.
+fn encode(record: &Record, now: u64) -> String {
+    if record.last_access.is_some() {
+        return record.to_json();
+    }
+    let mut stamped = record.clone();
+    stamped.last_access = Some(now);
+    stamped.to_json()
+}
+
+/// `update` merged into the session stored as `stored`; `None` when that is
+/// not a session.
+fn merged(stored: &[u8], update: Update<'_>, now: u64) -> Option<String> {
+    let mut current = Record::from_json(std::str::from_utf8(stored).ok()?).ok()?;
+    update.apply_to(&mut current);
+    Some(encode(&current, now))
+}
+
+/// What a save of a session whose stored value is not a session does: drops
+/// the save (as if the session were gone; a load finds none either).
+fn unreadable(key: &str) -> Updated {
+    tracing::warn!(
+        key,
+        "redis store: the stored value is not a session; this request's changes are dropped"
+    );
+    Updated::Gone
+}
+
+/// The session stored as `bytes`, its key expiring at `expire_time`
+/// (`PEXPIRETIME`: milliseconds since the epoch, -1 for no expiry, -2 for a
+/// key deleted between the two reads).
+///
+/// Its `last_access` is when it was last written or touched: its expiry
+/// minus its lifetime. A touch extends the key's life without rewriting the
+/// value, so the cookie's stored `expires` moves with it.
+fn decode_loaded(bytes: &[u8], expire_time: i64, ttl: Duration) -> Option<Record> {
+    if expire_time == -2 {
+        return None;
+    }
+    let decoded = std::str::from_utf8(bytes)
+        .map_err(|_| "not UTF-8".to_owned())
+        .and_then(|text| Record::from_json(text).map_err(|error| error.to_string()));
+    let mut record = match decoded {
+        Ok(record) => record,
+        Err(error) => {
+            tracing::warn!(
+                %error,
+                "redis store: the stored value is not a session; treating it as no session"
+            );
+            return None;
+        }
+    };
+    record.set_revision(sha1_hex(bytes));
+    if let Ok(expires_at) = u64::try_from(expire_time) {
+        let last = expires_at.saturating_sub(lifetime_ms(&record, ttl));
+        if record.last_access != Some(last) {
+            record.last_access = Some(last);
+            if let (Some(max_age), Some(_)) =
+                (record.cookie.original_max_age, record.cookie.expires)
+                && max_age > 0
+            {
+                record.cookie.expires = Some(last.saturating_add(max_age));
+            }
+        }
+    }
+    Some(record)
+}
+
+/// Waits a random time before try `attempt` (1, 2, …) of a contended save:
+/// up to 1, 2, 4, … milliseconds, at most [`MAX_BACKOFF_MS`].
+async fn backoff(attempt: u32) {
+    let ceiling = (1_u64 << attempt.min(6)).min(MAX_BACKOFF_MS);
+    // Any spread will do; without randomness from the OS, no wait.
+    let random = getrandom::u64().unwrap_or(0);
+    tokio::time::sleep(Duration::from_micros(random % (ceiling * 1_000))).await;
+}
+
+/// The SHA-1 of `bytes` in lowercase hex, as Redis's `redis.sha1hex` writes it.
+fn sha1_hex(bytes: &[u8]) -> String {
+    sha1_smol::Sha1::from(bytes).digest().to_string()
+}
+
+/// The connection to one server or to a cluster. Both are cheap handles to
+/// a shared multiplexed connection; each call works on its own clone.
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd, what: &str) -> Result<T, StoreError> {
+        let result: RedisResult<T> = match self {
+            Connection::Single(manager) => cmd.query_async(&mut manager.clone()).await,
+            Connection::Cluster(cluster) => cmd.query_async(&mut cluster.clone()).await,
+        };
+        result.map_err(|error| failed(what, error))
+    }
+
+    async fn pipeline<T: FromRedisValue>(
+        &self,
+        pipeline: &Pipeline,
+        what: &str,
+    ) -> Result<T, StoreError> {
+        let result: RedisResult<T> = match self {
+            Connection::Single(manager) => pipeline.query_async(&mut manager.clone()).await,
+            Connection::Cluster(cluster) => pipeline.query_async(&mut cluster.clone()).await,
+        };
+        result.map_err(|error| failed(what, error))
+    }
+
+    async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        let result: RedisResult<Value> = match self {
+            Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
+            Connection::Cluster(cluster) => invocation.invoke_async(&mut cluster.clone()).await,
+        };
+        result.map_err(|error| failed("the save script", error))
+    }
+}
+
+fn failed(what: &str, error: redis::RedisError) -> StoreError {
+    StoreError::with_source(format!("redis: {what} failed"), error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha1_hex_is_lowercase_hex_as_redis_writes_it() {
+        // `redis-cli EVAL "return redis.sha1hex('abc')" 0`
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+
+    #[test]
+    fn a_touched_session_reports_its_touch_as_its_last_access() {
+        let written = r#"{"cookie":{"originalMaxAge":60000,"expires":"2026-01-01T00:01:00.000Z","httpOnly":true,"path":"/"},"n":1,"__lastAccess":1767225600000}"#;
+        let written_at: u64 = 1_767_225_600_000;
+        let at = |ms: u64| i64::try_from(written_at + ms).unwrap();
+        let untouched =
+            decode_loaded(written.as_bytes(), at(60_000), DEFAULT_TTL).expect("a session");
+        assert_eq!(untouched.last_access, Some(written_at));
+        assert_eq!(untouched.cookie.expires, Some(written_at + 60_000));
+        let touched =
+            decode_loaded(written.as_bytes(), at(90_000), DEFAULT_TTL).expect("a session");
+        assert_eq!(touched.last_access, Some(written_at + 30_000));
+        assert_eq!(touched.cookie.expires, Some(written_at + 90_000));
+        assert!(touched.revision().is_some());
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_session_is_no_session() {
+        assert!(decode_loaded(b"\xff\xfe", 1, DEFAULT_TTL).is_none());
+        assert!(decode_loaded(b"[1,2]", 1, DEFAULT_TTL).is_none());
+        assert!(decode_loaded(b"{}", -2, DEFAULT_TTL).is_none());
+    }
+}
