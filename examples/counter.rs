@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example counter [PORT] [--store memory|file] [--path DIR]
+//! cargo run --release --features redis --example counter -- --store redis [--url redis://HOST:PORT]
 //! ```
 //!
 //! `GET /` counts visits in the session, `GET /peek` shows the count without
@@ -57,17 +58,24 @@ struct Options {
     host: String,
     store: String,
     path: String,
+    url: String,
 }
 
 fn parse_options() -> Result<Options, String> {
     let mut positional = None;
     let mut store = "memory".to_owned();
     let mut path = "./session-store".to_owned();
+    let mut url = "redis://127.0.0.1:6379".to_owned();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--store" => store = args.next().ok_or("--store needs a value: memory or file")?,
+            "--store" => {
+                store = args
+                    .next()
+                    .ok_or("--store needs a value: memory, file or redis")?;
+            }
             "--path" => path = args.next().ok_or("--path needs a directory")?,
+            "--url" => url = args.next().ok_or("--url needs a Redis URL")?,
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
             other if positional.is_none() => positional = Some(other.to_owned()),
             other => return Err(format!("unexpected argument {other}")),
@@ -90,6 +98,7 @@ fn parse_options() -> Result<Options, String> {
         host,
         store,
         path,
+        url,
     })
 }
 
@@ -111,7 +120,7 @@ fn secrets() -> Result<Secrets, String> {
 /// The Express demo's cookie lifetime: `1000 * 60 * 60 * 24 * 365 * 5` ms.
 const FIVE_YEARS: Duration = Duration::from_millis(1000 * 60 * 60 * 24 * 365 * 5);
 
-fn session_layer(options: &Options, secrets: Secrets) -> Result<SessionLayer, String> {
+async fn session_layer(options: &Options, secrets: Secrets) -> Result<SessionLayer, String> {
     match options.store.as_str() {
         "memory" => Ok(SessionLayer::new(MemoryStore::new(), secrets).name("_es_demo")),
         // The seed's file-store demo: session-file-store's format, so this example and
@@ -119,7 +128,25 @@ fn session_layer(options: &Options, secrets: Secrets) -> Result<SessionLayer, St
         "file" => Ok(SessionLayer::new(FileStore::new(&options.path), secrets)
             .name("_fs_demo")
             .max_age(FIVE_YEARS)),
-        other => Err(format!("unknown store {other:?}: use memory or file")),
+        // Sessions shared by every server on one Redis, in connect-redis's
+        // format: the Express demo with connect-redis can share them.
+        #[cfg(feature = "redis")]
+        "redis" => {
+            let store = session_runtime::RedisStore::connect(&options.url)
+                .await
+                .map_err(|e| format!("{}: {e}", options.url))?;
+            Ok(SessionLayer::new(store, secrets)
+                .name("_rs_demo")
+                .max_age(FIVE_YEARS))
+        }
+        #[cfg(not(feature = "redis"))]
+        "redis" => Err(format!(
+            "this build has no Redis store (for {}): build with `--features redis`",
+            options.url
+        )),
+        other => Err(format!(
+            "unknown store {other:?}: use memory, file or redis"
+        )),
     }
 }
 
@@ -131,7 +158,7 @@ async fn main() -> ExitCode {
         .init();
     let result = async {
         let options = parse_options()?;
-        let layer = session_layer(&options, secrets()?)?;
+        let layer = session_layer(&options, secrets()?).await?;
         let app = Router::new()
             .route("/", get(index))
             .route("/peek", get(peek))
