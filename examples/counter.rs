@@ -134,7 +134,8 @@ async fn session_layer(options: &Options, secrets: Secrets) -> Result<SessionLay
         "redis" => {
             let store = session_runtime::RedisStore::connect(&options.url)
                 .await
-                .map_err(|e| format!("{}: {e}", options.url))?;
+                // The error, not the URL: a URL may hold a password.
+                .map_err(|e| format!("cannot use Redis: {e}"))?;
             Ok(SessionLayer::new(store, secrets)
                 .name("_rs_demo")
                 .max_age(FIVE_YEARS))
