@@ -89,6 +89,27 @@ impl RedisServer {
         self.process = Some(process);
     }
 
+    /// Stops the server without closing anything (SIGSTOP): its port still
+    /// accepts connections and its clients' commands queue, but nothing is
+    /// answered until [`thaw`](Self::thaw). A hung server, as a client sees it.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`freeze`](Self::freeze)d server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let process = self.process.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .args([signal, &process.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {} failed", process.name);
+    }
+
     /// Runs `redis-cli` against this server with `args` and returns its
     /// output; panics when it fails.
     pub fn cli(&self, args: &[&str]) -> String {
