@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 # (tests/support/prerequisites.rs).
 export TYPED_SESSIONS_REQUIRE_ALL=1
 
-# The Express fixture of tests/interop.rs (express, express-session,
-# session-file-store), pinned by its package-lock.json.
+# The Express fixtures of tests/interop.rs and tests/redis_interop.rs (express,
+# express-session, session-file-store, connect-redis, redis), pinned by its package-lock.json.
 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 
 # The example programs: tests run them as real processes, and

@@ -32,15 +32,27 @@ pub fn example_binary(name: &str) -> Option<PathBuf> {
     }
 }
 
-/// `tests/interop`, the Express fixture, or `None` after saying why the calling
-/// test is skipped: it needs `node` and the packages `npm ci` installs there.
+/// `tests/interop` for its session-file-store app (`app.js`), or `None` after
+/// saying why the calling test is skipped: it needs `node` and the packages
+/// `npm ci` installs there.
 pub fn express_fixture() -> Option<PathBuf> {
+    fixture_with(&["express", "express-session", "session-file-store"])
+}
+
+/// `tests/interop` for its connect-redis app (`app_redis.js`), or `None` after
+/// saying why the calling test is skipped: it needs `node` and the packages
+/// `npm ci` installs there, connect-redis and its `redis` client among them.
+pub fn express_redis_fixture() -> Option<PathBuf> {
+    fixture_with(&["express", "express-session", "connect-redis", "redis"])
+}
+
+fn fixture_with(packages: &[&str]) -> Option<PathBuf> {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     let node = Command::new("node").arg("--version").output();
     if !node.is_ok_and(|out| out.status.success()) {
         return missing("`node` is not on PATH");
     }
-    for package in ["express", "express-session", "session-file-store"] {
+    for package in packages {
         if !fixture.join("node_modules").join(package).is_dir() {
             return missing(&format!(
                 "tests/interop/node_modules/{package} is not installed \
