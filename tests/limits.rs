@@ -137,3 +137,60 @@ async fn a_cookie_over_the_length_limit_is_not_read() {
     assert_eq!(ignored.body, "0", "over the limit: a fresh session");
     assert_eq!(store.calls.loads(), loads + 1, "the store was not read");
 }
+
+/// A length limit below the longest cookie the layer signs (262 bytes: a
+/// 128-character id, its signature, every byte percent-encoded that express
+/// would encode) is raised to it: such a cookie is still read, one two bytes
+/// longer is not.
+#[tokio::test]
+async fn a_length_limit_below_the_longest_signed_cookie_is_raised_to_it() {
+    let store = CountingStore::new();
+    let id = "a".repeat(128);
+    let genid_app = |max: usize| {
+        let id = id.clone();
+        app(&store, move |l| {
+            l.genid(move || id.clone()).max_cookie_length(max)
+        })
+    };
+    let mut client = Client::new(genid_app(1024));
+    assert_eq!(client.get("/append/1").await.status, StatusCode::OK);
+
+    // `s:<id>.<mac>` as plain bytes (174 of them), then with `extra` more
+    // bytes percent-encoded: 174 + 2 × extra bytes as sent.
+    let signed = signed_value(b"limits secret", &id)
+        .replace("%3A", ":")
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    assert_eq!(signed.len(), 174);
+    let sent = |extra: usize| -> String {
+        let value: String = signed
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| {
+                if i < extra {
+                    format!("%{b:02X}")
+                } else {
+                    char::from(b).to_string()
+                }
+            })
+            .collect();
+        format!("connect.sid={value}")
+    };
+    let (longest, over) = (sent(44), sent(45));
+    assert_eq!(longest.len() - "connect.sid=".len(), 262);
+
+    let loads = store.calls.loads();
+    let read = get_with_cookie(&genid_app(0), "/show", &longest).await;
+    assert_eq!(
+        read.body, "1024",
+        "a 262-byte cookie is read whatever the limit"
+    );
+    assert_eq!(store.calls.loads(), loads + 1);
+    let ignored = get_with_cookie(&genid_app(0), "/show", &over).await;
+    assert_eq!(
+        ignored.body, "0",
+        "a 264-byte cookie is over a limit of 0, raised to 262"
+    );
+    assert_eq!(store.calls.loads(), loads + 1, "the store was not read");
+}

@@ -94,3 +94,21 @@ fn a_short_secret_works_and_is_warned_about_once() {
         "only for the short old one: {warnings}"
     );
 }
+
+/// A layer's `Debug` shows its settings, and never a secret.
+#[test]
+fn a_layers_debug_shows_its_settings_but_no_secret() {
+    let secret = "a debug secret that is long enough to sign cookies";
+    let layer = SessionLayer::new(MemoryStore::new(), secret)
+        .name("debug.sid")
+        .max_cookie_length(2048);
+    let debug = format!("{layer:?}");
+    assert!(
+        debug.contains("\"debug.sid\"") && debug.contains("max_cookie_length: 2048"),
+        "{debug}"
+    );
+    assert!(
+        !debug.contains(secret) && debug.contains("REDACTED"),
+        "{debug}"
+    );
+}
