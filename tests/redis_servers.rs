@@ -546,3 +546,59 @@ async fn requests_fail_fast_while_redis_is_frozen_and_succeed_once_it_answers() 
     let back = app.wait_until_ok("/a", Some(&cookie)).await;
     assert_eq!(back.body, "2", "the session survived the freeze");
 }
+
+/// What each kind of request costs Redis, from `INFO commandstats`: a
+/// read-only request one pipelined `GET` + `PEXPIRETIME`; past half the
+/// session's lifetime, one touch (a script whose `GET` and `PEXPIREAT` Redis
+/// counts too) for the next request only; a write the same read and one
+/// script call (`EVALSHA`, counted with its `GET` and `SET`).
+#[tokio::test]
+async fn each_request_costs_the_commands_the_readme_says() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let app = Instance::start(&redis, |layer| layer.max_age(Duration::from_secs(4))).await;
+    let cookie = cookie_of(&app.get("/a", None).await);
+    app.get("/a", Some(&cookie)).await;
+    let counted = |redis: &RedisServer| {
+        let mut counts: Vec<(String, u64)> = redis
+            .command_counts()
+            .into_iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "info" | "config|resetstat"))
+            .collect();
+        counts.sort();
+        counts
+    };
+    let of = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+        pairs.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect()
+    };
+
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    for _ in 0..20 {
+        assert_eq!(app.get("/show", Some(&cookie)).await.body, "2 0");
+    }
+    assert_eq!(counted(&redis), of(&[("get", 20), ("pexpiretime", 20)]));
+
+    // Past half of the four-second lifetime: the next read touches, once.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    for _ in 0..20 {
+        assert_eq!(app.get("/show", Some(&cookie)).await.body, "2 0");
+    }
+    assert_eq!(
+        counted(&redis),
+        of(&[
+            ("evalsha", 1),
+            ("get", 21),
+            ("pexpireat", 1),
+            ("pexpiretime", 20)
+        ])
+    );
+
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(app.get("/a", Some(&cookie)).await.body, "3");
+    assert_eq!(
+        counted(&redis),
+        of(&[("evalsha", 1), ("get", 2), ("pexpiretime", 1), ("set", 1)])
+    );
+}

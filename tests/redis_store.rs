@@ -202,3 +202,109 @@ async fn options_prefix_ttl_and_a_debug_without_the_password() {
         .unwrap();
     assert!((590..=600).contains(&ttl), "TTL {ttl}");
 }
+
+/// A save over a value that is not a session is dropped with a warning that
+/// names the session by its id's first characters only (an id is a bearer
+/// credential) and never quotes the value.
+#[tokio::test]
+async fn a_save_over_a_corrupt_value_warns_without_the_id_or_the_value() {
+    let server = server();
+    let store = store_on(&server).await;
+    let id = SessionId::generate();
+    create(&store, &id, &record(&[("n", "1")], Some(60_000))).await;
+    let mut loaded = store.load(&id).await.unwrap().unwrap();
+    let key = format!("sess:{}", id.as_str());
+    server.cli(&["SET", &key, "not json: private", "PX", "60000"]);
+    loaded.fields.set(
+        "n",
+        serde_json::value::RawValue::from_string("2".into()).unwrap(),
+    );
+    let logs = support::LogCapture::install();
+    let saved = store
+        .update(&id, Update::new(&loaded, &["n"]))
+        .await
+        .unwrap();
+    assert_eq!(saved, Updated::Gone);
+    assert!(store.load(&id).await.unwrap().is_none());
+    let text = logs.contents();
+    assert!(text.contains("not a session"), "{text}");
+    assert!(
+        !text.contains(id.as_str()) && !text.contains("private"),
+        "{text}"
+    );
+    assert_eq!(server.cli(&["GET", &key]).trim(), "not json: private");
+}
+
+/// A touch by a request that loaded the session before another request
+/// saved it (here: shortened its max age to a minute) leaves the expiry that
+/// save set: the key never outlives the max age stored in its value.
+#[tokio::test]
+async fn a_stale_touch_does_not_override_a_later_saves_expiry() {
+    let server = server();
+    let store = store_on(&server).await;
+    let id = SessionId::generate();
+    let hour = 3_600_000;
+    create(&store, &id, &record(&[("n", "1")], Some(hour))).await;
+    let mut stale = store.load(&id).await.unwrap().unwrap();
+    let mut shortened = store.load(&id).await.unwrap().unwrap();
+    let now = support::clock::now_ms();
+    shortened.cookie.original_max_age = Some(60_000);
+    shortened.cookie.expires = Some(now + 60_000);
+    shortened.last_access = Some(now);
+    let saved = store
+        .update(&id, Update::new(&shortened, &[]))
+        .await
+        .unwrap();
+    assert_eq!(saved, Updated::Stored);
+    let now = support::clock::now_ms();
+    stale.last_access = Some(now);
+    stale.cookie.expires = Some(now + hour);
+    assert_eq!(store.touch(&id, &stale).await.unwrap(), Updated::Stored);
+
+    let pttl: u64 = server
+        .cli(&["PTTL", &format!("sess:{}", id.as_str())])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        pttl <= 60_000,
+        "the key lives {pttl} ms past a one-minute max age"
+    );
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.cookie.original_max_age, Some(60_000));
+    assert!(loaded.last_access.unwrap() <= support::clock::now_ms());
+}
+
+/// A key without expiry (connect-redis's `disableTTL`, a `PERSIST`) expires
+/// by this store's rule: one whose `__lastAccess` is past its lifetime is no
+/// session and is deleted, one still live gets the expiry it lacked.
+#[tokio::test]
+async fn a_key_without_expiry_gets_one_and_an_expired_one_is_deleted() {
+    let server = server();
+    let store = store_on(&server).await;
+    let day = 86_400_000;
+    let value = |last_access: u64| {
+        format!(
+            r#"{{"cookie":{{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}},"n":1,"__lastAccess":{last_access}}}"#
+        )
+    };
+    let (expired, live) = (SessionId::generate(), SessionId::generate());
+    let key = |id: &SessionId| format!("sess:{}", id.as_str());
+    let now = support::clock::now_ms();
+    server.cli(&["SET", &key(&expired), &value(now - 2 * day)]);
+    server.cli(&["SET", &key(&live), &value(now - day / 2)]);
+
+    assert!(store.load(&expired).await.unwrap().is_none());
+    assert_eq!(server.cli(&["EXISTS", &key(&expired)]).trim(), "0");
+    let late = record(&[("n", "2")], None);
+    let updated = store
+        .update(&expired, Update::new(&late, &["n"]))
+        .await
+        .unwrap();
+    assert_eq!(updated, Updated::Gone, "an expired session came back");
+
+    let loaded = store.load(&live).await.unwrap().expect("a live session");
+    assert_eq!(loaded.last_access, Some(now - day / 2));
+    let pttl: u64 = server.cli(&["PTTL", &key(&live)]).trim().parse().unwrap();
+    assert!((day / 2 - 60_000..=day / 2).contains(&pttl), "PTTL {pttl}");
+}

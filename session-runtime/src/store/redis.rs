@@ -9,7 +9,9 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, Script, ScriptInvocation, Value};
 
-use super::{Created, DEFAULT_TTL, SessionStore, StoreError, Update, Updated, lifetime_ms};
+use super::{
+    Created, DEFAULT_TTL, SessionStore, StoreError, Update, Updated, is_live, lifetime_ms,
+};
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::time::now_ms;
@@ -59,6 +61,24 @@ end
 return 1
 ";
 
+/// Moves a loaded session's expiry if the stored value is still the one the
+/// request read; never writes a key that is gone, and never overrides the
+/// expiry that a save since the load set (with the cookie settings it saved).
+///
+/// `KEYS[1]`: the session's key. `ARGV[1]`: the SHA-1 (hex) of the value the
+/// request loaded; `ARGV[2]`: the new expiry, in milliseconds since the Unix
+/// epoch. Returns 0 when the key is gone, else 1.
+const TOUCH_SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 0
+end
+if redis.sha1hex(current) == ARGV[1] then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+end
+return 1
+";
+
 /// Sessions in Redis, or in a Redis Cluster: for apps that run on more than
 /// one server.
 ///
@@ -78,9 +98,11 @@ return 1
 ///   New sessions are written only where no key exists (`SET … NX`).
 /// - **One round trip** per store call: a load is `GET` and `PEXPIRETIME`
 ///   pipelined (the expiry time tells when the session was last touched), an
-///   uncontended save one script call, a touch one `PEXPIREAT` (never a
-///   rewrite of the value), a destroy one `DEL`. Expiry times are absolute,
-///   so the app servers' clocks and Redis's should agree (NTP).
+///   uncontended save one script call, a touch one script call that moves
+///   the key's expiry (`PEXPIREAT`) only if no save changed the value since
+///   the load (never a rewrite of the value), a destroy one `DEL`. Expiry
+///   times are absolute, so the app servers' clocks and Redis's should agree
+///   (NTP).
 /// - **Bounded waits**: connecting and every command have timeouts
 ///   ([`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_RESPONSE_TIMEOUT`]). While Redis is
 ///   down each call fails fast with a [`StoreError`], and the connection is
@@ -114,6 +136,7 @@ struct Inner {
     prefix: String,
     ttl: Duration,
     save: Script,
+    touch: Script,
 }
 
 /// How a [`RedisStore`] is set up: build it with [`RedisStore::builder`].
@@ -181,10 +204,19 @@ impl RedisStoreBuilder {
             // a long backoff, and the next call tries again.
             .set_number_of_retries(1)
             .set_max_delay(self.connect_timeout);
-        let manager = ConnectionManager::new_with_config(client, config)
+        let mut manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|error| StoreError::with_source("redis: cannot connect", error))?;
-        Ok(self.build(Connection::Single(manager)))
+        let store = self.build(Connection::Single(manager.clone()));
+        // Loaded now, the scripts cost no extra round trip on first use (after
+        // a restart of Redis, a script call loads its script again by itself).
+        for script in [&store.inner.save, &store.inner.touch] {
+            script
+                .load_async(&mut manager)
+                .await
+                .map_err(|error| StoreError::with_source("redis: cannot load a script", error))?;
+        }
+        Ok(store)
     }
 
     /// Connects to a Redis Cluster through any of its nodes' URLs.
@@ -220,6 +252,7 @@ impl RedisStoreBuilder {
                 prefix: self.prefix,
                 ttl: self.ttl,
                 save: Script::new(SAVE_SCRIPT),
+                touch: Script::new(TOUCH_SCRIPT),
             }),
         }
     }
@@ -298,7 +331,28 @@ impl SessionStore for RedisStore {
             .connection
             .pipeline(&pipeline, "GET and PEXPIRETIME")
             .await?;
-        Ok(value.and_then(|bytes| decode_loaded(&bytes, expire_time, self.inner.ttl)))
+        let Some(mut record) =
+            value.and_then(|bytes| decode_loaded(&bytes, expire_time, self.inner.ttl))
+        else {
+            return Ok(None);
+        };
+        if expire_time == -1 {
+            // A key without expiry (connect-redis's `disableTTL`, a `PERSIST`):
+            // this store's rule decides, from `__lastAccess`, and the key gets
+            // the expiry it lacks; one in the past deletes it.
+            let now = now_ms();
+            let expires = self.expiry(&record, now);
+            record.last_access.get_or_insert(now);
+            let _: i64 = self
+                .inner
+                .connection
+                .query(redis::cmd("PEXPIREAT").arg(&key).arg(expires), "PEXPIREAT")
+                .await?;
+            if !is_live(expires, now) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(record))
     }
 
     async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
@@ -346,7 +400,7 @@ impl SessionStore for RedisStore {
                 None => return Ok(Updated::Gone),
                 Some((stored, name)) => match merged(&stored, update, now) {
                     Some(value) => (name, value),
-                    None => return Ok(unreadable(&key)),
+                    None => return Ok(unreadable(id)),
                 },
             },
         };
@@ -363,7 +417,7 @@ impl SessionStore for RedisStore {
                     base = sha1_hex(&stored);
                     match merged(&stored, update, now) {
                         Some(merged) => value = merged,
-                        None => return Ok(unreadable(&key)),
+                        None => return Ok(unreadable(id)),
                     }
                 }
                 other => {
@@ -379,15 +433,28 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<Updated, StoreError> {
-        let expires = self.expiry(record, now_ms());
-        let extended: i64 = self
-            .inner
-            .connection
-            .query(
-                redis::cmd("PEXPIREAT").arg(self.key(id)).arg(expires),
-                "PEXPIREAT",
-            )
-            .await?;
+        let (key, expires) = (self.key(id), self.expiry(record, now_ms()));
+        let extended = match record.revision() {
+            // Loaded here: only if no save has changed it since.
+            Some(revision) => {
+                let mut invocation = self.inner.touch.key(&key);
+                invocation.arg(revision).arg(expires);
+                match self.inner.connection.invoke(&invocation).await? {
+                    Value::Int(answer) => answer,
+                    other => {
+                        return Err(StoreError::new(format!(
+                            "redis: unexpected answer to the touch script: {other:?}"
+                        )));
+                    }
+                }
+            }
+            None => {
+                self.inner
+                    .connection
+                    .query(redis::cmd("PEXPIREAT").arg(&key).arg(expires), "PEXPIREAT")
+                    .await?
+            }
+        };
         Ok(if extended == 1 {
             Updated::Stored
         } else {
@@ -429,9 +496,9 @@ fn merged(stored: &[u8], update: Update<'_>, now: u64) -> Option<String> {
 
 /// What a save of a session whose stored value is not a session does: drops
 /// the save (as if the session were gone; a load finds none either).
-fn unreadable(key: &str) -> Updated {
+fn unreadable(id: &SessionId) -> Updated {
     tracing::warn!(
-        key,
+        ?id,
         "redis store: the stored value is not a session; this request's changes are dropped"
     );
     Updated::Gone
@@ -524,7 +591,7 @@ impl Connection {
             Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
             Connection::Cluster(cluster) => invocation.invoke_async(&mut cluster.clone()).await,
         };
-        result.map_err(|error| failed("the save script", error))
+        result.map_err(|error| failed("a script", error))
     }
 }
 
