@@ -308,3 +308,36 @@ async fn a_key_without_expiry_gets_one_and_an_expired_one_is_deleted() {
     let pttl: u64 = server.cli(&["PTTL", &key(&live)]).trim().parse().unwrap();
     assert!((day / 2 - 60_000..=day / 2).contains(&pttl), "PTTL {pttl}");
 }
+
+/// Two hundred requests of one process, each changing its own field of one
+/// session from the view they all loaded, all save, and every change stays:
+/// saves of one session take turns in the process, so they never run out
+/// of compare-and-set tries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_savers_in_one_process_all_succeed() {
+    let server = server();
+    let store = std::sync::Arc::new(store_on(&server).await);
+    let id = SessionId::generate();
+    create(&store, &id, &record(&[("n", "0")], Some(60_000))).await;
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (store, id, mut view) = (store.clone(), id.clone(), loaded.clone());
+        tasks.spawn(async move {
+            let field = format!("f{i}");
+            view.fields.set(
+                &field,
+                serde_json::value::RawValue::from_string(i.to_string()).unwrap(),
+            );
+            store.update(&id, Update::new(&view, &[&field])).await
+        });
+    }
+    while let Some(saved) = tasks.join_next().await {
+        assert_eq!(saved.unwrap().unwrap(), Updated::Stored);
+    }
+    let stored = store.load(&id).await.unwrap().unwrap();
+    for i in 0..200 {
+        let field = format!("f{i}");
+        assert_eq!(stored.fields.get(&field).unwrap().get(), i.to_string());
+    }
+}

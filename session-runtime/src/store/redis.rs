@@ -9,6 +9,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, Script, ScriptInvocation, Value};
 
+use super::hash::fnv1a;
 use super::{
     Created, DEFAULT_TTL, SessionStore, StoreError, Update, Updated, is_live, lifetime_ms,
 };
@@ -36,6 +37,9 @@ const SAVE_ATTEMPTS: u32 = 64;
 
 /// The longest wait between two tries of a save.
 const MAX_BACKOFF_MS: u64 = 16;
+
+/// How many queues the saves of one process wait in, by a hash of the id.
+const SAVE_QUEUES: usize = 256;
 
 /// Writes a loaded session's new value if the stored value is still the one
 /// the request read (named by its SHA-1), and never writes a key that is gone.
@@ -95,7 +99,9 @@ return 1
 ///   request saved since this one loaded, the save reads the stored session
 ///   again, merges just this request's changed fields into it and tries again.
 ///   If the session was destroyed or expired meanwhile, nothing is written.
-///   New sessions are written only where no key exists (`SET … NX`).
+///   New sessions are written only where no key exists (`SET … NX`). Saves
+///   of one session from one process take turns, so only saves from
+///   different processes race in Redis.
 /// - **One round trip** per store call: a load is `GET` and `PEXPIRETIME`
 ///   pipelined (the expiry time tells when the session was last touched), an
 ///   uncontended save one script call, a touch one script call that moves
@@ -137,6 +143,11 @@ struct Inner {
     ttl: Duration,
     save: Script,
     touch: Script,
+    /// Saves of one session from this process take turns (in one of
+    /// [`SAVE_QUEUES`] queues, by id): only saves from other processes race
+    /// in Redis, so concurrent requests of one client on one server never
+    /// exhaust the tries.
+    queues: Box<[tokio::sync::Mutex<()>]>,
 }
 
 /// How a [`RedisStore`] is set up: build it with [`RedisStore::builder`].
@@ -253,6 +264,9 @@ impl RedisStoreBuilder {
                 ttl: self.ttl,
                 save: Script::new(SAVE_SCRIPT),
                 touch: Script::new(TOUCH_SCRIPT),
+                queues: (0..SAVE_QUEUES)
+                    .map(|_| tokio::sync::Mutex::new(()))
+                    .collect(),
             }),
         }
     }
@@ -293,6 +307,18 @@ impl RedisStore {
             let name = sha1_hex(&bytes);
             (bytes, name)
         }))
+    }
+
+    /// The queue the saves of `id` from this process wait in.
+    fn queue(&self, id: &SessionId) -> &tokio::sync::Mutex<()> {
+        let queues = &self.inner.queues;
+        let index = usize::try_from(fnv1a(id.as_str().as_bytes()) % queues.len() as u64)
+            .unwrap_or_default();
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "the index is reduced modulo the length"
+        )]
+        &queues[index]
     }
 
     /// When `record`, written now, expires: in milliseconds since the epoch.
@@ -384,6 +410,7 @@ impl SessionStore for RedisStore {
 
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         let key = self.key(id);
+        let _turn = self.queue(id).lock().await;
         let now = now_ms();
         let expires = self.expiry(update.record, now);
         let expires_arg = if expires <= now {
