@@ -5,8 +5,9 @@
     bench/run.sh --quick    # smoke: 1 x 2 s per cell, smaller counts
 
 Builds the servers, then for every implementation and scenario starts a fresh
-server pinned to CPU 0 and loads it with wrk pinned to CPU 1. Prints one
-markdown report and writes it to bench/results/latest.md.
+server pinned to CPU 0 and loads it with wrk pinned to CPU 1 (the Redis rows
+also start a fresh redis-server, on CPU 1 beside wrk). Prints one markdown
+report and writes it to bench/results/latest.md.
 """
 
 import argparse
@@ -27,9 +28,17 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 NODE_DIR = os.path.join(BENCH, "node")
-RELEASE = os.path.join(ROOT, "target", "release")
+# Where cargo puts the binaries: CARGO_TARGET_DIR when set (relative to the
+# root, where build() runs cargo), else target/.
+RELEASE = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 SERVER_CPU = "0"
 LOAD_CPU = "1"
+# redis-server shares the load CPU with wrk: the session server keeps CPU 0 to
+# itself as in the other rows, so its own work (encoding, parsing, the number
+# of round trips it waits for) is what differs between the Redis rows. The
+# report gives the server's and redis-server's CPU use per cell, which says
+# whether a cell was bound by the server or by CPU 1.
+REDIS_CPU = LOAD_CPU
 # No comma: SESSION_SECRET is a comma-separated list, and every secret is tried on verify.
 SECRET = "bench-secret-not-for-production"
 
@@ -72,7 +81,9 @@ request = function()
   return hello_req
 end
 response = function(status, headers, body)
-  if body and string.sub(body, 1, 1) == "{" then
+  -- /hello answers 200 "hello": anything else answers a counting request (a
+  -- failed one may have a plain-text body, and must not be taken for a hello).
+  if status ~= 200 or (body and string.sub(body, 1, 1) == "{") then
     counted = counted + 1
     if status ~= 200 then bad = bad + 1 end
   else
@@ -85,6 +96,21 @@ response = function(status, headers, body)
     io.stdout:flush()
     os.exit(0)
   end
+end
+"""
+
+
+# Lua for wrk: GET / with the cookies of WRK_COOKIES (one per line) in turn. With
+# -c32 and 32 cookies, the 32 requests in flight are the last 32 sent, so they
+# are (nearly always) on 32 different sessions: writes without contention.
+SPREAD_LUA = """
+local cookies, i = {}, 0
+init = function(args)
+  for c in string.gmatch(os.getenv("WRK_COOKIES"), "[^\\n]+") do table.insert(cookies, c) end
+end
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/", {Cookie = cookies[i % #cookies + 1]})
 end
 """
 
@@ -110,7 +136,9 @@ def output(cmd):
 
 def ensure_tools():
     tools = {"wrk": "wrk", "strace": "strace", "taskset": "util-linux",
-             "valgrind": "valgrind", "callgrind_control": "valgrind"}
+             "valgrind": "valgrind", "callgrind_control": "valgrind",
+             # The Redis rows; the typed RedisStore needs Redis 7.0 or later.
+             "redis-server": "redis-server", "redis-cli": "redis-tools"}
     missing = sorted({pkg for tool, pkg in tools.items() if shutil.which(tool) is None})
     if missing:
         if os.geteuid() != 0:
@@ -125,7 +153,9 @@ def ensure_tools():
 
 
 def build():
-    sh(["cargo", "build", "--release", "--example", "counter"])
+    # `--features redis`: the counter's `--store redis` (the memory and file
+    # stores are the same code either way).
+    sh(["cargo", "build", "--release", "--features", "redis", "--example", "counter"])
     sh(["cargo", "build", "--release", "-p", "session-bench", "--bins"])
     sh(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, stdout=sys.stderr)
     if has_reap_bench():
@@ -141,9 +171,12 @@ def has_reap_bench():
 
 
 class Impl:
-    def __init__(self, key, label, cmd, cookie=None, store_dir=False, env=None):
+    """redis: None, or how the server gets the URL of its own fresh
+    redis-server: "flag" (`--url URL`) or "env" (`REDIS_URL`)."""
+
+    def __init__(self, key, label, cmd, cookie=None, store_dir=False, env=None, redis=None):
         self.key, self.label, self.cmd, self.cookie = key, label, cmd, cookie
-        self.store_dir, self.env = store_dir, env or {}
+        self.store_dir, self.env, self.redis = store_dir, env or {}, redis
         self.unavailable = None  # why it could not start, once known
 
 
@@ -161,7 +194,60 @@ def implementations():
              store_dir=True),
         Impl("ex-file", "express-session + session-file-store 1.5", node + ["--store", "file"],
              "_fs_demo", store_dir=True, env={"NODE_ENV": "production"}),
+        Impl("ours-redis", "typed sessions RedisStore", [counter, "--store", "redis"], "_rs_demo",
+             redis="flag"),
+        Impl("ts-redis", "tower-sessions 0.14 + tower-sessions-redis-store 0.16 (fred), signed",
+             [os.path.join(RELEASE, "axum-tower-sessions-redis")], "_ts_demo", redis="env"),
+        Impl("ex-redis", "express-session + connect-redis 9 (node-redis 5)", node + ["--store", "redis"],
+             "_rs_demo", redis="flag", env={"NODE_ENV": "production"}),
     ]
+
+
+class Redis:
+    """A fresh redis-server without persistence, pinned to REDIS_CPU; a context manager."""
+
+    def __init__(self):
+        self.port = free_port()
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", REDIS_CPU, "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise NotAvailable(f"redis-server exited with {self.proc.returncode}")
+            if output(["redis-cli", "-p", str(self.port), "PING"]) == "PONG":
+                return self
+            time.sleep(0.05)
+        self.__exit__()
+        raise NotAvailable("redis-server did not answer PING within 10 s")
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    def commandstats(self):
+        """{command: calls} from INFO commandstats."""
+        text = output(["redis-cli", "-p", str(self.port), "INFO", "commandstats"])
+        return {m.group(1): int(m.group(2)) for m in re.finditer(r"^cmdstat_([^:]+):calls=(\d+)", text, re.M)}
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (its threads included)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
@@ -181,6 +267,7 @@ class Server:
         self.impl, self.pinned, self.wrapper = impl, pinned, list(wrapper)
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"bench-{impl.key}-") if impl.store_dir else None
+        self.redis = None
 
     def __enter__(self):
         program = self.impl.cmd[0]
@@ -190,9 +277,16 @@ class Server:
         cmd = ["taskset", "-c", cpus, *self.wrapper, *self.impl.cmd]
         if self.dir:
             cmd += ["--path", self.dir]
-        cmd.append(str(self.port))
         env = dict(os.environ, SESSION_SECRET=SECRET, **self.impl.env)
         env.pop("PORT", None)
+        env.pop("REDIS_URL", None)
+        if self.impl.redis:
+            self.redis = Redis().__enter__()
+            if self.impl.redis == "flag":
+                cmd += ["--url", self.redis.url]
+            else:
+                env["REDIS_URL"] = self.redis.url
+        cmd.append(str(self.port))
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr, env=env,
                                      cwd=self.dir or ROOT, text=True)
@@ -224,6 +318,9 @@ class Server:
     def cleanup(self):
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if self.redis:
+            self.redis.__exit__()
+            self.redis = None
 
     @property
     def url(self):
@@ -262,16 +359,21 @@ class Server:
 # ---------------------------------------------------------------- wrk
 
 
-def wrk(url, duration, cookie=None, limit=None, connections=32, lua=STOP_LUA):
+def wrk(url, duration, cookie=None, limit=None, connections=32, lua=STOP_LUA, cookies=None):
+    """cookies: a list of session cookies to send in turn (SPREAD_LUA)."""
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     env = dict(os.environ)
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
-    if limit:
+    if cookies:
+        lua = SPREAD_LUA
+        env["WRK_COOKIES"] = "\n".join(cookies)
+    if limit or cookies:
         script = os.path.join(tempfile.gettempdir(), f"bench-{os.getpid()}-{hash(lua) & 0xffff}.lua")
         with open(script, "w") as f:
             f.write(lua)
         cmd += ["-s", script]
+    if limit:
         env["WRK_LIMIT"] = str(limit)
         env["WRK_CONNECTIONS"] = str(connections)
     cmd.append(url)
@@ -287,23 +389,27 @@ def wrk(url, duration, cookie=None, limit=None, connections=32, lua=STOP_LUA):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", text)
+    requests = re.search(r"(\d+) requests in", text)
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     return {
         "rps": float(rps.group(1)),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "errors": sum(map(int, errors.groups())) if errors else 0,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+        "requests": int(requests.group(1)) if requests else None,
     }
 
 
 # ---------------------------------------------------------------- scenarios
 
 SCENARIOS = {
-    # key: (path, needs a cookie, which implementations)
+    # key: (path, needs a cookie: False, True, or how many sessions to send in turn)
     "hello": ("/hello", False),
     "json": ("/json", False),
     "new": ("/", False),
     "write": ("/", True),
+    # Redis rows only: writes spread over 32 sessions, without contention.
+    "write32": ("/", 32),
     "read": ("/peek", True),
 }
 
@@ -311,6 +417,8 @@ SCENARIOS = {
 def applies(impl, scenario):
     if impl.key == "bare":
         return scenario in ("hello", "json")
+    if scenario == "write32":
+        return bool(impl.redis)
     return scenario != "json"
 
 
@@ -332,9 +440,32 @@ def measure_once(impl, scenario):
     LOADS.append(os.getloadavg()[0])
     notes = []
     with Server(impl) as server:
-        cookie = server.new_session() if needs_cookie else None
+        cookie = cookies = None
+        if needs_cookie is True:
+            cookie = server.new_session()
+        elif needs_cookie:
+            cookies = [server.new_session() for _ in range(needs_cookie)]
         before = snapshot_dir(server.dir) if server.dir and scenario == "read" else None
-        result = wrk(server.url + path, CFG.duration, cookie)
+        pids = {"server": server.proc.pid}
+        if server.redis:
+            pids["redis"] = server.redis.proc.pid
+            stats = server.redis.commandstats()
+        cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        start = time.monotonic()
+        result = wrk(server.url + path, CFG.duration, cookie, cookies=cookies)
+        elapsed = time.monotonic() - start
+        for name, pid in pids.items():
+            # Share of one CPU used during the wrk run (wrk's start and stop included).
+            used = cpu_seconds(pid) - cpu[name]
+            result[f"{name}_cpu"] = used / elapsed
+            if result["requests"]:
+                result[f"{name}_us"] = 1e6 * used / result["requests"]
+        if server.redis and result["requests"]:
+            # Redis commands per answered request under load: retries show here.
+            after = server.redis.commandstats()
+            result["commands"] = {name: (calls - stats.get(name, 0)) / result["requests"]
+                                  for name, calls in after.items()
+                                  if name != "info" and calls != stats.get(name, 0)}
         if before is not None:
             after = snapshot_dir(server.dir)
             changed = sum(1 for k, v in after.items() if before.get(k) != v)
@@ -344,6 +475,14 @@ def measure_once(impl, scenario):
     result["notes"] = notes
     log(f"  {impl.key:9} {scenario:6} {result['rps']:>10.0f} req/s  p99 {result['p99_ms']:.2f} ms")
     return result
+
+
+def median_commands(tables):
+    """The median per command name over runs (a name missing from a run counts 0)."""
+    if not tables:
+        return None
+    names = {name for table in tables for name in table}
+    return {name: statistics.median(t.get(name, 0) for t in tables) for name in names}
 
 
 def throughput(impls, cfg):
@@ -367,6 +506,11 @@ def throughput(impls, cfg):
             "rps": statistics.median(r["rps"] for r in runs),
             "runs": [r["rps"] for r in runs],
             "p99_ms": statistics.median(r["p99_ms"] or 0 for r in runs),
+            "server_cpu": statistics.median(r["server_cpu"] for r in runs),
+            "redis_cpu": statistics.median(r["redis_cpu"] for r in runs) if "redis_cpu" in runs[0] else None,
+            "server_us": statistics.median(r.get("server_us") or 0 for r in runs),
+            "redis_us": statistics.median(r.get("redis_us") or 0 for r in runs),
+            "commands": median_commands([r["commands"] for r in runs if "commands" in r]),
             "notes": sorted({n for r in runs for n in r["notes"]}),
         }
         for key, runs in raw.items()
@@ -427,6 +571,39 @@ def lost_updates(impl, cfg):
     sent = result["responses"]  # counting requests answered (wrk may generate one it never sends)
     failed = result["non200"]
     return {"sent": sent, "failed": failed, "final": final, "lost": 1 + sent - failed - final}
+
+
+def redis_commands(impl, cfg):
+    """Redis commands per request, by name, for each session scenario: the
+    INFO commandstats delta over cfg.redis_requests sequential requests on one
+    keep-alive connection, after 20 warm-up requests (so that a script is
+    loaded and connections are set up). Commands a Lua script calls count
+    under their own names, as Redis counts them; the INFO calls themselves
+    are left out."""
+    table = {}
+    for scenario in ("new", "write", "read"):
+        path, needs_cookie = SCENARIOS[scenario]
+        try:
+            with Server(impl) as server:
+                cookie = server.new_session() if needs_cookie else None
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+                for _ in range(20):
+                    server.request(path, cookie, conn)
+                before = server.redis.commandstats()
+                for _ in range(cfg.redis_requests):
+                    status, body, _ = server.request(path, cookie, conn)
+                    if status != 200:
+                        raise RuntimeError(f"{impl.key} {scenario}: {status} {body!r}")
+                after = server.redis.commandstats()
+                conn.close()
+        except NotAvailable as why:
+            impl.unavailable = str(why)
+            return None
+        per = {name: (calls - before.get(name, 0)) / cfg.redis_requests
+               for name, calls in after.items() if name != "info" and calls != before.get(name, 0)}
+        table[scenario] = per
+        log(f"  {impl.key:9} {scenario:6} " + ", ".join(f"{n} {v:.2f}" for n, v in sorted(per.items())))
+    return table
 
 
 WRITE_FLAGS = re.compile(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC")
@@ -550,11 +727,95 @@ def environment(cfg):
         f" highest 1-minute load seen before a throughput cell: {max(LOADS, default=0):.2f}"
         " (this run's own server and wrk add up to about 2)",
         f"- {output(['rustc', '--version'])}; node {output(['node', '--version'])}; {wrk_version[0] if wrk_version else 'wrk ?'}",
-        f"- server on CPU {SERVER_CPU}, wrk -t1 -c32 on CPU {LOAD_CPU}, fresh server per run",
+        f"- server on CPU {SERVER_CPU}, wrk -t1 -c32 on CPU {LOAD_CPU}, fresh server per run;"
+        f" Redis rows: a fresh {output(['redis-server', '--version']).split(' sha=')[0] or 'redis-server'}"
+        f" per server (no persistence), on CPU {REDIS_CPU}",
     ]
 
 
-def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
+# The rows each of ours is compared with in the throughput table: (key, name).
+PEERS = {
+    "ours-mem": [("ts-mem", "tower")],
+    "ours-file": [("ex-file", "express-file")],
+    "ours-redis": [("ts-redis", "tower-redis"), ("ex-redis", "express-redis")],
+}
+
+
+def redis_report(impls, cells, redis_cmds):
+    """The Redis sections: commands per request, and where the CPU went."""
+    lines = []
+    if redis_cmds:
+        lines += ["## Redis commands per request (INFO commandstats)", "",
+                  "The delta of `INFO commandstats` over a fixed number of sequential requests of one scenario"
+                  " (after 20 warm-up requests), divided by that number. Commands called from a Lua script"
+                  " count under their own names, as Redis counts them (so a script call that does GET and SET"
+                  " shows as evalsha 1, get 1, set 1); the INFO calls are left out.", "",
+                  "| implementation | new session GET / | write GET / | read GET /peek |", "|---|---|---|---|"]
+        for impl in impls:
+            if impl.key not in redis_cmds:
+                continue
+            table = redis_cmds[impl.key]
+            if table is None:
+                lines.append(f"| {impl.label} | not available | | |")
+                continue
+            row = [impl.label]
+            for scenario in ("new", "write", "read"):
+                per = table.get(scenario, {})
+                detail = ", ".join(f"{name} {v:.2f}".replace(".00", "") for name, v in sorted(per.items()))
+                total = f"{sum(per.values()):.2f}".replace(".00", "")
+                row.append(f"**{total}**: {detail}" if per else "0")
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    scenarios = ("new", "write", "write32", "read")
+    rows = [i for i in impls if i.redis and any((i.key, s) in cells for s in scenarios)]
+    if not rows:
+        return lines
+
+    def each(title, intro, cell_text):
+        out = [title, "", intro, "",
+               "| implementation | new session GET / | write GET /, one session | write GET /, 32 sessions | read GET /peek |",
+               "|---|--:|--:|--:|--:|"]
+        for impl in rows:
+            texts = [cell_text(impl, s, cells.get((impl.key, s))) for s in scenarios]
+            out.append("| " + " | ".join([impl.label] + ["n/a" if t is None else t for t in texts]) + " |")
+        return out + [""]
+
+    def rps_text(impl, scenario, cell):
+        if not cell:
+            return None
+        text = k(cell["rps"])
+        for peer, name in PEERS.get(impl.key, ()):
+            if (peer, scenario) in cells:
+                text += f" ({fmt_ratio(ratio(cell['rps'], cells[(peer, scenario)]['rps']))} {name})"
+        return text
+
+    lines += each("## Redis rows: throughput (req/s, median) with contended and uncontended writes",
+                  "*write, one session* is the table's write scenario: 32 connections on one session's"
+                  " cookie, so saves race (ours compares and sets, retrying a save that lost the race;"
+                  " tower-sessions and connect-redis overwrite). *write, 32 sessions*: each request"
+                  " takes the next of 32 sessions' cookies in turn, so the 32 requests in flight are on"
+                  " different sessions.", rps_text)
+    lines += each("## Redis rows: commands per answered request under load (median)",
+                  "The `INFO commandstats` delta over a throughput run divided by wrk's answered requests"
+                  " (requests still in flight at the end add up to 32 commands' worth of bias)."
+                  " Retried saves show here.",
+                  lambda impl, s, cell: None if not cell or not cell.get("commands") else
+                  f"**{sum(cell['commands'].values()):.2f}**: " +
+                  ", ".join(f"{n} {v:.2f}" for n, v in sorted(cell["commands"].items())))
+    lines += each("## Redis rows: CPU use during the throughput runs (median)",
+                  "Share of one CPU, server / redis-server, then CPU time per answered request (user +"
+                  f" system, from /proc/PID/stat), server / redis-server. The session server alone on CPU"
+                  f" {SERVER_CPU}; redis-server on CPU {REDIS_CPU} with wrk. A server well below 1.00 was"
+                  " waiting: on Redis round trips it could not overlap, on retry back-offs, or on CPU 1"
+                  " (redis-server + wrk) or other processes. CPU time per request moves less with other"
+                  " load than req/s does (but caches and frequency still move it).",
+                  lambda impl, s, cell: None if not cell else
+                  f"{cell['server_cpu']:.2f} / {cell['redis_cpu']:.2f}; "
+                  f"{cell['server_us']:.1f} / {cell['redis_us']:.1f} µs")
+    return lines
+
+
+def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds):
     by = {i.key: i for i in impls}
     bare = cells.get(("bare", "json"))
     bare_rps = bare["rps"] if bare else None
@@ -575,9 +836,9 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
                 cell = cells.get((impl.key, scenario))
                 rps = cell["rps"] if cell else None
                 text = f"{k(rps)} ({fmt_ratio(ratio(rps, bare_rps))} bare)"
-                peer = {"ours-mem": "ts-mem", "ours-file": "ex-file"}.get(impl.key)
-                if peer and (peer, scenario) in cells:
-                    text += f", {fmt_ratio(ratio(rps, cells[(peer, scenario)]['rps']))} {'tower' if peer == 'ts-mem' else 'express-file'}"
+                for peer, name in PEERS.get(impl.key, ()):
+                    if (peer, scenario) in cells:
+                        text += f", {fmt_ratio(ratio(rps, cells[(peer, scenario)]['rps']))} {name}"
                 row.append(text)
         r = rss.get(impl.key)
         row.append(f"{r['bytes']:.0f} ({r['sessions']} sessions)" if r else "")
@@ -588,6 +849,7 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
         lines.append(f"- {by[key].label}, {scenario}: {note}")
     if notes:
         lines.append("")
+    lines += redis_report(impls, cells, redis_cmds)
 
     def rps(key, scenario):
         cell = cells.get((key, scenario))
@@ -622,6 +884,10 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
     for scenario, goal in (("new", 1.3), ("write", 1.3), ("read", 1.1)):
         value = ratio(rps("ours-mem", scenario), rps("ts-mem", scenario))
         goals.append((f"memory {scenario} ≥ {goal}× tower-sessions", fmt_ratio(value), verdict(value, goal)))
+    for scenario, what in (("new", "new"), ("write", "write (one session, contended)"),
+                           ("write32", "write (32 sessions)"), ("read", "read")):
+        value = ratio(rps("ours-redis", scenario), rps("ts-redis", scenario))
+        goals.append((f"redis {what} ≥ 1.3× tower-sessions-redis-store", fmt_ratio(value), verdict(value, 1.3)))
     for scenario, goal in (("write", 3), ("read", 30)):
         value = ratio(rps("ours-file", scenario), rps("ex-file", scenario))
         goals.append((f"file {scenario} ≥ {goal}× session-file-store", fmt_ratio(value), verdict(value, goal)))
@@ -646,7 +912,7 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs):
                       verdict(value, 2, higher=False)))
     else:
         goals.append(("file reap: p99 during reap ≤ 2× idle", "not run (no file_reap bench, or the file-store row was not selected)", "not measured"))
-    for key, store in (("ours-mem", "memory"), ("ours-file", "file")):
+    for key, store in (("ours-mem", "memory"), ("ours-file", "file"), ("ours-redis", "redis")):
         lo = lost.get(key)
         goals.append((f"lost updates, 32 writers on one session ({store})",
                       "n/a" if not lo else f"{lo['lost']} of {lo['sent']} ({100 * lo['lost'] / lo['sent']:.1f}%)",
@@ -700,7 +966,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 run x 2 s, smaller counts")
     parser.add_argument("--runs", type=int, help="runs per cell (median); default 3, quick 1")
     parser.add_argument("--duration", type=int, help="seconds per wrk run; default 10, quick 2")
-    parser.add_argument("--only", help="comma-separated implementation keys: bare,ours-mem,ts-mem,ex-mem,ours-file,ex-file")
+    parser.add_argument("--only", help="comma-separated implementation keys: bare,ours-mem,ts-mem,ex-mem,"
+                        "ours-file,ex-file,ours-redis,ts-redis,ex-redis")
     parser.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
@@ -715,6 +982,7 @@ def main():
     cfg.lost_requests = 2_000 if cfg.quick else 10_000
     cfg.reap_files = 10_000 if cfg.quick else 100_000
     cfg.callgrind_requests = 300 if cfg.quick else 2_000
+    cfg.redis_requests = 1_000
     cfg.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if os.getloadavg()[0] > 0.5:
         log(f"warning: load average {cfg.load_before}: other work is running, numbers will be noisy")
@@ -731,7 +999,7 @@ def main():
         impls = [i for i in impls if i.key in wanted or i.key == "bare"]
 
     cells = throughput(impls, cfg)
-    rss, growth, lost, read_writes = {}, {}, {}, {}
+    rss, growth, lost, read_writes, redis_cmds = {}, {}, {}, {}, {}
     for impl in impls:
         if impl.unavailable:
             continue
@@ -742,6 +1010,8 @@ def main():
             lost[impl.key] = lost_updates(impl, cfg)
         if impl.store_dir:
             read_writes[impl.key] = read_path_writes(impl)
+        if impl.redis:
+            redis_cmds[impl.key] = redis_commands(impl, cfg)
         if impl.key == "ours-mem":
             growth[impl.key] = cost_growth(impl, cfg)
     reap = None
@@ -758,7 +1028,7 @@ def main():
                     if applies(impl, scenario) and scenario != "hello":
                         irs[(impl.key, scenario)] = instructions(impl, scenario, cfg)
 
-    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs)
+    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds)
     os.makedirs(os.path.dirname(cfg.out), exist_ok=True)
     with open(cfg.out, "w") as f:
         f.write(text + "\n")
