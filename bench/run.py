@@ -497,7 +497,10 @@ def throughput(impls, cfg):
                 if impl.unavailable or not applies(impl, scenario):
                     continue
                 try:
-                    raw.setdefault((impl.key, scenario), []).append(measure_once(impl, scenario))
+                    # Measured before the cell's list exists: a server that
+                    # cannot start leaves no empty cell behind.
+                    result = measure_once(impl, scenario)
+                    raw.setdefault((impl.key, scenario), []).append(result)
                 except NotAvailable as why:
                     impl.unavailable = str(why)
                     log(f"  {impl.key:9} not available: {why}")

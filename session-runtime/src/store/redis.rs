@@ -432,8 +432,11 @@ impl SessionStore for RedisStore {
             },
         };
         for attempt in 0..SAVE_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
+            // The first conflict is most likely with an earlier save of this
+            // process's queue: retry at once. Later ones are with other
+            // processes: spread out.
+            if attempt > 1 {
+                backoff(attempt - 1).await;
             }
             let mut invocation = self.inner.save.key(&key);
             invocation.arg(&base).arg(&value).arg(&expires_arg);
@@ -572,7 +575,7 @@ fn decode_loaded(bytes: &[u8], expire_time: i64, ttl: Duration) -> Option<Record
 }
 
 /// Waits a random time before try `attempt` (1, 2, …) of a contended save:
-/// up to 1, 2, 4, … milliseconds, at most [`MAX_BACKOFF_MS`].
+/// up to 2, 4, 8, … milliseconds, at most [`MAX_BACKOFF_MS`].
 async fn backoff(attempt: u32) {
     let ceiling = (1_u64 << attempt.min(6)).min(MAX_BACKOFF_MS);
     // Any spread will do; without randomness from the OS, no wait.
