@@ -15,28 +15,13 @@ use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
 use session_runtime::store::SessionStore;
 use session_runtime::{FileStore, MemoryStore, Session, SessionId, SessionLayer};
-use support::{Reply, TempDir, send};
-use tokio::sync::Notify;
+use support::{Gate, Reply, TempDir, send};
 
 #[derive(Session)]
 struct Shop {
     cart: Vec<String>,
     #[session(default = 0)]
     count: u64,
-}
-
-/// Holds a handler after it has loaded the session until the test releases it.
-#[derive(Default)]
-struct Gate {
-    entered: Notify,
-    release: Notify,
-}
-
-impl Gate {
-    async fn hold(&self) {
-        self.entered.notify_one();
-        self.release.notified().await;
-    }
 }
 
 async fn add(mut shop: Session<Shop>) -> String {

@@ -98,41 +98,58 @@ async fn the_default_record_limit_is_256_kib() {
     assert_eq!(raised.get("/show").await.body, (300 * 1024).to_string());
 }
 
+/// The longest id (128 characters): the one every session of
+/// [`longest_id_app`] gets.
+fn longest_id() -> String {
+    "a".repeat(128)
+}
+
+/// The test app, its sessions all under [`longest_id`], reading cookie
+/// values of up to `max` bytes.
+fn longest_id_app(store: &CountingStore, max: usize) -> Router {
+    app(store, move |l| l.genid(longest_id).max_cookie_length(max))
+}
+
+/// A `Cookie` header with the session cookie of [`longest_id`]: its signed
+/// value `s:<id>.<mac>` as plain bytes (174 of them), the first `encoded` of
+/// them percent-encoded (174 + 2 × `encoded` bytes as sent).
+fn longest_cookie(encoded: usize) -> String {
+    let signed = signed_value(b"limits secret", &longest_id())
+        .replace("%3A", ":")
+        .replace("%2B", "+")
+        .replace("%2F", "/")
+        .replace("%3D", "=");
+    assert_eq!(signed.len(), 174);
+    let value: String = signed
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            if i < encoded {
+                format!("%{b:02X}")
+            } else {
+                char::from(b).to_string()
+            }
+        })
+        .collect();
+    format!("connect.sid={value}")
+}
+
 /// A valid cookie whose value is longer than the limit (every byte
 /// percent-encoded) is treated as no cookie, and the store is not read.
 #[tokio::test]
 async fn a_cookie_over_the_length_limit_is_not_read() {
     let store = CountingStore::new();
-    let id = "a".repeat(128);
-    let genid_app = |max: usize| {
-        let id = id.clone();
-        app(&store, move |l| {
-            l.genid(move || id.clone()).max_cookie_length(max)
-        })
-    };
-    let mut client = Client::new(genid_app(1024));
+    let mut client = Client::new(longest_id_app(&store, 1024));
     assert_eq!(client.get("/append/1").await.status, StatusCode::OK);
-
-    // The signed value `s:<id>.<mac>`, every byte of it percent-encoded.
-    let signed = signed_value(b"limits secret", &id)
-        .replace("%3A", ":")
-        .replace("%2B", "+")
-        .replace("%2F", "/")
-        .replace("%3D", "=");
-    let encoded: String = signed.bytes().map(|b| format!("%{b:02X}")).collect();
-    assert!(
-        encoded.len() > 262 && encoded.len() < 1024,
-        "{}",
-        encoded.len()
-    );
-    let cookie = format!("connect.sid={encoded}");
+    let cookie = longest_cookie(174);
+    assert_eq!(cookie.len() - "connect.sid=".len(), 522);
 
     let loads = store.calls.loads();
-    let read = get_with_cookie(&genid_app(1024), "/show", &cookie).await;
+    let read = get_with_cookie(&longest_id_app(&store, 1024), "/show", &cookie).await;
     assert_eq!(read.body, "1024", "within the limit the cookie is read");
     assert_eq!(store.calls.loads(), loads + 1);
 
-    let ignored = get_with_cookie(&genid_app(300), "/show", &cookie).await;
+    let ignored = get_with_cookie(&longest_id_app(&store, 300), "/show", &cookie).await;
     assert_eq!(ignored.status, StatusCode::OK);
     assert_eq!(ignored.body, "0", "over the limit: a fresh session");
     assert_eq!(store.calls.loads(), loads + 1, "the store was not read");
@@ -145,49 +162,19 @@ async fn a_cookie_over_the_length_limit_is_not_read() {
 #[tokio::test]
 async fn a_length_limit_below_the_longest_signed_cookie_is_raised_to_it() {
     let store = CountingStore::new();
-    let id = "a".repeat(128);
-    let genid_app = |max: usize| {
-        let id = id.clone();
-        app(&store, move |l| {
-            l.genid(move || id.clone()).max_cookie_length(max)
-        })
-    };
-    let mut client = Client::new(genid_app(1024));
+    let mut client = Client::new(longest_id_app(&store, 1024));
     assert_eq!(client.get("/append/1").await.status, StatusCode::OK);
-
-    // `s:<id>.<mac>` as plain bytes (174 of them), then with `extra` more
-    // bytes percent-encoded: 174 + 2 × extra bytes as sent.
-    let signed = signed_value(b"limits secret", &id)
-        .replace("%3A", ":")
-        .replace("%2B", "+")
-        .replace("%2F", "/")
-        .replace("%3D", "=");
-    assert_eq!(signed.len(), 174);
-    let sent = |extra: usize| -> String {
-        let value: String = signed
-            .bytes()
-            .enumerate()
-            .map(|(i, b)| {
-                if i < extra {
-                    format!("%{b:02X}")
-                } else {
-                    char::from(b).to_string()
-                }
-            })
-            .collect();
-        format!("connect.sid={value}")
-    };
-    let (longest, over) = (sent(44), sent(45));
+    let (longest, over) = (longest_cookie(44), longest_cookie(45));
     assert_eq!(longest.len() - "connect.sid=".len(), 262);
 
     let loads = store.calls.loads();
-    let read = get_with_cookie(&genid_app(0), "/show", &longest).await;
+    let read = get_with_cookie(&longest_id_app(&store, 0), "/show", &longest).await;
     assert_eq!(
         read.body, "1024",
         "a 262-byte cookie is read whatever the limit"
     );
     assert_eq!(store.calls.loads(), loads + 1);
-    let ignored = get_with_cookie(&genid_app(0), "/show", &over).await;
+    let ignored = get_with_cookie(&longest_id_app(&store, 0), "/show", &over).await;
     assert_eq!(
         ignored.body, "0",
         "a 264-byte cookie is over a limit of 0, raised to 262"

@@ -22,8 +22,7 @@ use session_runtime::store::redis::RedisStore;
 use session_runtime::{OnStoreError, Session, SessionLayer};
 use support::prerequisites::example_binary;
 use support::redis::RedisServer;
-use support::{ChildGuard, Reply, cookie_pair, free_port, wire};
-use tokio::sync::Notify;
+use support::{ChildGuard, Gate, Reply, cookie_pair, free_port, wire};
 
 /// What every instance signs with: instances share cookies as they share Redis.
 const SECRET: &str = "redis servers secret";
@@ -42,21 +41,6 @@ struct Pair {
     a: u64,
     #[session(default = 0)]
     b: u64,
-}
-
-/// Holds a handler after it has loaded (and changed) the session until the
-/// test releases it.
-#[derive(Default)]
-struct Gate {
-    entered: Notify,
-    release: Notify,
-}
-
-impl Gate {
-    async fn hold(&self) {
-        self.entered.notify_one();
-        self.release.notified().await;
-    }
 }
 
 async fn inc_a(mut pair: Session<Pair>) -> String {

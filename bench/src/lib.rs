@@ -41,3 +41,44 @@ pub async fn serve(name: &str, app: axum::Router, default_port: u16) {
         .await
         .expect("server error");
 }
+
+/// `{"count": N}` as JSON, as every counter server answers.
+pub fn counter_json(count: u64) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        format!("{{\"count\": {count}}}"),
+    )
+}
+
+/// The counter contract's routes on a tower-sessions `Session` type: `GET /`
+/// increments `count`, `GET /peek` reads it, both under `layer`; `GET /hello`
+/// outside it. A macro because the memory and Redis rows use different
+/// tower-sessions releases (0.15 and 0.14), whose `Session` types differ.
+#[macro_export]
+macro_rules! tower_sessions_counter {
+    ($session:ty, $layer:expr) => {{
+        const COUNT: &str = "count";
+        async fn index(session: $session) -> impl ::axum::response::IntoResponse {
+            let count: u64 = session.get(COUNT).await.ok().flatten().unwrap_or(0) + 1;
+            // A failed insert would only mean the value cannot be serialized;
+            // the store's own errors surface when the layer saves (a 500).
+            session
+                .insert(COUNT, count)
+                .await
+                .expect("a u64 always serializes");
+            $crate::counter_json(count)
+        }
+        async fn peek(session: $session) -> impl ::axum::response::IntoResponse {
+            let count: u64 = session.get(COUNT).await.ok().flatten().unwrap_or(0);
+            $crate::counter_json(count)
+        }
+        async fn hello() -> &'static str {
+            "hello"
+        }
+        ::axum::Router::new()
+            .route("/", ::axum::routing::get(index))
+            .route("/peek", ::axum::routing::get(peek))
+            .layer($layer)
+            .route("/hello", ::axum::routing::get(hello))
+    }};
+}

@@ -3,6 +3,7 @@
 //! - [`Client`]: a cookie-keeping client over a `Router`, in process;
 //! - [`wire`]: HTTP/1.1 over a real socket, to a served router or another process;
 //! - [`ChildGuard`]: a child process that is killed on every path;
+//! - [`Gate`]: holds a handler mid-request until the test releases it;
 //! - [`clock`]: the wall clock and HTTP dates;
 //! - [`CountingStore`]: a `MemoryStore` that counts calls and fails on demand;
 //! - [`counter`]: the one-field schema and its increment handler;
@@ -19,6 +20,7 @@ mod client;
 pub mod clock;
 mod cookie;
 pub mod counter;
+mod gate;
 mod logs;
 pub mod prerequisites;
 mod process;
@@ -28,6 +30,7 @@ pub mod wire;
 
 pub use client::{Client, Reply, get_with, get_with_cookie, send};
 pub use cookie::{cookie_pair, expires_attr, signed_value};
+pub use gate::Gate;
 pub use logs::LogCapture;
 pub use process::{ChildGuard, TempDir, free_port};
 pub use store::{Calls, CountingStore};

@@ -15,44 +15,11 @@
 //! `REDIS_URL` (else `redis://127.0.0.1:6379`); port from `PORT` or the first
 //! argument, else 8084.
 
-use axum::Router;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use tower_sessions_014::cookie::Key;
 use tower_sessions_014::cookie::time::Duration;
 use tower_sessions_014::{Expiry, Session, SessionManagerLayer};
 use tower_sessions_redis_store::RedisStore;
 use tower_sessions_redis_store::fred::prelude::{Client, ClientLike, Config};
-
-const COUNT: &str = "count";
-
-fn counter_json(count: u64) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "application/json")],
-        format!("{{\"count\": {count}}}"),
-    )
-}
-
-async fn index(session: Session) -> impl IntoResponse {
-    let count: u64 = session.get(COUNT).await.ok().flatten().unwrap_or(0) + 1;
-    // A failed insert would only mean the record could not be read back; the
-    // store's own errors surface when the layer saves (a 500).
-    session
-        .insert(COUNT, count)
-        .await
-        .expect("a u64 always serializes");
-    counter_json(count)
-}
-
-async fn peek(session: Session) -> impl IntoResponse {
-    let count: u64 = session.get(COUNT).await.ok().flatten().unwrap_or(0);
-    counter_json(count)
-}
-
-async fn hello() -> &'static str {
-    "hello"
-}
 
 #[tokio::main]
 async fn main() {
@@ -74,10 +41,6 @@ async fn main() {
         .with_name("_ts_demo")
         .with_expiry(Expiry::OnInactivity(Duration::days(5 * 365)))
         .with_signed(key);
-    let app = Router::new()
-        .route("/", get(index))
-        .route("/peek", get(peek))
-        .layer(layer)
-        .route("/hello", get(hello));
+    let app = session_bench::tower_sessions_counter!(Session, layer);
     session_bench::serve("axum-tower-sessions-redis", app, 8084).await;
 }
