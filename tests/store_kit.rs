@@ -26,3 +26,22 @@ fn every_store_has_the_same_default_idle_lifetime() {
     let hour = std::time::Duration::from_secs(3600);
     assert_eq!(FileStore::new("./unused").with_ttl(hour).ttl(), hour);
 }
+
+/// The memory store's size queries and its `Debug`, which shows its settings.
+#[tokio::test]
+async fn the_memory_store_counts_its_sessions_and_shows_its_settings() {
+    use session_runtime::{Record, SessionId, SessionStore, store::Created};
+    let store = MemoryStore::new().with_ttl(std::time::Duration::from_secs(90));
+    assert!(store.is_empty() && store.len() == 0);
+    let mut record = Record::default();
+    record.last_access = Some(support::clock::now_ms());
+    let created = store.create(&SessionId::generate(), &record).await.unwrap();
+    assert_eq!(created, Created::Stored);
+    assert!(!store.is_empty());
+    assert_eq!(store.len(), 1);
+    let debug = format!("{store:?}");
+    assert!(
+        debug.starts_with("MemoryStore") && debug.contains("ttl: 90s"),
+        "{debug}"
+    );
+}
