@@ -32,7 +32,8 @@ fn every_store_has_the_same_default_idle_lifetime() {
 async fn the_memory_store_counts_its_sessions_and_shows_its_settings() {
     use session_runtime::{Record, SessionId, SessionStore, store::Created};
     let store = MemoryStore::new().with_ttl(std::time::Duration::from_secs(90));
-    assert!(store.is_empty() && store.len() == 0);
+    assert!(store.is_empty());
+    assert_eq!(store.len(), 0);
     let mut record = Record::default();
     record.last_access = Some(support::clock::now_ms());
     let created = store.create(&SessionId::generate(), &record).await.unwrap();
