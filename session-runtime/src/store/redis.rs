@@ -295,20 +295,6 @@ impl RedisStore {
         key
     }
 
-    /// The stored value of `key` and the SHA-1 that names it, or `None` when
-    /// the key is gone.
-    async fn read(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-        let value: Option<Vec<u8>> = self
-            .inner
-            .connection
-            .query(redis::cmd("GET").arg(key), "GET")
-            .await?;
-        Ok(value.map(|bytes| {
-            let name = sha1_hex(&bytes);
-            (bytes, name)
-        }))
-    }
-
     /// The queue the saves of `id` from this process wait in.
     fn queue(&self, id: &SessionId) -> &tokio::sync::Mutex<()> {
         let queues = &self.inner.queues;
@@ -384,7 +370,7 @@ impl SessionStore for RedisStore {
     async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
         let now = now_ms();
         let expires = self.expiry(record, now);
-        if expires <= now {
+        if !is_live(expires, now) {
             // Its life is over before it starts: there is nothing to keep.
             return Ok(Created::Stored);
         }
@@ -413,23 +399,37 @@ impl SessionStore for RedisStore {
         let _turn = self.queue(id).lock().await;
         let now = now_ms();
         let expires = self.expiry(update.record, now);
-        let expires_arg = if expires <= now {
-            "0".to_owned()
-        } else {
+        let expires_arg = if is_live(expires, now) {
             expires.to_string()
+        } else {
+            "0".to_owned()
+        };
+        // What to write over the value `stored`, and the SHA-1 that names it;
+        // `None` when that is not a session.
+        let rebase = |stored: &[u8]| {
+            let mut current = decode(stored).ok()?;
+            update.apply_to(&mut current);
+            Some((sha1_hex(stored), encode(&current, now)))
         };
         // The first try writes the request's record over the value it loaded.
         // Without a revision (a record this store did not load), or after a
         // conflict, it merges into the value stored now.
-        let (mut base, mut value) = match update.record.revision() {
-            Some(revision) => (revision.to_owned(), encode(update.record, now)),
-            None => match self.read(&key).await? {
-                None => return Ok(Updated::Gone),
-                Some((stored, name)) => match merged(&stored, update, now) {
-                    Some(value) => (name, value),
-                    None => return Ok(unreadable(id)),
-                },
-            },
+        let first = match update.record.revision() {
+            Some(revision) => Some((revision.to_owned(), encode(update.record, now))),
+            None => {
+                let stored: Option<Vec<u8>> = self
+                    .inner
+                    .connection
+                    .query(redis::cmd("GET").arg(&key), "GET")
+                    .await?;
+                match stored {
+                    None => return Ok(Updated::Gone),
+                    Some(stored) => rebase(&stored),
+                }
+            }
+        };
+        let Some((mut base, mut value)) = first else {
+            return Ok(unreadable(id));
         };
         for attempt in 0..SAVE_ATTEMPTS {
             // The first conflict is most likely with an earlier save of this
@@ -443,13 +443,10 @@ impl SessionStore for RedisStore {
             match self.inner.connection.invoke(&invocation).await? {
                 Value::Int(1) => return Ok(Updated::Stored),
                 Value::Int(0) => return Ok(Updated::Gone),
-                Value::BulkString(stored) => {
-                    base = sha1_hex(&stored);
-                    match merged(&stored, update, now) {
-                        Some(merged) => value = merged,
-                        None => return Ok(unreadable(id)),
-                    }
-                }
+                Value::BulkString(stored) => match rebase(&stored) {
+                    Some(next) => (base, value) = next,
+                    None => return Ok(unreadable(id)),
+                },
                 other => {
                     return Err(StoreError::new(format!(
                         "redis: unexpected answer to the save script: {other:?}"
@@ -516,12 +513,11 @@ fn encode(record: &Record, now: u64) -> String {
     stamped.to_json()
 }
 
-/// `update` merged into the session stored as `stored`; `None` when that is
-/// not a session.
-fn merged(stored: &[u8], update: Update<'_>, now: u64) -> Option<String> {
-    let mut current = Record::from_json(std::str::from_utf8(stored).ok()?).ok()?;
-    update.apply_to(&mut current);
-    Some(encode(&current, now))
+/// The session stored as `bytes`, or why they are not one.
+fn decode(bytes: &[u8]) -> Result<Record, String> {
+    std::str::from_utf8(bytes)
+        .map_err(|_| "not UTF-8".to_owned())
+        .and_then(|text| Record::from_json(text).map_err(|error| error.to_string()))
 }
 
 /// What a save of a session whose stored value is not a session does: drops
@@ -545,10 +541,7 @@ fn decode_loaded(bytes: &[u8], expire_time: i64, ttl: Duration) -> Option<Record
     if expire_time == -2 {
         return None;
     }
-    let decoded = std::str::from_utf8(bytes)
-        .map_err(|_| "not UTF-8".to_owned())
-        .and_then(|text| Record::from_json(text).map_err(|error| error.to_string()));
-    let mut record = match decoded {
+    let mut record = match decode(bytes) {
         Ok(record) => record,
         Err(error) => {
             tracing::warn!(
