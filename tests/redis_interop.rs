@@ -108,10 +108,7 @@ impl Servers {
 
     /// An integer answer of `redis-cli COMMAND sess:<sid>`.
     fn int(&self, command: &str, sid: &str) -> i64 {
-        let out = self.redis.cli(&[command, &key(sid)]);
-        out.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{command}: {out:?}"))
+        self.redis.int(&[command, &key(sid)])
     }
 
     /// Fails with Express's output if it logged an error (a store error,

@@ -174,7 +174,7 @@ fn cookie_of(reply: &Reply) -> String {
 
 /// Whether session `sid`'s key is in Redis, by `redis-cli EXISTS`.
 fn exists(redis: &RedisServer, sid: &str) -> bool {
-    redis.cli(&["EXISTS", &format!("sess:{sid}")]).trim() == "1"
+    redis.int(&["EXISTS", &format!("sess:{sid}")]) == 1
 }
 
 fn assert_store_error(reply: &Reply, what: &str) {

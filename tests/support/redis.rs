@@ -126,6 +126,14 @@ impl RedisServer {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// `redis-cli`'s integer answer to `args` (`TTL`, `PTTL`, `EXISTS`, …).
+    pub fn int(&self, args: &[&str]) -> i64 {
+        let out = self.cli(args);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("redis-cli {args:?}: {out:?}"))
+    }
+
     /// How many times each command ran since the server started (or since
     /// `CONFIG RESETSTAT`), from `INFO commandstats`: `(name, calls)`.
     pub fn command_counts(&self) -> Vec<(String, u64)> {
