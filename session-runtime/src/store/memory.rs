@@ -1,14 +1,16 @@
 //! An in-process store: sharded, expiring, and reaped in the background.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::handle::Handle;
 use super::hash::fnv1a;
+use super::keyed::KeyedLocks;
 use super::{
-    Created, SessionStore, StoreError, Update, Updated, expires_at, is_live, spawn_reaper,
+    Created, SessionLock, SessionStore, StoreError, Update, Updated, expires_at, is_live,
+    spawn_reaper,
 };
 use crate::error::DecodeError;
 use crate::id::SessionId;
@@ -77,6 +79,8 @@ struct Shared {
     /// How many entries the shards hold, expired or not: what
     /// [`MemoryStore::with_max_sessions`] bounds.
     entries: AtomicUsize,
+    /// The locks of exclusive sessions.
+    locks: Arc<KeyedLocks>,
 }
 
 /// One session, kept small: the fields as JSON text, the cookie settings only
@@ -196,6 +200,7 @@ impl MemoryStore {
             shards,
             reaper_running: AtomicBool::new(false),
             entries: AtomicUsize::new(0),
+            locks: Arc::default(),
         };
         MemoryStore {
             inner: Handle::new(settings, shared),
@@ -495,6 +500,26 @@ impl SessionStore for MemoryStore {
 
     fn ttl(&self) -> Duration {
         self.inner.settings.ttl
+    }
+
+    fn supports_locking(&self) -> bool {
+        true
+    }
+
+    /// An in-process lock per session, taken in the order requests asked;
+    /// nothing is kept for a session nobody holds or waits for.
+    async fn lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> Result<Option<SessionLock>, StoreError> {
+        Ok(self
+            .inner
+            .shared
+            .locks
+            .lock(id.as_str(), wait)
+            .await
+            .map(SessionLock::new))
     }
 }
 

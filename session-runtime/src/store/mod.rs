@@ -14,6 +14,7 @@ pub use crate::error::StoreError;
 pub mod file;
 mod handle;
 mod hash;
+pub(crate) mod keyed;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -51,6 +52,15 @@ pub struct Update<'a> {
     /// The fields this request changed, each at most once. Empty for an
     /// update of the cookie settings or the access time alone.
     pub changed: &'a [&'a str],
+    /// The lock the request holds on the session, when the layer runs
+    /// [exclusive sessions](crate::SessionLayer::exclusive).
+    ///
+    /// A store whose locks can lapse while their holder still runs (a lease
+    /// that expires) must refuse, with an error, an update whose
+    /// [`fence`](SessionLock::fence) no longer holds the session, so that a
+    /// holder that stalled past its lease cannot overwrite what a later holder
+    /// saved. A store whose locks are held until dropped ignores it.
+    pub lock: Option<&'a SessionLock>,
 }
 
 impl<'a> Update<'a> {
@@ -58,7 +68,17 @@ impl<'a> Update<'a> {
     /// settings, access time and creation time.
     #[must_use]
     pub fn new(record: &'a Record, changed: &'a [&'a str]) -> Self {
-        Update { record, changed }
+        Update {
+            record,
+            changed,
+            lock: None,
+        }
+    }
+
+    /// This update, made under `lock` (see [`lock`](Self::lock)).
+    #[must_use]
+    pub fn under(self, lock: Option<&'a SessionLock>) -> Self {
+        Update { lock, ..self }
     }
 
     /// Applies this update to `current`, what the store holds: the changed
@@ -79,6 +99,64 @@ impl<'a> Update<'a> {
         if self.record.created.is_some() {
             current.created = self.record.created;
         }
+    }
+}
+
+/// A session held for one request's exclusive use, from
+/// [`SessionStore::lock`]: other requests of the session wait until it is
+/// dropped.
+///
+/// A store makes one from whatever keeps its lock held (a mutex guard, a
+/// locked file, a lease's renewal task), which is dropped with it, and for a
+/// lock that can lapse, the fencing token its updates check.
+///
+/// ```
+/// use session_runtime::store::SessionLock;
+///
+/// let mutex = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+/// let lock = SessionLock::new(mutex.clone().try_lock_owned().unwrap());
+/// assert!(mutex.try_lock().is_err(), "held while the lock lives");
+/// drop(lock);
+/// assert!(mutex.try_lock().is_ok(), "released when it drops");
+/// ```
+#[must_use = "the session is released as soon as its lock is dropped"]
+pub struct SessionLock {
+    fence: Option<Box<str>>,
+    _held: Box<dyn Send + Sync>,
+}
+
+impl SessionLock {
+    /// A lock kept held by `held`, released when `held` is dropped.
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        SessionLock {
+            fence: None,
+            _held: Box::new(held),
+        }
+    }
+
+    /// This lock with the fencing token `token`: what an update made under
+    /// it shows the store, which refuses the update once the token no
+    /// longer holds the session (see [`Update::lock`]).
+    pub fn with_fence(self, token: impl Into<Box<str>>) -> Self {
+        SessionLock {
+            fence: Some(token.into()),
+            ..self
+        }
+    }
+
+    /// The fencing token, if the lock has one.
+    #[must_use]
+    pub fn fence(&self) -> Option<&str> {
+        self.fence.as_deref()
+    }
+}
+
+impl std::fmt::Debug for SessionLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret of the holder: whoever has it can save over the holder.
+        f.debug_struct("SessionLock")
+            .field("fence", &self.fence.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,6 +237,41 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// How long a session whose cookie has no max age lives after its last access.
     fn ttl(&self) -> Duration;
+
+    /// Whether this store implements [`lock`](Self::lock). The default is
+    /// `false`, and [`SessionLayer::exclusive`](crate::SessionLayer::exclusive)
+    /// refuses such a store when the layer is built, so that a store without
+    /// locks fails at start-up rather than serving requests unlocked.
+    fn supports_locking(&self) -> bool {
+        false
+    }
+
+    /// Takes the session `id` for one request's exclusive use, waiting while
+    /// another request holds it: in this process and, for a store shared by
+    /// several processes or servers, in all of them. `Ok(Some(lock))` once
+    /// held, until the lock is dropped; `Ok(None)` if another holder still has
+    /// it after `wait`. Whether a session is stored under `id` does not matter.
+    ///
+    /// Dropping the future before it completes must leave the lock free (the
+    /// layer gives up on a store that takes longer than `wait` plus its
+    /// [store timeout](crate::SessionLayer::store_timeout)). A lock that can
+    /// lapse while its holder runs (a lease) carries a
+    /// [fence](SessionLock::with_fence) its store's updates check.
+    ///
+    /// The default fails, saying the store cannot; a store that implements
+    /// it also returns `true` from [`supports_locking`](Self::supports_locking).
+    fn lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Option<SessionLock>, StoreError>> + Send {
+        let _ = (id, wait);
+        async {
+            Err(StoreError::new(
+                "this session store does not support exclusive sessions (`SessionStore::lock`)",
+            ))
+        }
+    }
 }
 
 /// How long a session whose cookie has no max age lives after its last
@@ -276,6 +389,14 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Updated, StoreError>>;
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn ttl(&self) -> Duration;
+    fn supports_locking(&self) -> bool;
+    fn lock<'a>(
+        &'a self,
+        id: &'a SessionId,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<Option<SessionLock>, StoreError>>;
+    /// The store's Rust type, for messages.
+    fn type_name(&self) -> &'static str;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -308,5 +429,18 @@ impl<S: SessionStore> DynStore for S {
     }
     fn ttl(&self) -> Duration {
         SessionStore::ttl(self)
+    }
+    fn supports_locking(&self) -> bool {
+        SessionStore::supports_locking(self)
+    }
+    fn lock<'a>(
+        &'a self,
+        id: &'a SessionId,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<Option<SessionLock>, StoreError>> {
+        Box::pin(SessionStore::lock(self, id, wait))
+    }
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<S>()
     }
 }
