@@ -84,6 +84,10 @@ pub(crate) struct Config {
     pub(crate) max_cookie_length: usize,
     /// Largest session, in bytes of its fields' JSON, that is saved.
     pub(crate) max_record_size: usize,
+    /// Exclusive sessions: a request takes its stored session for itself.
+    pub(crate) exclusive: bool,
+    /// How long a request waits for another request of its session to release it.
+    pub(crate) exclusive_wait: Duration,
 }
 
 /// A session cookie value is at most 262 bytes: `s%3A`, an id of up to 128
@@ -93,6 +97,12 @@ pub(crate) const LONGEST_VALID_COOKIE: usize = 4 + 128 + 1 + 43 * 3;
 
 /// [`SessionLayer::max_cookie_length`](crate::SessionLayer::max_cookie_length)'s default.
 pub(crate) const DEFAULT_MAX_COOKIE_LENGTH: usize = 1024;
+
+/// [`SessionLayer::exclusive_wait`](crate::SessionLayer::exclusive_wait)'s default.
+pub(crate) const DEFAULT_EXCLUSIVE_WAIT: Duration = Duration::from_secs(10);
+
+/// The `Retry-After` of a request that waited its whole exclusive wait.
+pub(crate) const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// [`SessionLayer::max_record_size`](crate::SessionLayer::max_record_size)'s default: 256 KiB.
 pub(crate) const DEFAULT_MAX_RECORD_SIZE: usize = 256 * 1024;
@@ -124,6 +134,8 @@ impl fmt::Debug for Config {
             .field("store_timeout", &self.store_timeout)
             .field("max_cookie_length", &self.max_cookie_length)
             .field("max_record_size", &self.max_record_size)
+            .field("exclusive", &self.exclusive)
+            .field("exclusive_wait", &self.exclusive_wait)
             .finish()
     }
 }
@@ -154,6 +166,8 @@ impl Config {
             store_timeout: Some(DEFAULT_STORE_TIMEOUT),
             max_cookie_length: DEFAULT_MAX_COOKIE_LENGTH,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
+            exclusive: false,
+            exclusive_wait: DEFAULT_EXCLUSIVE_WAIT,
         }
     }
 

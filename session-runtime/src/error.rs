@@ -257,6 +257,15 @@ pub enum SessionRejection {
     },
     /// The layer's `genid` returned an invalid id for a new session (logged with `tracing`).
     InvalidId,
+    /// [Exclusive sessions](crate::SessionLayer::exclusive): other requests of
+    /// the session held it for the whole
+    /// [wait](crate::SessionLayer::exclusive_wait). Answers `503` with
+    /// `Retry-After`; logged as a warning (a handler holds its session too
+    /// long, or one client sends too many requests at once).
+    Busy {
+        /// How long clients should wait before retrying.
+        retry_after: std::time::Duration,
+    },
     /// A second view of the session was extracted while a first one that
     /// writes some of the same keys is still alive (two `Session<Cart>` in
     /// one handler, say): whichever dropped last would overwrite the other's
@@ -296,6 +305,10 @@ impl fmt::Display for SessionRejection {
                  other's; extract the session once and pass it on by `&mut`, or drop the first view \
                  before extracting the second"
             ),
+            SessionRejection::Busy { .. } => f.write_str(
+                "the session is in use by other requests (exclusive sessions), which did not release \
+                 it within the layer's `exclusive_wait`",
+            ),
             SessionRejection::InvalidId => f.write_str(
                 "session id generator (`genid`) returned an invalid id: ids must be 1 to 128 characters of [A-Za-z0-9_-]",
             ),
@@ -325,6 +338,15 @@ impl IntoResponse for SessionRejection {
                 return (StatusCode::BAD_REQUEST, self.to_string()).into_response();
             }
             SessionRejection::StoreUnavailable { retry_after } => return unavailable(retry_after),
+            // Logged where it happened; a busy session is not a store failure.
+            SessionRejection::Busy { retry_after } => {
+                let mut response =
+                    (StatusCode::SERVICE_UNAVAILABLE, self.to_string()).into_response();
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, retry_after_value(retry_after));
+                return response;
+            }
             // Logged where they happened, with their cause.
             SessionRejection::Store
             | SessionRejection::InvalidId
@@ -353,13 +375,17 @@ pub(crate) fn plain_response<B: From<&'static str>>(
 pub(crate) fn unavailable<B: From<&'static str>>(
     retry_after: std::time::Duration,
 ) -> http::Response<B> {
-    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     let mut response = plain_response(StatusCode::SERVICE_UNAVAILABLE, STORE_UNAVAILABLE_BODY);
-    response.headers_mut().insert(
-        http::header::RETRY_AFTER,
-        http::HeaderValue::from(seconds.max(1)),
-    );
     response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, retry_after_value(retry_after));
+    response
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1.
+fn retry_after_value(retry_after: std::time::Duration) -> http::HeaderValue {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    http::HeaderValue::from(seconds.max(1))
 }
 
 /// A secret list that cannot sign anything.

@@ -409,6 +409,13 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
                     _ => SessionRejection::Store,
                 });
             }
+            Err(LoadError::Busy) => {
+                let rejection = SessionRejection::Busy {
+                    retry_after: crate::config::BUSY_RETRY_AFTER,
+                };
+                tracing::warn!(wait = ?handle.config.exclusive_wait, "{rejection}");
+                return Err(rejection);
+            }
             Err(LoadError::InvalidId(error)) => {
                 tracing::error!(%error, "cannot start a session");
                 return Err(SessionRejection::InvalidId);

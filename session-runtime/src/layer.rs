@@ -446,6 +446,78 @@ impl SessionLayer {
         self.configure(|c| c.max_record_size = bytes)
     }
 
+    /// Exclusive sessions (default off): while a request holds its session,
+    /// other requests of the same session wait for it, as PHP's and ASP.NET's
+    /// sessions do. Without it, concurrent requests of one session keep each
+    /// other's changes to *different* fields, but two that read and write the
+    /// *same* field (a counter, a cart, a CSRF token rotated per request)
+    /// race, and one's write is lost.
+    ///
+    /// A request takes the session when a handler first extracts
+    /// [`Session<T>`](crate::Session) and only if its cookie names a stored
+    /// session: a handler that never extracts it, and a request with no valid
+    /// cookie, never wait. Every view of the session in the request shares
+    /// the one hold. It is released right after the end-of-request save,
+    /// before the response body streams, and also when the handler panics, the
+    /// client disconnects (the request's future is dropped), or the session
+    /// is destroyed or given a new id.
+    ///
+    /// A request that has waited [`exclusive_wait`](Self::exclusive_wait)
+    /// (default 10 seconds) is answered `503 Service Unavailable` with
+    /// `Retry-After: 1`: the queue of one session is never unbounded.
+    ///
+    /// The store does the locking ([`SessionStore::lock`]): the memory store
+    /// in this process, the file store across the processes sharing its
+    /// directory, and the Redis store across servers, with a lease whose
+    /// holder, if it stalls past the lease, can no longer save.
+    ///
+    /// It costs one lock and one release per request that uses a stored
+    /// session (in-process for the memory store; a lock file for the file
+    /// store; two Redis round trips for the Redis store), and requests of one
+    /// session run one at a time, so a slow handler delays the session's
+    /// other requests. Turn it on where same-field races matter.
+    ///
+    /// # Panics
+    /// If `on` and the store does not implement [`SessionStore::lock`]
+    /// ([`supports_locking`](SessionStore::supports_locking) is `false`): the
+    /// layer refuses to start rather than serve requests unlocked.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret").exclusive(true);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    #[track_caller]
+    pub fn exclusive(self, on: bool) -> Self {
+        assert!(
+            !on || self.store.supports_locking(),
+            "SessionLayer::exclusive: the store `{}` does not support exclusive sessions \
+             (its `SessionStore::supports_locking` is false): implement `SessionStore::lock` \
+             and `supports_locking`, or use a store that has them",
+            self.store.type_name()
+        );
+        self.configure(|c| c.exclusive = on)
+    }
+
+    /// How long a request of an [exclusive](Self::exclusive) session waits
+    /// for the requests ahead of it before it is answered `503` with
+    /// `Retry-After` (default 10 seconds). Has no effect unless exclusive
+    /// sessions are on; may be set before or after them.
+    ///
+    /// ```
+    /// # use session_runtime::{MemoryStore, SessionLayer};
+    /// # use std::time::Duration;
+    /// let layer = SessionLayer::new(MemoryStore::new(), "secret")
+    ///     .exclusive(true)
+    ///     .exclusive_wait(Duration::from_secs(2));
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn exclusive_wait(self, wait: Duration) -> Self {
+        self.configure(|c| c.exclusive_wait = wait)
+    }
+
     /// The `Partitioned` flag (CHIPS; default off).
     ///
     /// ```

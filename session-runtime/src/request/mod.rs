@@ -25,7 +25,7 @@ use crate::config::{Config, OnStoreError};
 use crate::error::{EncodeError, InvalidId, SessionError, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::DynStore;
+use crate::store::{DynStore, SessionLock};
 use crate::time::now_ms;
 
 /// Put in the request extensions by the layer; `Session<T>` finds it there.
@@ -52,6 +52,12 @@ pub(crate) struct RequestSession {
     /// Whether the request came over HTTPS (directly, or per a trusted proxy).
     secure_request: bool,
     phase: Mutex<Phase>,
+    /// Held while a view loads the session, so that two views loading at
+    /// once read the store (and take an exclusive session's lock) once.
+    loading: tokio::sync::Mutex<()>,
+    /// The exclusive session's lock, from the load until the end-of-request
+    /// save (shared with a `save()` in progress).
+    hold: Mutex<Option<Arc<SessionLock>>>,
 }
 
 enum Phase {
@@ -73,6 +79,8 @@ pub(crate) struct Incoming {
 pub(crate) enum LoadError {
     Store(StoreError),
     InvalidId(InvalidId),
+    /// Exclusive sessions: another request held the session for the whole wait.
+    Busy,
 }
 
 impl RequestSession {
@@ -84,6 +92,8 @@ impl RequestSession {
             had_cookie: incoming.had_cookie,
             secure_request: incoming.secure_request,
             phase: Mutex::new(Phase::Unloaded),
+            loading: tokio::sync::Mutex::new(()),
+            hold: Mutex::new(None),
         }
     }
 
@@ -106,22 +116,26 @@ impl RequestSession {
         Ok(Active::new(id, self.fresh_record()))
     }
 
-    /// Reads the session from the store the first time a handler asks for it.
+    /// Reads the session from the store the first time a handler asks for
+    /// it, after taking it for this request if sessions are exclusive.
     pub(crate) async fn load(&self) -> Result<(), LoadError> {
+        let _loading = self.loading.lock().await;
         if !matches!(*self.lock(), Phase::Unloaded) {
             return Ok(());
         }
         let stored = match &self.cookie_id {
-            Some(id) => match self.fetch(id).await {
+            Some(id) => match self.take_and_fetch(id).await {
                 Ok(stored) => stored,
-                Err(error) if self.config.on_store_error == OnStoreError::ServeWithoutSession => {
+                Err(LoadError::Store(error))
+                    if self.config.on_store_error == OnStoreError::ServeWithoutSession =>
+                {
                     tracing::error!(%error, "session store failed to load a session; serving the request without it");
                     let mut detached = Active::new(None, self.fresh_record());
                     detached.ended = Some(End::Detached);
                     self.install(detached);
                     return Ok(());
                 }
-                Err(error) => return Err(LoadError::Store(error)),
+                Err(error) => return Err(error),
             },
             None => None,
         };
@@ -142,6 +156,38 @@ impl RequestSession {
         };
         self.install(active);
         Ok(())
+    }
+
+    /// Takes the session `id` for this request when sessions are exclusive,
+    /// then reads it. The hold is kept only if a session was found: a new
+    /// session gets a new id that no other request knows yet.
+    async fn take_and_fetch(&self, id: &SessionId) -> Result<Option<(Record, bool)>, LoadError> {
+        let hold = if self.config.exclusive {
+            let wait = self.config.exclusive_wait;
+            match self.take_lock(id, wait).await.map_err(LoadError::Store)? {
+                Some(hold) => Some(hold),
+                None => return Err(LoadError::Busy),
+            }
+        } else {
+            None
+        };
+        let stored = self.fetch(id).await.map_err(LoadError::Store)?;
+        if stored.is_some()
+            && let Some(hold) = hold
+        {
+            *crate::sync::lock(&self.hold) = Some(Arc::new(hold));
+        }
+        Ok(stored)
+    }
+
+    /// The exclusive session's lock, for a write made under it.
+    fn held(&self) -> Option<Arc<SessionLock>> {
+        crate::sync::lock(&self.hold).clone()
+    }
+
+    /// Gives the exclusive session back: the end of the request.
+    pub(crate) fn release(&self) -> Option<Arc<SessionLock>> {
+        crate::sync::lock(&self.hold).take()
     }
 
     /// Makes `active` the request's session, unless a concurrent load of
@@ -271,7 +317,10 @@ impl RequestSession {
                 active.changed.clone(),
             ))
         })?;
-        let written = self.write(id, persisted, &record, &changed).await?;
+        let hold = self.held();
+        let written = self
+            .write(id, persisted, &record, &changed, hold.as_deref())
+            .await?;
         self.with_live(|active| match written {
             Written::Stored(id) => {
                 active.id = Some(id);

@@ -5,12 +5,13 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use super::RequestSession;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{BoxFuture, Created, Update, Updated, expires_at, is_live};
+use crate::store::{BoxFuture, Created, SessionLock, Update, Updated, expires_at, is_live};
 use crate::time::{duration_ms, now_ms};
 
 /// Where a write left the session.
@@ -34,8 +35,19 @@ impl RequestSession {
         call: &'static str,
         future: BoxFuture<'_, Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        self.bounded_by(call, self.config.store_timeout, future)
+            .await
+    }
+
+    /// [`bounded`](Self::bounded), with `limit` in place of the store timeout.
+    async fn bounded_by<T>(
+        &self,
+        call: &'static str,
+        limit: Option<Duration>,
+        future: BoxFuture<'_, Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let guarded = CatchUnwind(future);
-        let outcome = match self.config.store_timeout {
+        let outcome = match limit {
             Some(limit) => match tokio::time::timeout(limit, guarded).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
@@ -51,6 +63,22 @@ impl RequestSession {
                 "the session store panicked in `{call}`: {panic}"
             )))
         })
+    }
+
+    /// Takes the session `id` for this request, waiting at most `wait` for
+    /// its holder; `None` if it is still held then. The store may take the
+    /// store timeout beyond `wait` to answer.
+    pub(super) async fn take_lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> Result<Option<SessionLock>, StoreError> {
+        let limit = self
+            .config
+            .store_timeout
+            .map(|timeout| timeout.saturating_add(wait));
+        self.bounded_by("lock", limit, self.store.lock(id, wait))
+            .await
     }
 
     /// The stored, live session under `id`, and whether its creation time was
@@ -96,6 +124,7 @@ impl RequestSession {
         persisted: bool,
         record: &Record,
         changed: &[&str],
+        hold: Option<&SessionLock>,
     ) -> Result<Written, SessionError> {
         let size = record.fields_len();
         if size > self.config.max_record_size {
@@ -109,7 +138,8 @@ impl RequestSession {
                 match self
                     .bounded(
                         "update",
-                        self.store.update(&id, Update::new(record, changed)),
+                        self.store
+                            .update(&id, Update::new(record, changed).under(hold)),
                     )
                     .await?
                 {

@@ -13,7 +13,7 @@ use super::{Active, Phase, RequestSession};
 use crate::config::OnStoreError;
 use crate::cookie;
 use crate::error::{NOT_SAVED_BODY, STORE_ERROR_BODY, SessionError, plain_response, unavailable};
-use crate::store::lifetime_ms;
+use crate::store::{SessionLock, lifetime_ms};
 use crate::time::now_ms;
 
 impl RequestSession {
@@ -55,13 +55,19 @@ impl RequestSession {
             // No handler asked for the session: nothing was read, nothing changes.
             Phase::Unloaded | Phase::Finalized => return response,
         };
+        // An exclusive session is given back when this function returns:
+        // after the save, before the response (and its body) leaves.
+        let hold = self.release();
         if let Some(failure) = &active.failure {
             tracing::error!(error = %failure, "session not saved");
             return plain_response(StatusCode::INTERNAL_SERVER_ERROR, NOT_SAVED_BODY);
         }
         let now = now_ms();
         let decision = decide(&self.situation(&active, now), &self.policy());
-        match self.perform(&mut active, decision, now).await {
+        match self
+            .perform(&mut active, decision, now, hold.as_deref())
+            .await
+        {
             Ok(Performed::Done) => {}
             // Ended by another request meanwhile: no cookie brings it back.
             Ok(Performed::Gone) => return response,
@@ -106,6 +112,7 @@ impl RequestSession {
         active: &mut Active,
         decision: Decision,
         now: u64,
+        hold: Option<&SessionLock>,
     ) -> Result<Performed, SessionError> {
         if decision.restarts_lifetime() {
             active.record.cookie.touch(now);
@@ -126,7 +133,7 @@ impl RequestSession {
             StoreAction::Create | StoreAction::Update => {
                 let id = active.id().clone();
                 let persisted = decision.store == StoreAction::Update;
-                self.write(id, persisted, &active.record, &active.changed)
+                self.write(id, persisted, &active.record, &active.changed, hold)
                     .await?
             }
         };

@@ -10,7 +10,7 @@ use super::StoreFixture;
 use super::probe::{HOUR_MS, Probe, raw, record, record_at};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, Priority, SameSite};
-use crate::store::Created;
+use crate::store::{Created, SessionStore, Update, Updated};
 use crate::time::now_ms;
 
 /// How far inside or outside its lifetime the kit puts a session meant to be
@@ -592,6 +592,10 @@ mod tests {
         CreateMerges,
         UpdateRecreates,
         UpdateWritesEveryField,
+        /// Its `lock` hands out a lock that excludes nothing.
+        LockExcludesNothing,
+        /// Its `lock` works, but it says it has none.
+        LockUnannounced,
     }
 
     fn buggy(bug: Bug) -> Buggy {
@@ -635,6 +639,21 @@ mod tests {
         fn ttl(&self) -> Duration {
             self.inner.ttl()
         }
+
+        fn supports_locking(&self) -> bool {
+            self.bug != Bug::LockUnannounced
+        }
+
+        async fn lock(
+            &self,
+            id: &SessionId,
+            wait: Duration,
+        ) -> Result<Option<crate::store::SessionLock>, StoreError> {
+            match self.bug {
+                Bug::LockExcludesNothing => Ok(Some(crate::store::SessionLock::new(()))),
+                _ => self.inner.lock(id, wait).await,
+            }
+        }
     }
 
     #[tokio::test]
@@ -672,8 +691,139 @@ mod tests {
             .await;
     }
 
+    #[tokio::test]
+    #[should_panic(expected = "`lock` took a session another holder still holds")]
+    async fn a_lock_that_excludes_nothing_is_caught() {
+        lock_is_exclusive_until_dropped(buggy(Bug::LockExcludesNothing)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[should_panic(expected = "lost an increment")]
+    async fn a_lock_that_excludes_nothing_loses_increments() {
+        locked_read_modify_writes_lose_nothing(buggy(Bug::LockExcludesNothing)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "`supports_locking` is false, but `lock` returned a lock")]
+    async fn a_lock_the_store_does_not_announce_is_caught() {
+        lock_is_exclusive_until_dropped(buggy(Bug::LockUnannounced)).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_memory_store_passes_every_check() {
         super::super::run_all(|| async { MemoryStore::new() }).await;
     }
+}
+
+/// Exclusive sessions ([`SessionStore::lock`](crate::SessionStore::lock)): a
+/// held session cannot be taken again (a short wait gives `None`) while other
+/// sessions, stored or not, can; once its lock drops, the next holder gets it.
+/// A store without locks must say so: its `lock` fails and
+/// `supports_locking` is false.
+pub async fn lock_is_exclusive_until_dropped(fixture: impl StoreFixture) {
+    let kit = Probe::new("lock_is_exclusive_until_dropped", fixture.store());
+    if !kit.locks().await {
+        return;
+    }
+    let id = SessionId::generate();
+    kit.create_new(&id, &record(&[("n", "0")])).await;
+    let held = kit.lock_free(&id, "nothing holds it").await;
+    kit.ensure(
+        kit.lock(&id, Duration::from_millis(50)).await.is_none(),
+        "`lock` took a session another holder still holds",
+    );
+    let other = kit
+        .lock_free(
+            &SessionId::generate(),
+            "it is another session (not stored: a lock needs none)",
+        )
+        .await;
+    drop(held);
+    let again = kit.lock_free(&id, "its holder dropped its lock").await;
+    drop((again, other));
+}
+
+/// Sixteen tasks in two groups each take one session's lock, read its
+/// counter, store it plus one and let go, eight times: with the lock, no
+/// increment is lost (the count ends at 128). A waiter whose `lock` future is
+/// dropped while it waits leaves the lock free for the next.
+pub async fn locked_read_modify_writes_lose_nothing(fixture: impl StoreFixture) {
+    const CHECK: &str = "locked_read_modify_writes_lose_nothing";
+    const TASKS: u64 = 16;
+    const ROUNDS: u64 = 8;
+    let fixture = Arc::new(fixture);
+    let kit = Probe::new(CHECK, fixture.store());
+    if !kit.locks().await {
+        return;
+    }
+    let id = SessionId::generate();
+    kit.create_new(&id, &record(&[("n", "0")])).await;
+
+    // A waiter given up on leaves nothing behind.
+    let held = kit.lock_free(&id, "nothing holds it").await;
+    let abandoned = tokio::spawn({
+        let (fixture, id) = (Arc::clone(&fixture), id.clone());
+        async move {
+            let _ = fixture.store().lock(&id, Duration::from_secs(60)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    abandoned.abort();
+    let _ = abandoned.await;
+    drop(held);
+    drop(
+        kit.lock_free(&id, "its holder dropped it and the other waiter gave up")
+            .await,
+    );
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..TASKS {
+        let (fixture, id) = (Arc::clone(&fixture), id.clone());
+        tasks.spawn(async move {
+            let kit = Probe::new(CHECK, fixture.store());
+            for _ in 0..ROUNDS {
+                let lock = kit
+                    .lock_free(&id, "its holders let go after one increment")
+                    .await;
+                let mut view = kit.load_live(&id, "it was created").await;
+                let n: u64 = view
+                    .fields
+                    .get("n")
+                    .and_then(|value| value.get().parse().ok())
+                    .unwrap_or_else(|| kit.fail("the counter field `n` is not a number"));
+                // A handler's work between its read and its write: where
+                // another request would slip in without the lock.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                view.fields.set("n", raw(&(n + 1).to_string()));
+                view.last_access = Some(now_ms());
+                let update = Update::new(&view, &["n"]).under(Some(&lock));
+                match fixture.store().update(&id, update).await {
+                    Ok(Updated::Stored) => {}
+                    Ok(Updated::Gone) => {
+                        kit.fail("`update` of a live, locked session returned `Updated::Gone`")
+                    }
+                    Err(error) => kit.fail(format_args!(
+                        "`update` under a held lock returned an error: {error}"
+                    )),
+                }
+                drop(lock);
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(error) = joined {
+            match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => kit.fail(format_args!("a locking task did not finish: {error}")),
+            }
+        }
+    }
+    let loaded = kit.load_live(&id, "it was saved under its lock").await;
+    kit.expect_field(
+        &loaded,
+        "n",
+        &(TASKS * ROUNDS).to_string(),
+        "read-modify-writes of one field, each under the session's lock, lost an increment",
+    );
 }

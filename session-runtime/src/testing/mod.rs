@@ -52,8 +52,12 @@
 //! missing session; the one expiry rule ([`expires_at`](crate::store::expires_at))
 //! with a max age, without one and with a max age of 0, on every load; raw
 //! values kept byte for byte; ids of 128 characters; a 1 MiB record; non-ASCII
-//! keys and values; and three interleavings of requests, each replayed in a
-//! fixed order. Each check's documentation says what it does.
+//! keys and values; three interleavings of requests, each replayed in a
+//! fixed order; and, for a store that implements
+//! [`lock`](SessionStore::lock), that a held session cannot be taken twice,
+//! is free again once dropped (or when a waiter gives up), and keeps
+//! concurrent read-modify-writes of one field from losing any (a store
+//! without locks must fail `lock` and say `supports_locking() == false`). Each check's documentation says what it does.
 //!
 //! # Requirements on the store under test
 //!
@@ -260,6 +264,8 @@ macro_rules! __store_kit_checks {
             update_after_destroy_does_not_recreate,
             cookie_only_update_keeps_a_field_saved_meanwhile,
             create_on_a_live_id_does_not_merge,
+            lock_is_exclusive_until_dropped,
+            locked_read_modify_writes_lose_nothing,
         );
     };
 }

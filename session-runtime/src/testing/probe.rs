@@ -2,13 +2,18 @@
 //! check and the rule, and builders of records.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use serde_json::value::RawValue;
 
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{Created, SessionStore, Update, Updated};
+use crate::store::{Created, SessionLock, SessionStore, Update, Updated};
 use crate::time::{duration_ms, now_ms};
+
+/// How long the lock checks wait for a lock that must be free: long enough
+/// for a store whose release is asynchronous (a network round trip).
+pub(super) const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// One check's view of the store under test: each operation fails the check
 /// on a store error, and [`ensure`](Self::ensure) on a broken rule.
@@ -110,6 +115,36 @@ impl<'a, S: SessionStore> Probe<'a, S> {
 
     pub(super) async fn touch(&self, id: &SessionId, record: &Record) -> Updated {
         self.failed("touch", self.store.touch(id, record).await)
+    }
+
+    /// `lock(id, wait)`, which must not fail.
+    pub(super) async fn lock(&self, id: &SessionId, wait: Duration) -> Option<SessionLock> {
+        self.failed("lock", self.store.lock(id, wait).await)
+    }
+
+    /// Takes the lock of `id`, which must be free (or freed within seconds).
+    pub(super) async fn lock_free(&self, id: &SessionId, why: &str) -> SessionLock {
+        match self.lock(id, LOCK_WAIT).await {
+            Some(lock) => lock,
+            None => self.fail(format_args!(
+                "`lock` did not take the session within {LOCK_WAIT:?}, but {why}"
+            )),
+        }
+    }
+
+    /// Whether the store says it implements `lock`; if not, checks that its
+    /// `lock` fails rather than pretending to hold the session.
+    pub(super) async fn locks(&self) -> bool {
+        if self.store.supports_locking() {
+            return true;
+        }
+        let id = SessionId::generate();
+        self.ensure(
+            self.store.lock(&id, Duration::ZERO).await.is_err(),
+            "`supports_locking` is false, but `lock` returned a lock: a layer would refuse \
+             the store while its lock works, or trust a lock that does not exclude",
+        );
+        false
     }
 
     pub(super) async fn destroy(&self, id: &SessionId) {
