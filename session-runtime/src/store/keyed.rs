@@ -22,10 +22,11 @@ use crate::sync::lock;
 const SHARDS: usize = 64;
 
 type Slot = Arc<tokio::sync::Mutex<()>>;
+type Shard = Mutex<HashMap<Box<str>, Slot>>;
 
 /// The in-process locks of one store (shared by its clones).
 pub(crate) struct KeyedLocks {
-    shards: Box<[Mutex<HashMap<Box<str>, Slot>>]>,
+    shards: Box<[Shard]>,
 }
 
 impl Default for KeyedLocks {
@@ -69,7 +70,7 @@ impl Drop for Claim {
 }
 
 impl KeyedLocks {
-    fn shard(&self, key: &str) -> &Mutex<HashMap<Box<str>, Slot>> {
+    fn shard(&self, key: &str) -> &Shard {
         let index = (fnv1a(key.as_bytes()) % SHARDS as u64) as usize;
         #[allow(
             clippy::indexing_slicing,
@@ -81,11 +82,7 @@ impl KeyedLocks {
     /// Takes `key`'s lock, waiting at most `wait` behind its holder and any
     /// earlier waiters; `None` if it is still held after that.
     pub(crate) async fn lock(self: &Arc<Self>, key: &str, wait: Duration) -> Option<KeyedGuard> {
-        let slot = Arc::clone(
-            lock(self.shard(key))
-                .entry(key.into())
-                .or_insert_with(Slot::default),
-        );
+        let slot = Arc::clone(lock(self.shard(key)).entry(key.into()).or_default());
         let claim = Claim {
             locks: Arc::clone(self),
             key: key.into(),

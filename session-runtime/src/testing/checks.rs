@@ -574,6 +574,119 @@ pub async fn create_on_a_live_id_does_not_merge(fixture: impl StoreFixture) {
     );
 }
 
+/// Exclusive sessions ([`SessionStore::lock`](crate::SessionStore::lock)): a
+/// held session cannot be taken again (a short wait gives `None`) while other
+/// sessions, stored or not, can; once its lock drops, the next holder gets it.
+/// A store without locks must say so: its `lock` fails and
+/// `supports_locking` is false.
+pub async fn lock_is_exclusive_until_dropped(fixture: impl StoreFixture) {
+    let kit = Probe::new("lock_is_exclusive_until_dropped", fixture.store());
+    if !kit.locks().await {
+        return;
+    }
+    let id = SessionId::generate();
+    kit.create_new(&id, &record(&[("n", "0")])).await;
+    let held = kit.lock_free(&id, "nothing holds it").await;
+    kit.ensure(
+        kit.lock(&id, Duration::from_millis(50)).await.is_none(),
+        "`lock` took a session another holder still holds",
+    );
+    let other = kit
+        .lock_free(
+            &SessionId::generate(),
+            "it is another session (not stored: a lock needs none)",
+        )
+        .await;
+    drop(held);
+    let again = kit.lock_free(&id, "its holder dropped its lock").await;
+    drop((again, other));
+}
+
+/// Sixteen tasks in two groups each take one session's lock, read its
+/// counter, store it plus one and let go, eight times: with the lock, no
+/// increment is lost (the count ends at 128). A waiter whose `lock` future is
+/// dropped while it waits leaves the lock free for the next.
+pub async fn locked_read_modify_writes_lose_nothing(fixture: impl StoreFixture) {
+    const CHECK: &str = "locked_read_modify_writes_lose_nothing";
+    const TASKS: u64 = 16;
+    const ROUNDS: u64 = 8;
+    let fixture = Arc::new(fixture);
+    let kit = Probe::new(CHECK, fixture.store());
+    if !kit.locks().await {
+        return;
+    }
+    let id = SessionId::generate();
+    kit.create_new(&id, &record(&[("n", "0")])).await;
+
+    // A waiter given up on leaves nothing behind.
+    let held = kit.lock_free(&id, "nothing holds it").await;
+    let abandoned = tokio::spawn({
+        let (fixture, id) = (Arc::clone(&fixture), id.clone());
+        async move {
+            let _ = fixture.store().lock(&id, Duration::from_secs(60)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    abandoned.abort();
+    let _ = abandoned.await;
+    drop(held);
+    drop(
+        kit.lock_free(&id, "its holder dropped it and the other waiter gave up")
+            .await,
+    );
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..TASKS {
+        let (fixture, id) = (Arc::clone(&fixture), id.clone());
+        tasks.spawn(async move {
+            let kit = Probe::new(CHECK, fixture.store());
+            for _ in 0..ROUNDS {
+                let lock = kit
+                    .lock_free(&id, "its holders let go after one increment")
+                    .await;
+                let mut view = kit.load_live(&id, "it was created").await;
+                let n: u64 = view
+                    .fields
+                    .get("n")
+                    .and_then(|value| value.get().parse().ok())
+                    .unwrap_or_else(|| kit.fail("the counter field `n` is not a number"));
+                // A handler's work between its read and its write: where
+                // another request would slip in without the lock.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                view.fields.set("n", raw(&(n + 1).to_string()));
+                view.last_access = Some(now_ms());
+                let update = Update::new(&view, &["n"]).under(Some(&lock));
+                match fixture.store().update(&id, update).await {
+                    Ok(Updated::Stored) => {}
+                    Ok(Updated::Gone) => {
+                        kit.fail("`update` of a live, locked session returned `Updated::Gone`")
+                    }
+                    Err(error) => kit.fail(format_args!(
+                        "`update` under a held lock returned an error: {error}"
+                    )),
+                }
+                drop(lock);
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(error) = joined {
+            match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => kit.fail(format_args!("a locking task did not finish: {error}")),
+            }
+        }
+    }
+    let loaded = kit.load_live(&id, "it was saved under its lock").await;
+    kit.expect_field(
+        &loaded,
+        "n",
+        &(TASKS * ROUNDS).to_string(),
+        "read-modify-writes of one field, each under the session's lock, lost an increment",
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,117 +826,4 @@ mod tests {
     async fn the_memory_store_passes_every_check() {
         super::super::run_all(|| async { MemoryStore::new() }).await;
     }
-}
-
-/// Exclusive sessions ([`SessionStore::lock`](crate::SessionStore::lock)): a
-/// held session cannot be taken again (a short wait gives `None`) while other
-/// sessions, stored or not, can; once its lock drops, the next holder gets it.
-/// A store without locks must say so: its `lock` fails and
-/// `supports_locking` is false.
-pub async fn lock_is_exclusive_until_dropped(fixture: impl StoreFixture) {
-    let kit = Probe::new("lock_is_exclusive_until_dropped", fixture.store());
-    if !kit.locks().await {
-        return;
-    }
-    let id = SessionId::generate();
-    kit.create_new(&id, &record(&[("n", "0")])).await;
-    let held = kit.lock_free(&id, "nothing holds it").await;
-    kit.ensure(
-        kit.lock(&id, Duration::from_millis(50)).await.is_none(),
-        "`lock` took a session another holder still holds",
-    );
-    let other = kit
-        .lock_free(
-            &SessionId::generate(),
-            "it is another session (not stored: a lock needs none)",
-        )
-        .await;
-    drop(held);
-    let again = kit.lock_free(&id, "its holder dropped its lock").await;
-    drop((again, other));
-}
-
-/// Sixteen tasks in two groups each take one session's lock, read its
-/// counter, store it plus one and let go, eight times: with the lock, no
-/// increment is lost (the count ends at 128). A waiter whose `lock` future is
-/// dropped while it waits leaves the lock free for the next.
-pub async fn locked_read_modify_writes_lose_nothing(fixture: impl StoreFixture) {
-    const CHECK: &str = "locked_read_modify_writes_lose_nothing";
-    const TASKS: u64 = 16;
-    const ROUNDS: u64 = 8;
-    let fixture = Arc::new(fixture);
-    let kit = Probe::new(CHECK, fixture.store());
-    if !kit.locks().await {
-        return;
-    }
-    let id = SessionId::generate();
-    kit.create_new(&id, &record(&[("n", "0")])).await;
-
-    // A waiter given up on leaves nothing behind.
-    let held = kit.lock_free(&id, "nothing holds it").await;
-    let abandoned = tokio::spawn({
-        let (fixture, id) = (Arc::clone(&fixture), id.clone());
-        async move {
-            let _ = fixture.store().lock(&id, Duration::from_secs(60)).await;
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    abandoned.abort();
-    let _ = abandoned.await;
-    drop(held);
-    drop(
-        kit.lock_free(&id, "its holder dropped it and the other waiter gave up")
-            .await,
-    );
-
-    let mut tasks = JoinSet::new();
-    for _ in 0..TASKS {
-        let (fixture, id) = (Arc::clone(&fixture), id.clone());
-        tasks.spawn(async move {
-            let kit = Probe::new(CHECK, fixture.store());
-            for _ in 0..ROUNDS {
-                let lock = kit
-                    .lock_free(&id, "its holders let go after one increment")
-                    .await;
-                let mut view = kit.load_live(&id, "it was created").await;
-                let n: u64 = view
-                    .fields
-                    .get("n")
-                    .and_then(|value| value.get().parse().ok())
-                    .unwrap_or_else(|| kit.fail("the counter field `n` is not a number"));
-                // A handler's work between its read and its write: where
-                // another request would slip in without the lock.
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                view.fields.set("n", raw(&(n + 1).to_string()));
-                view.last_access = Some(now_ms());
-                let update = Update::new(&view, &["n"]).under(Some(&lock));
-                match fixture.store().update(&id, update).await {
-                    Ok(Updated::Stored) => {}
-                    Ok(Updated::Gone) => {
-                        kit.fail("`update` of a live, locked session returned `Updated::Gone`")
-                    }
-                    Err(error) => kit.fail(format_args!(
-                        "`update` under a held lock returned an error: {error}"
-                    )),
-                }
-                drop(lock);
-                tokio::task::yield_now().await;
-            }
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(error) = joined {
-            match error.try_into_panic() {
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(error) => kit.fail(format_args!("a locking task did not finish: {error}")),
-            }
-        }
-    }
-    let loaded = kit.load_live(&id, "it was saved under its lock").await;
-    kit.expect_field(
-        &loaded,
-        "n",
-        &(TASKS * ROUNDS).to_string(),
-        "read-modify-writes of one field, each under the session's lock, lost an increment",
-    );
 }
