@@ -1,9 +1,13 @@
 //! The express-session article's counter demo, typed.
 //!
 //! ```text
-//! cargo run --release --example counter [PORT] [--store memory|file] [--path DIR]
-//! cargo run --release --features redis --example counter -- --store redis [--url redis://HOST:PORT]
+//! cargo run --release --example counter [PORT] [--store memory|file] [--path DIR] [--exclusive]
+//! cargo run --release --features redis --example counter -- --store redis [--url redis://HOST:PORT] [--exclusive]
 //! ```
+//!
+//! `--exclusive` turns on exclusive sessions: concurrent requests of one
+//! session run one at a time (across processes for the file store, across
+//! servers for Redis), so concurrent `GET /` of one cookie lose no count.
 //!
 //! `GET /` counts visits in the session, `GET /peek` shows the count without
 //! touching the session, `POST /logout` ends it, and `GET /hello` answers
@@ -59,6 +63,7 @@ struct Options {
     store: String,
     path: String,
     url: String,
+    exclusive: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -66,6 +71,7 @@ fn parse_options() -> Result<Options, String> {
     let mut store = "memory".to_owned();
     let mut path = "./session-store".to_owned();
     let mut url = "redis://127.0.0.1:6379".to_owned();
+    let mut exclusive = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -76,6 +82,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--path" => path = args.next().ok_or("--path needs a directory")?,
             "--url" => url = args.next().ok_or("--url needs a Redis URL")?,
+            "--exclusive" => exclusive = true,
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
             other if positional.is_none() => positional = Some(other.to_owned()),
             other => return Err(format!("unexpected argument {other}")),
@@ -99,6 +106,7 @@ fn parse_options() -> Result<Options, String> {
         store,
         path,
         url,
+        exclusive,
     })
 }
 
@@ -159,7 +167,9 @@ async fn main() -> ExitCode {
         .init();
     let result = async {
         let options = parse_options()?;
-        let layer = session_layer(&options, secrets()?).await?;
+        let layer = session_layer(&options, secrets()?)
+            .await?
+            .exclusive(options.exclusive);
         let app = Router::new()
             .route("/", get(index))
             .route("/peek", get(peek))

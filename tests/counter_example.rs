@@ -149,3 +149,66 @@ fn bad_options_exit_non_zero_with_a_message() {
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 }
+
+/// `count` in the counter's JSON answer.
+fn count_in(body: &str) -> u64 {
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON: {body:?}: {e}"));
+    value["count"].as_u64().unwrap()
+}
+
+/// `--exclusive`, checked as a user would: 32 concurrent `GET /` of one
+/// cookie, spread over `ports` (one counter process each), end at a count
+/// of exactly 32 more.
+async fn thirty_two_concurrent_visits(ports: &[u16]) {
+    let first = wire::request(at(ports[0]), "GET", "/", None).await;
+    assert_eq!(count_in(&first.body), 1);
+    let set_cookie = first.set_cookie().unwrap();
+    let cookie = cookie_pair(&set_cookie).to_owned();
+    let mut visits = tokio::task::JoinSet::new();
+    for n in 0..32 {
+        let (port, cookie) = (ports[n % ports.len()], cookie.clone());
+        visits.spawn(async move { wire::request(at(port), "GET", "/", Some(&cookie)).await });
+    }
+    while let Some(reply) = visits.join_next().await {
+        assert_eq!(reply.unwrap().status, StatusCode::OK);
+    }
+    for port in ports {
+        let peek = wire::request(at(*port), "GET", "/peek", Some(&cookie)).await;
+        assert_eq!(
+            count_in(&peek.body),
+            33,
+            "1 + 32 concurrent visits, none lost (read on port {port})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_counter_loses_no_concurrent_visit_in_memory() {
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
+    let port = free_port();
+    let _server = start(&binary, port, |c| {
+        c.arg(port.to_string()).arg("--exclusive");
+    });
+    thirty_two_concurrent_visits(&[port]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_counters_on_one_directory_lose_no_concurrent_visit() {
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
+    let dir = support::TempDir::new("exclusive-counters");
+    let ports = [free_port(), free_port()];
+    let _servers = ports.map(|port| {
+        start(&binary, port, |c| {
+            c.arg(port.to_string())
+                .args(["--store", "file", "--path"])
+                .arg(dir.path())
+                .arg("--exclusive");
+        })
+    });
+    thirty_two_concurrent_visits(&ports).await;
+}
