@@ -213,12 +213,18 @@ fn unavailable_policy(layer: SessionLayer) -> SessionLayer {
 
 /// The counter example with `--store redis` on `port`, once it listens.
 fn start_counter(binary: &Path, port: u16, redis: &RedisServer) -> ChildGuard {
+    start_counter_with(binary, port, redis, &[])
+}
+
+/// [`start_counter`] with more arguments.
+fn start_counter_with(binary: &Path, port: u16, redis: &RedisServer, args: &[&str]) -> ChildGuard {
     let mut command = Command::new(binary);
     command
         .env_remove("HOST")
         .env("PORT", port.to_string())
         .env("SESSION_SECRET", SECRET)
-        .args(["--store", "redis", "--url", &redis.url()]);
+        .args(["--store", "redis", "--url", &redis.url()])
+        .args(args);
     let mut counter = ChildGuard::spawn(&format!("counter:{port}"), command);
     counter.wait_for_port(port);
     counter
@@ -273,6 +279,41 @@ async fn two_counter_processes_on_one_redis_count_as_one_app() {
     let sid = sid.expect("the first response set the cookie");
     let stored = redis.cli(&["GET", &format!("sess:{sid}")]);
     assert!(stored.contains("\"count\":10"), "{stored}");
+    for counter in &mut counters {
+        assert_alive_without_panic(counter);
+    }
+}
+
+/// Two counter processes with `--exclusive` on one Redis: 32 concurrent
+/// visits of one cookie, half to each, end at a count of exactly 32 more
+/// (without the option, most of them are lost: bench/RESULTS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_exclusive_counter_processes_lose_no_concurrent_visit() {
+    let Some(binary) = example_binary("counter") else {
+        return;
+    };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ports = [free_port(), free_port()];
+    let mut counters =
+        ports.map(|port| start_counter_with(&binary, port, &redis, &["--exclusive"]));
+    let first = wire::request(at(ports[0]), "GET", "/", None).await;
+    assert_eq!(first.body, "{\"count\": 1}");
+    let cookie = cookie_pair(&first.set_cookie().unwrap()).to_owned();
+    let mut visits = tokio::task::JoinSet::new();
+    for n in 0..32 {
+        let (port, cookie) = (ports[n % 2], cookie.clone());
+        visits.spawn(async move { wire::request(at(port), "GET", "/", Some(&cookie)).await });
+    }
+    while let Some(reply) = visits.join_next().await {
+        let reply = reply.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    }
+    for port in ports {
+        let peek = wire::request(at(port), "GET", "/peek", Some(&cookie)).await;
+        assert_eq!(peek.body, "{\"count\": 33}", "read on port {port}");
+    }
     for counter in &mut counters {
         assert_alive_without_panic(counter);
     }

@@ -16,6 +16,8 @@ mod app_helpers;
 mod beyond_express;
 #[path = "../encode_errors.rs"]
 mod encode_errors;
+#[path = "../exclusive.rs"]
+mod exclusive;
 #[path = "../hostile_input.rs"]
 mod hostile_input;
 #[path = "../interleavings.rs"]
