@@ -196,6 +196,14 @@ def implementations():
              "_fs_demo", store_dir=True, env={"NODE_ENV": "production"}),
         Impl("ours-redis", "typed sessions RedisStore", [counter, "--store", "redis"], "_rs_demo",
              redis="flag"),
+        # Exclusive sessions (`--exclusive`): the same servers, one request of a
+        # session at a time.
+        Impl("ours-mem-x", "typed sessions MemoryStore, exclusive", [counter, "--store", "memory", "--exclusive"],
+             "_es_demo"),
+        Impl("ours-file-x", "typed sessions FileStore (fsync), exclusive",
+             [counter, "--store", "file", "--exclusive"], "_fs_demo", store_dir=True),
+        Impl("ours-redis-x", "typed sessions RedisStore, exclusive", [counter, "--store", "redis", "--exclusive"],
+             "_rs_demo", redis="flag"),
         Impl("ts-redis", "tower-sessions 0.14 + tower-sessions-redis-store 0.16 (fred), signed",
              [os.path.join(RELEASE, "axum-tower-sessions-redis")], "_ts_demo", redis="env"),
         Impl("ex-redis", "express-session + connect-redis 9 (node-redis 5)", node + ["--store", "redis"],
@@ -555,6 +563,29 @@ def cost_growth(impl, cfg):
     return table
 
 
+# Each exclusive row and the row it is measured against.
+EXCLUSIVE = {"ours-mem-x": "ours-mem", "ours-file-x": "ours-file", "ours-redis-x": "ours-redis"}
+
+
+def uncontended(impls, cfg):
+    """Same-session writes from one connection (no request ever waits for
+    another), with exclusive sessions off and on: what the option costs by
+    itself. The two rows of a store alternate within each round."""
+    by = {i.key: i for i in impls}
+    pairs = [(off, on) for on, off in EXCLUSIVE.items()
+             if on in by and off in by and not by[on].unavailable and not by[off].unavailable]
+    raw = {}
+    for round_ in range(cfg.runs):
+        for pair in pairs:
+            for key in pair:
+                with Server(by[key]) as server:
+                    cookie = server.new_session()
+                    raw.setdefault(key, []).append(
+                        wrk(server.url + "/", cfg.duration, cookie, connections=1)["rps"])
+                log(f"  {key:12} uncontended write {raw[key][-1]:>8.0f} req/s")
+    return {key: statistics.median(v) for key, v in raw.items()}
+
+
 def lost_updates(impl, cfg):
     """cfg.lost_requests GET / with one session's cookie over 32 wrk connections,
     then GET /peek: lost = increments sent + 1 - final count.
@@ -818,7 +849,7 @@ def redis_report(impls, cells, redis_cmds):
     return lines
 
 
-def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds):
+def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds, solo):
     by = {i.key: i for i in impls}
     bare = cells.get(("bare", "json"))
     bare_rps = bare["rps"] if bare else None
@@ -919,7 +950,15 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_c
         lo = lost.get(key)
         goals.append((f"lost updates, 32 writers on one session ({store})",
                       "n/a" if not lo else f"{lo['lost']} of {lo['sent']} ({100 * lo['lost'] / lo['sent']:.1f}%)",
-                      "reported (no goal yet)"))
+                      "reported (no goal: exclusive sessions are the answer)"))
+    for on, off in EXCLUSIVE.items():
+        lo = lost.get(on)
+        goals.append((f"exclusive: 0 lost updates, 32 writers on one session ({off})",
+                      "n/a" if not lo else f"{lo['lost']} of {lo['sent']}",
+                      verdict(lo and lo["lost"], 0, higher=False)))
+        value = ratio(solo.get(on), solo.get(off))
+        goals.append((f"exclusive: uncontended write ≥ 0.95× without it ({off})", fmt_ratio(value),
+                      verdict(value, 0.95)))
     lines += ["## Goals", "", "| goal | measured | verdict |", "|---|--:|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in goals]
     lines.append("")
@@ -950,6 +989,26 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_c
                              f"{lo['lost']} ({100 * lo['lost'] / lo['sent']:.1f}%) |")
     lines.append("")
 
+    if any(on in by for on in EXCLUSIVE):
+        lines += ["## Exclusive sessions: off and on", "",
+                  "Lost updates as above; same-session write throughput with 32 connections (every request"
+                  " waits for the one before it when the option is on) and with one connection (nothing"
+                  " ever waits: the option's own cost).", "",
+                  "| store | lost, off | lost, on | write, 32 connections: off / on | write, 1 connection: off / on |",
+                  "|---|--:|--:|--:|--:|"]
+        for on, off in EXCLUSIVE.items():
+            if on not in by or off not in by:
+                continue
+            def lost_text(key):
+                lo = lost.get(key)
+                return "n/a" if not lo else f"{lo['lost']} of {lo['sent']} ({100 * lo['lost'] / lo['sent']:.1f}%)"
+            w_off, w_on = rps(off, "write"), rps(on, "write")
+            s_off, s_on = solo.get(off), solo.get(on)
+            lines.append(f"| {by[off].label} | {lost_text(off)} | {lost_text(on)} | "
+                         f"{k(w_off)} / {k(w_on)} ({fmt_ratio(ratio(w_on, w_off))}) | "
+                         f"{k(s_off)} / {k(s_on)} ({fmt_ratio(ratio(s_on, s_off))}) |")
+        lines.append("")
+
     lines += ["## File writes per read (GET /peek), counted by strace", ""]
     for key, w in read_writes.items():
         lines.append(f"- {by[key].label}: " + ("not available" if w is None else
@@ -970,7 +1029,7 @@ def main():
     parser.add_argument("--runs", type=int, help="runs per cell (median); default 3, quick 1")
     parser.add_argument("--duration", type=int, help="seconds per wrk run; default 10, quick 2")
     parser.add_argument("--only", help="comma-separated implementation keys: bare,ours-mem,ts-mem,ex-mem,"
-                        "ours-file,ex-file,ours-redis,ts-redis,ex-redis")
+                        "ours-file,ex-file,ours-redis,ts-redis,ex-redis,ours-mem-x,ours-file-x,ours-redis-x")
     parser.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
@@ -1031,7 +1090,11 @@ def main():
                     if applies(impl, scenario) and scenario != "hello":
                         irs[(impl.key, scenario)] = instructions(impl, scenario, cfg)
 
-    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds)
+    solo = {}
+    if any(i.key in EXCLUSIVE and not i.unavailable for i in impls):
+        log("== exclusive sessions: uncontended writes, off and on")
+        solo = uncontended(impls, cfg)
+    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds, solo)
     os.makedirs(os.path.dirname(cfg.out), exist_ok=True)
     with open(cfg.out, "w") as f:
         f.write(text + "\n")
