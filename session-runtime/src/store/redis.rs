@@ -41,6 +41,16 @@ const MAX_BACKOFF_MS: u64 = 16;
 /// How many queues the saves of one process wait in, by a hash of the id.
 const SAVE_QUEUES: usize = 256;
 
+/// How long a lock of an [exclusive session](RedisStore#lock-keys)
+/// lasts in Redis unless renewed, unless [`RedisStoreBuilder::lease`] says
+/// otherwise: the longest a crashed holder can keep other requests of its
+/// session waiting.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+
+/// The shortest lease [`RedisStoreBuilder::lease`] accepts: a lease is
+/// renewed every third of it, and a renewal is a round trip to Redis.
+pub const MIN_LEASE: Duration = Duration::from_millis(100);
+
 /// Writes a loaded session's new value if the stored value is still the one
 /// the request read (named by its SHA-1), and never writes a key that is gone.
 ///
@@ -116,6 +126,20 @@ return 1
 ///
 /// It needs Redis 7.0 or later (`PEXPIRETIME`), and the `redis` feature.
 ///
+/// # Lock keys
+///
+/// The lock key of a session (for exclusive sessions, still to come) lives
+/// in the session key's cluster hash slot, so that one script reads both:
+/// the session key in a hash tag, then `:lock` (`{sess:<id>}:lock` with the
+/// default prefix), or, when the prefix has a
+/// hash tag of its own (`{app}:sess:`), `lock:` then the session key
+/// (`lock:{app}:sess:<id>`). Either way it does not start with the prefix, so
+/// connect-redis, which finds sessions by scanning `<prefix>*`, never takes
+/// one for a session (a Redis ACL that limits the app to `<prefix>*` must
+/// allow these keys too). A prefix for which no such key exists (one with a `}`
+/// but no hash tag, or one made of `{` alone) is refused when the store
+/// connects.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use session_runtime::store::redis::RedisStore;
@@ -148,6 +172,66 @@ struct Inner {
     /// in Redis, so concurrent requests of one client on one server never
     /// exhaust the tries.
     queues: Box<[tokio::sync::Mutex<()>]>,
+    /// How long a lock's lease lasts unless renewed.
+    lease: Duration,
+    /// Where a session's lock key goes.
+    lock_layout: LockLayout,
+}
+
+/// Where the lock key of a session goes: the session key's hash tag decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LockLayout {
+    /// The prefix has a hash tag: `lock:` then the session key, in the slot
+    /// of that tag. Not the session key then `:lock`, which would start with
+    /// the prefix, and connect-redis would count it as a session.
+    Tagged,
+    /// The session key in a hash tag, then `:lock`: `{sess:<id>}:lock`, in the
+    /// slot of the whole session key. It does not start with `sess:`, so
+    /// connect-redis never takes it for a session.
+    Wrapped,
+}
+
+impl LockLayout {
+    /// The layout for keys starting with `prefix` (session ids have no
+    /// braces), or why there is none: a lock key must hash to the session
+    /// key's slot and must not start with the prefix.
+    fn for_prefix(prefix: &str) -> Result<Self, String> {
+        if hash_tag(prefix).is_some() {
+            // The tag lies in the prefix: every session key has it, and so
+            // does `lock:` before it (the first `{` stays the prefix's).
+            Ok(LockLayout::Tagged)
+        } else if prefix.contains('}') {
+            Err(format!(
+                "redis: the prefix {prefix:?} has a `}}` but no hash tag, so no lock key can share \
+                 its sessions' cluster slot; use a prefix without braces, or with a hash tag (`{{app}}:sess:`)"
+            ))
+        } else if !prefix.is_empty() && prefix.bytes().all(|b| b == b'{') {
+            Err(format!(
+                "redis: the prefix {prefix:?} is made of `{{` alone: lock keys would start with it, \
+                 and connect-redis would count them as sessions"
+            ))
+        } else {
+            // No `}` anywhere: `{` + key + `}` makes the whole key the tag.
+            Ok(LockLayout::Wrapped)
+        }
+    }
+
+    /// The lock key of the session stored under `session_key`.
+    fn lock_key(self, session_key: &str) -> String {
+        match self {
+            LockLayout::Tagged => format!("lock:{session_key}"),
+            LockLayout::Wrapped => format!("{{{session_key}}}:lock"),
+        }
+    }
+}
+
+/// The hash tag of `key` as Redis Cluster reads it: what lies between the
+/// first `{` and the first `}` after it, if that is not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = key.get(open + 1..)?;
+    let close = rest.find('}')?;
+    rest.get(..close).filter(|tag| !tag.is_empty())
 }
 
 /// How a [`RedisStore`] is set up: build it with [`RedisStore::builder`].
@@ -158,6 +242,7 @@ pub struct RedisStoreBuilder {
     ttl: Duration,
     connect_timeout: Duration,
     response_timeout: Duration,
+    lease: Duration,
 }
 
 impl Default for RedisStoreBuilder {
@@ -167,6 +252,7 @@ impl Default for RedisStoreBuilder {
             ttl: DEFAULT_TTL,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -174,6 +260,12 @@ impl Default for RedisStoreBuilder {
 impl RedisStoreBuilder {
     /// What each key starts with, before the session id (default `sess:`,
     /// connect-redis's `prefix`).
+    ///
+    /// A prefix with a `}` but no hash tag (`a}b:`, `x{}:`), or made of `{`
+    /// alone, is refused when the store connects: no lock key of an
+    /// [exclusive session](RedisStore#lock-keys) could share its
+    /// session's cluster slot and stay out of the prefix. A hash tag
+    /// (`{app}:sess:`) keeps all sessions on one node of a cluster.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -198,13 +290,56 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How long the lock of an [exclusive session](RedisStore#lock-keys)
+    /// lasts in Redis unless renewed (default [`DEFAULT_LEASE`], 5 s; at least
+    /// [`MIN_LEASE`], 100 ms, or the store refuses to connect).
+    ///
+    /// While a request holds the lock it is renewed every third of the lease,
+    /// so a long request keeps it. The lease is how long a server that died
+    /// (or stalled) while holding a session keeps that session's other
+    /// requests waiting; a shorter one frees them sooner, but a holder that
+    /// stalls longer than it (its renewal cannot run) loses the lock, and its
+    /// save is then refused.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_runtime::store::redis::RedisStore;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let too_short = RedisStore::builder()
+    ///     .lease(Duration::from_millis(10))
+    ///     .connect("redis://127.0.0.1:6379")
+    ///     .await;
+    /// // Refused before any connection is tried.
+    /// assert!(too_short.unwrap_err().to_string().contains("lease"));
+    /// # });
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The lock layout of these options, or why they cannot make a store.
+    fn check(&self) -> Result<LockLayout, StoreError> {
+        if self.lease < MIN_LEASE {
+            return Err(StoreError::new(format!(
+                "redis: a lease of {:?} is too short: it is renewed every third of it, \
+                 and must be at least {MIN_LEASE:?}",
+                self.lease
+            )));
+        }
+        LockLayout::for_prefix(&self.prefix).map_err(StoreError::new)
+    }
+
     /// Connects to one Redis server, `redis://[user:password@]host:port[/db]`
     /// (`rediss://` needs TLS, which this build does not include).
     ///
     /// # Errors
-    /// When the URL is invalid or the server cannot be reached within the
-    /// connect timeout.
+    /// When the URL is invalid, the server cannot be reached within the
+    /// connect timeout, or the [prefix](Self::prefix) or the
+    /// [lease](Self::lease) is refused.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let layout = self.check()?;
         let client = redis::Client::open(url)
             .map_err(|error| StoreError::with_source("redis: invalid URL", error))?;
         let config = ConnectionManagerConfig::new()
@@ -218,7 +353,7 @@ impl RedisStoreBuilder {
         let mut manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|error| StoreError::with_source("redis: cannot connect", error))?;
-        let store = self.build(Connection::Single(manager.clone()));
+        let store = self.build(Connection::Single(manager.clone()), layout);
         // Loaded now, the scripts cost no extra round trip on first use (after
         // a restart of Redis, a script call loads its script again by itself).
         for script in [&store.inner.save, &store.inner.touch] {
@@ -233,12 +368,15 @@ impl RedisStoreBuilder {
     /// Connects to a Redis Cluster through any of its nodes' URLs.
     ///
     /// # Errors
-    /// When a URL is invalid or no node can be reached within the connect timeout.
+    /// When a URL is invalid, no node can be reached within the connect
+    /// timeout, or the [prefix](Self::prefix) or the [lease](Self::lease) is
+    /// refused.
     pub async fn connect_cluster<I, S>(self, urls: I) -> Result<RedisStore, StoreError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        let layout = self.check()?;
         let urls: Vec<String> = urls
             .into_iter()
             .map(|url| url.as_ref().to_owned())
@@ -253,10 +391,10 @@ impl RedisStoreBuilder {
             .get_async_connection()
             .await
             .map_err(|error| StoreError::with_source("redis cluster: cannot connect", error))?;
-        Ok(self.build(Connection::Cluster(connection)))
+        Ok(self.build(Connection::Cluster(connection), layout))
     }
 
-    fn build(self, connection: Connection) -> RedisStore {
+    fn build(self, connection: Connection, lock_layout: LockLayout) -> RedisStore {
         RedisStore {
             inner: Arc::new(Inner {
                 connection,
@@ -267,6 +405,8 @@ impl RedisStoreBuilder {
                 queues: (0..SAVE_QUEUES)
                     .map(|_| tokio::sync::Mutex::new(()))
                     .collect(),
+                lease: self.lease,
+                lock_layout,
             }),
         }
     }
@@ -293,6 +433,27 @@ impl RedisStore {
         key.push_str(&self.inner.prefix);
         key.push_str(id.as_str());
         key
+    }
+
+    /// The Redis key of the lock of session `id`, while an
+    /// [exclusive](RedisStore#lock-keys) request holds it: in the
+    /// cluster slot of [`key`](Self::key), and not starting with the prefix.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), session_runtime::StoreError> {
+    /// use session_runtime::SessionId;
+    /// use session_runtime::store::redis::RedisStore;
+    ///
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// let id = SessionId::parse("abc").unwrap();
+    /// assert_eq!(store.key(&id), "sess:abc");
+    /// assert_eq!(store.lock_key(&id), "{sess:abc}:lock");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn lock_key(&self, id: &SessionId) -> String {
+        self.inner.lock_layout.lock_key(&self.key(id))
     }
 
     /// The queue the saves of `id` from this process wait in.
@@ -329,6 +490,7 @@ impl fmt::Debug for RedisStore {
             )
             .field("prefix", &self.inner.prefix)
             .field("ttl", &self.inner.ttl)
+            .field("lease", &self.inner.lease)
             .finish_non_exhaustive()
     }
 }
@@ -646,6 +808,87 @@ mod tests {
         assert_eq!(touched.last_access, Some(written_at + 30_000));
         assert_eq!(touched.cookie.expires, Some(written_at + 90_000));
         assert!(touched.revision().is_some());
+    }
+
+    /// Prefixes that have a lock layout, with and without hash tags.
+    const PREFIXES: [&str; 9] = [
+        "sess:",
+        "myapp:sess:",
+        "",
+        "{app}:sess:",
+        "a{b}c}:",
+        "x}y{z}:",
+        "a{b",
+        "{sess:",
+        "sess{",
+    ];
+
+    #[test]
+    fn a_lock_key_shares_its_sessions_cluster_slot_and_is_no_session_key() {
+        use redis::cluster_routing::Slot;
+        let ids = ["abc", "x", "0123456789abcdefghijklmnopqrstuv", "A-_z"];
+        for prefix in PREFIXES {
+            let layout = LockLayout::for_prefix(prefix).expect("a layout");
+            for id in ids {
+                let key = format!("{prefix}{id}");
+                let lock_key = layout.lock_key(&key);
+                assert_eq!(
+                    Slot::for_key(&lock_key),
+                    Slot::for_key(&key),
+                    "{lock_key:?} is not in the slot of {key:?}"
+                );
+                assert_ne!(lock_key, key);
+                if !prefix.is_empty() {
+                    // connect-redis finds sessions by `SCAN MATCH <prefix>*`.
+                    assert!(
+                        !lock_key.starts_with(prefix),
+                        "{lock_key:?} starts with the prefix {prefix:?}"
+                    );
+                }
+                // Never the key of another session of this store.
+                assert!(
+                    lock_key
+                        .strip_prefix(prefix)
+                        .is_none_or(|rest| SessionId::parse(rest).is_none()),
+                    "{lock_key:?}"
+                );
+            }
+        }
+        let default = LockLayout::for_prefix(DEFAULT_PREFIX).expect("a layout");
+        assert_eq!(default.lock_key("sess:abc"), "{sess:abc}:lock");
+        let tagged = LockLayout::for_prefix("{app}:sess:").expect("a layout");
+        assert_eq!(tagged.lock_key("{app}:sess:abc"), "lock:{app}:sess:abc");
+    }
+
+    #[test]
+    fn hash_tags_are_read_as_redis_cluster_reads_them() {
+        assert_eq!(hash_tag("{user1000}.following"), Some("user1000"));
+        assert_eq!(hash_tag("foo{}{bar}"), None);
+        assert_eq!(hash_tag("foo{{bar}}zap"), Some("{bar"));
+        assert_eq!(hash_tag("foo{bar}{zap}"), Some("bar"));
+        assert_eq!(hash_tag("}{a}"), Some("a"));
+        assert_eq!(hash_tag("{a"), None);
+        assert_eq!(hash_tag("plain"), None);
+    }
+
+    #[test]
+    fn prefixes_without_a_lock_layout_are_refused() {
+        for prefix in ["a}b:", "x{}:", "a}b{", "}", "{", "{{{"] {
+            let error = LockLayout::for_prefix(prefix).expect_err(prefix);
+            assert!(error.contains(&format!("{prefix:?}")), "{error}");
+        }
+        let refused = RedisStore::builder().prefix("a}b:").check();
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn a_lease_shorter_than_the_minimum_is_refused() {
+        let short = RedisStore::builder()
+            .lease(Duration::from_millis(99))
+            .check();
+        assert!(short.unwrap_err().to_string().contains("lease"));
+        assert!(RedisStore::builder().lease(MIN_LEASE).check().is_ok());
+        assert!(RedisStore::builder().check().is_ok());
     }
 
     #[test]
