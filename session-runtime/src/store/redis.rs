@@ -2,20 +2,28 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisResult, Script, ScriptInvocation, Value};
+use tokio::runtime::Handle;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 use super::hash::fnv1a;
+use super::keyed::{KeyedGuard, KeyedLocks};
 use super::{
-    Created, DEFAULT_TTL, SessionStore, StoreError, Update, Updated, is_live, lifetime_ms,
+    Created, DEFAULT_TTL, SessionLock, SessionStore, StoreError, Update, Updated, is_live,
+    lifetime_ms,
 };
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::time::now_ms;
+use crate::time::{duration_ms, now_ms};
 
 /// What every key starts with unless [`RedisStoreBuilder::prefix`] says
 /// otherwise: connect-redis's default.
@@ -41,6 +49,27 @@ const MAX_BACKOFF_MS: u64 = 16;
 /// How many queues the saves of one process wait in, by a hash of the id.
 const SAVE_QUEUES: usize = 256;
 
+/// How long a lock of an [exclusive session](RedisStore#exclusive-sessions)
+/// lasts in Redis unless renewed, unless [`RedisStoreBuilder::lease`] says
+/// otherwise: the longest a crashed holder can keep other requests of its
+/// session waiting.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+
+/// The shortest lease [`RedisStoreBuilder::lease`] accepts: a lease is
+/// renewed every third of it, and a renewal is a round trip to Redis.
+pub const MIN_LEASE: Duration = Duration::from_millis(100);
+
+/// The first wait between two tries to take a lock another server holds;
+/// each wait is up to twice the one before, at most [`LOCK_POLL_MAX`].
+const LOCK_POLL_FIRST: Duration = Duration::from_millis(2);
+
+/// The longest wait between two tries to take a lock another server holds.
+const LOCK_POLL_MAX: Duration = Duration::from_millis(50);
+
+/// Random bytes in a lock's token (its fencing token): 144 bits, 24
+/// characters of base64url.
+const TOKEN_BYTES: usize = 18;
+
 /// Writes a loaded session's new value if the stored value is still the one
 /// the request read (named by its SHA-1), and never writes a key that is gone.
 ///
@@ -49,7 +78,14 @@ const SAVE_QUEUES: usize = 256;
 /// in milliseconds since the Unix epoch, or `"0"` to delete the session (its
 /// lifetime is over). Returns 1 when written or deleted, 0 when the key is
 /// gone, or the stored value when it is not the expected one.
+///
+/// A save made under a lock (fenced) also has `KEYS[2]`, the lock's key (in
+/// the session key's cluster slot), and `ARGV[4]`, the lock's token: unless
+/// the lock key still holds that token it writes nothing and returns -1.
 const SAVE_SCRIPT: &str = r"
+if KEYS[2] and redis.call('GET', KEYS[2]) ~= ARGV[4] then
+  return -1
+end
 local current = redis.call('GET', KEYS[1])
 if not current then
   return 0
@@ -81,6 +117,29 @@ if redis.sha1hex(current) == ARGV[1] then
   redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 end
 return 1
+";
+
+/// Extends a lock's lease if the lock is still ours.
+///
+/// `KEYS[1]`: the lock's key. `ARGV[1]`: our token; `ARGV[2]`: the lease, in
+/// milliseconds. Returns 1 when extended, 0 when the key holds another
+/// token or none (the lease lapsed).
+const RENEW_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+";
+
+/// Deletes a lock's key if the lock is still ours (never a later holder's).
+///
+/// `KEYS[1]`: the lock's key. `ARGV[1]`: our token. Returns 1 when deleted,
+/// else 0.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 ";
 
 /// Sessions in Redis, or in a Redis Cluster: for apps that run on more than
@@ -116,6 +175,42 @@ return 1
 ///
 /// It needs Redis 7.0 or later (`PEXPIRETIME`), and the `redis` feature.
 ///
+/// # Exclusive sessions
+///
+/// With [`SessionLayer::exclusive`](crate::SessionLayer::exclusive), a
+/// request holds its session until its save, across every server on the same
+/// Redis ([`lock`](SessionStore::lock)):
+///
+/// - **In this process**, requests of one session queue in order (an async
+///   lock per session, kept only while held or waited for), so that one
+///   request per process and session at a time asks Redis.
+/// - **In Redis**, that request takes a lease: `SET <lock key> <token> NX PX
+///   <lease>`, with a token of 144 random bits. While another server holds
+///   it, the `SET` is tried again after a random wait that grows from 2 ms to
+///   at most 50 ms, until the layer's wait runs out. While held, the lease is
+///   renewed every third of its length (only if it still holds this token),
+///   and dropping the lock deletes it (again only if it holds this token)
+///   before the next request of this process gets its turn. A server that
+///   dies while holding a session blocks it for at most the lease
+///   ([`RedisStoreBuilder::lease`], default [`DEFAULT_LEASE`]).
+/// - **Fencing**: a holder can stall past its lease (a paused VM, a runtime too
+///   busy to run the renewal), and another request may then take the
+///   session. A save made under a lock runs only while the lock key still
+///   holds the lock's token, checked in the save's own script, so the stalled
+///   holder's save fails with a [`StoreError`] instead of overwriting what the
+///   later holder saved.
+///
+/// The lock key lives in the session key's cluster hash slot, so that one
+/// script reads both: the session key in a hash tag, then `:lock`
+/// (`{sess:<id>}:lock` with the default prefix), or, when the prefix has a
+/// hash tag of its own (`{app}:sess:`), `lock:` then the session key
+/// (`lock:{app}:sess:<id>`). Either way it does not start with the prefix, so
+/// connect-redis, which finds sessions by scanning `<prefix>*`, never takes
+/// one for a session (a Redis ACL that limits the app to `<prefix>*` must
+/// allow these keys too). A prefix for which no such key exists (one with a `}`
+/// but no hash tag, or one made of `{` alone) is refused when the store
+/// connects.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use session_runtime::store::redis::RedisStore;
@@ -148,6 +243,71 @@ struct Inner {
     /// in Redis, so concurrent requests of one client on one server never
     /// exhaust the tries.
     queues: Box<[tokio::sync::Mutex<()>]>,
+    /// How long a lock's lease lasts unless renewed.
+    lease: Duration,
+    /// Where a session's lock key goes.
+    lock_layout: LockLayout,
+    /// The locks of exclusive sessions held or waited for in this process:
+    /// one request per session and process asks Redis.
+    locks: Arc<KeyedLocks>,
+    renew: Script,
+    release: Script,
+}
+
+/// Where the lock key of a session goes: the session key's hash tag decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LockLayout {
+    /// The prefix has a hash tag: `lock:` then the session key, in the slot
+    /// of that tag. Not the session key then `:lock`, which would start with
+    /// the prefix, and connect-redis would count it as a session.
+    Tagged,
+    /// The session key in a hash tag, then `:lock`: `{sess:<id>}:lock`, in the
+    /// slot of the whole session key. It does not start with `sess:`, so
+    /// connect-redis never takes it for a session.
+    Wrapped,
+}
+
+impl LockLayout {
+    /// The layout for keys starting with `prefix` (session ids have no
+    /// braces), or why there is none: a lock key must hash to the session
+    /// key's slot and must not start with the prefix.
+    fn for_prefix(prefix: &str) -> Result<Self, String> {
+        if hash_tag(prefix).is_some() {
+            // The tag lies in the prefix: every session key has it, and so
+            // does `lock:` before it (the first `{` stays the prefix's).
+            Ok(LockLayout::Tagged)
+        } else if prefix.contains('}') {
+            Err(format!(
+                "redis: the prefix {prefix:?} has a `}}` but no hash tag, so no lock key can share \
+                 its sessions' cluster slot; use a prefix without braces, or with a hash tag (`{{app}}:sess:`)"
+            ))
+        } else if !prefix.is_empty() && prefix.bytes().all(|b| b == b'{') {
+            Err(format!(
+                "redis: the prefix {prefix:?} is made of `{{` alone: lock keys would start with it, \
+                 and connect-redis would count them as sessions"
+            ))
+        } else {
+            // No `}` anywhere: `{` + key + `}` makes the whole key the tag.
+            Ok(LockLayout::Wrapped)
+        }
+    }
+
+    /// The lock key of the session stored under `session_key`.
+    fn lock_key(self, session_key: &str) -> String {
+        match self {
+            LockLayout::Tagged => format!("lock:{session_key}"),
+            LockLayout::Wrapped => format!("{{{session_key}}}:lock"),
+        }
+    }
+}
+
+/// The hash tag of `key` as Redis Cluster reads it: what lies between the
+/// first `{` and the first `}` after it, if that is not empty.
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = key.get(open + 1..)?;
+    let close = rest.find('}')?;
+    rest.get(..close).filter(|tag| !tag.is_empty())
 }
 
 /// How a [`RedisStore`] is set up: build it with [`RedisStore::builder`].
@@ -158,6 +318,7 @@ pub struct RedisStoreBuilder {
     ttl: Duration,
     connect_timeout: Duration,
     response_timeout: Duration,
+    lease: Duration,
 }
 
 impl Default for RedisStoreBuilder {
@@ -167,6 +328,7 @@ impl Default for RedisStoreBuilder {
             ttl: DEFAULT_TTL,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -174,6 +336,12 @@ impl Default for RedisStoreBuilder {
 impl RedisStoreBuilder {
     /// What each key starts with, before the session id (default `sess:`,
     /// connect-redis's `prefix`).
+    ///
+    /// A prefix with a `}` but no hash tag (`a}b:`, `x{}:`), or made of `{`
+    /// alone, is refused when the store connects: no lock key of an
+    /// [exclusive session](RedisStore#exclusive-sessions) could share its
+    /// session's cluster slot and stay out of the prefix. A hash tag
+    /// (`{app}:sess:`) keeps all sessions on one node of a cluster.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -198,13 +366,56 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How long the lock of an [exclusive session](RedisStore#exclusive-sessions)
+    /// lasts in Redis unless renewed (default [`DEFAULT_LEASE`], 5 s; at least
+    /// [`MIN_LEASE`], 100 ms, or the store refuses to connect).
+    ///
+    /// While a request holds the lock it is renewed every third of the lease,
+    /// so a long request keeps it. The lease is how long a server that died
+    /// (or stalled) while holding a session keeps that session's other
+    /// requests waiting; a shorter one frees them sooner, but a holder that
+    /// stalls longer than it (its renewal cannot run) loses the lock, and its
+    /// save is then refused.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_runtime::store::redis::RedisStore;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let too_short = RedisStore::builder()
+    ///     .lease(Duration::from_millis(10))
+    ///     .connect("redis://127.0.0.1:6379")
+    ///     .await;
+    /// // Refused before any connection is tried.
+    /// assert!(too_short.unwrap_err().to_string().contains("lease"));
+    /// # });
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The lock layout of these options, or why they cannot make a store.
+    fn check(&self) -> Result<LockLayout, StoreError> {
+        if self.lease < MIN_LEASE {
+            return Err(StoreError::new(format!(
+                "redis: a lease of {:?} is too short: it is renewed every third of it, \
+                 and must be at least {MIN_LEASE:?}",
+                self.lease
+            )));
+        }
+        LockLayout::for_prefix(&self.prefix).map_err(StoreError::new)
+    }
+
     /// Connects to one Redis server, `redis://[user:password@]host:port[/db]`
     /// (`rediss://` needs TLS, which this build does not include).
     ///
     /// # Errors
-    /// When the URL is invalid or the server cannot be reached within the
-    /// connect timeout.
+    /// When the URL is invalid, the server cannot be reached within the
+    /// connect timeout, or the [prefix](Self::prefix) or the
+    /// [lease](Self::lease) is refused.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let layout = self.check()?;
         let client = redis::Client::open(url)
             .map_err(|error| StoreError::with_source("redis: invalid URL", error))?;
         let config = ConnectionManagerConfig::new()
@@ -218,10 +429,11 @@ impl RedisStoreBuilder {
         let mut manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|error| StoreError::with_source("redis: cannot connect", error))?;
-        let store = self.build(Connection::Single(manager.clone()));
+        let store = self.build(Connection::Single(manager.clone()), layout);
         // Loaded now, the scripts cost no extra round trip on first use (after
         // a restart of Redis, a script call loads its script again by itself).
-        for script in [&store.inner.save, &store.inner.touch] {
+        let inner = &store.inner;
+        for script in [&inner.save, &inner.touch, &inner.renew, &inner.release] {
             script
                 .load_async(&mut manager)
                 .await
@@ -233,12 +445,15 @@ impl RedisStoreBuilder {
     /// Connects to a Redis Cluster through any of its nodes' URLs.
     ///
     /// # Errors
-    /// When a URL is invalid or no node can be reached within the connect timeout.
+    /// When a URL is invalid, no node can be reached within the connect
+    /// timeout, or the [prefix](Self::prefix) or the [lease](Self::lease) is
+    /// refused.
     pub async fn connect_cluster<I, S>(self, urls: I) -> Result<RedisStore, StoreError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        let layout = self.check()?;
         let urls: Vec<String> = urls
             .into_iter()
             .map(|url| url.as_ref().to_owned())
@@ -253,10 +468,10 @@ impl RedisStoreBuilder {
             .get_async_connection()
             .await
             .map_err(|error| StoreError::with_source("redis cluster: cannot connect", error))?;
-        Ok(self.build(Connection::Cluster(connection)))
+        Ok(self.build(Connection::Cluster(connection), layout))
     }
 
-    fn build(self, connection: Connection) -> RedisStore {
+    fn build(self, connection: Connection, lock_layout: LockLayout) -> RedisStore {
         RedisStore {
             inner: Arc::new(Inner {
                 connection,
@@ -267,6 +482,11 @@ impl RedisStoreBuilder {
                 queues: (0..SAVE_QUEUES)
                     .map(|_| tokio::sync::Mutex::new(()))
                     .collect(),
+                lease: self.lease,
+                lock_layout,
+                locks: Arc::default(),
+                renew: Script::new(RENEW_SCRIPT),
+                release: Script::new(RELEASE_SCRIPT),
             }),
         }
     }
@@ -293,6 +513,27 @@ impl RedisStore {
         key.push_str(&self.inner.prefix);
         key.push_str(id.as_str());
         key
+    }
+
+    /// The Redis key of the lock of session `id`, while an
+    /// [exclusive](RedisStore#exclusive-sessions) request holds it: in the
+    /// cluster slot of [`key`](Self::key), and not starting with the prefix.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), session_runtime::StoreError> {
+    /// use session_runtime::SessionId;
+    /// use session_runtime::store::redis::RedisStore;
+    ///
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379").await?;
+    /// let id = SessionId::parse("abc").unwrap();
+    /// assert_eq!(store.key(&id), "sess:abc");
+    /// assert_eq!(store.lock_key(&id), "{sess:abc}:lock");
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn lock_key(&self, id: &SessionId) -> String {
+        self.inner.lock_layout.lock_key(&self.key(id))
     }
 
     /// The queue the saves of `id` from this process wait in.
@@ -329,6 +570,7 @@ impl fmt::Debug for RedisStore {
             )
             .field("prefix", &self.inner.prefix)
             .field("ttl", &self.inner.ttl)
+            .field("lease", &self.inner.lease)
             .finish_non_exhaustive()
     }
 }
@@ -431,6 +673,12 @@ impl SessionStore for RedisStore {
         let Some((mut base, mut value)) = first else {
             return Ok(unreadable(id));
         };
+        // Made under a lock that can lapse: every try writes only while the
+        // lock key still holds the lock's token.
+        let fence = update
+            .lock
+            .and_then(SessionLock::fence)
+            .map(|token| (self.lock_key(id), token));
         for attempt in 0..SAVE_ATTEMPTS {
             // The first conflict is most likely with an earlier save of this
             // process's queue: retry at once. Later ones are with other
@@ -439,10 +687,23 @@ impl SessionStore for RedisStore {
                 backoff(attempt - 1).await;
             }
             let mut invocation = self.inner.save.key(&key);
+            if let Some((lock_key, _)) = &fence {
+                invocation.key(lock_key);
+            }
             invocation.arg(&base).arg(&value).arg(&expires_arg);
+            if let Some((_, token)) = &fence {
+                invocation.arg(*token);
+            }
             match self.inner.connection.invoke(&invocation).await? {
                 Value::Int(1) => return Ok(Updated::Stored),
                 Value::Int(0) => return Ok(Updated::Gone),
+                Value::Int(-1) => {
+                    return Err(StoreError::new(
+                        "redis: this request's lock on the session lapsed (its lease expired) \
+                         before the save, and another request may hold it now: the save was \
+                         refused, so as not to overwrite that request's",
+                    ));
+                }
                 Value::BulkString(stored) => match rebase(&stored) {
                     Some(next) => (base, value) = next,
                     None => return Ok(unreadable(id)),
@@ -459,6 +720,10 @@ impl SessionStore for RedisStore {
         )))
     }
 
+    // Not fenced (the contract gives a touch no lock): a touch only moves the
+    // key's expiry, and only while the value is the one the request loaded,
+    // writing no field, so a stalled holder's touch cannot undo a later
+    // holder's save.
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<Updated, StoreError> {
         let (key, expires) = (self.key(id), self.expiry(record, now_ms()));
         let extended = match record.revision() {
@@ -501,6 +766,229 @@ impl SessionStore for RedisStore {
     fn ttl(&self) -> Duration {
         self.inner.ttl
     }
+
+    fn supports_locking(&self) -> bool {
+        true
+    }
+
+    /// Takes the session in this process (an async lock per session, in the
+    /// order requests asked), then in Redis (a lease under
+    /// [`lock_key`](RedisStore::lock_key), tried again while another server
+    /// holds it): see [exclusive sessions](RedisStore#exclusive-sessions).
+    /// The lock carries its token as its fence.
+    ///
+    /// # Errors
+    /// When Redis fails, when no random token can be made, or outside a tokio
+    /// runtime (the lease is renewed and released by tasks spawned on it).
+    async fn lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> Result<Option<SessionLock>, StoreError> {
+        let deadline = Instant::now().checked_add(wait);
+        let runtime = Handle::try_current()
+            .map_err(|_| StoreError::new("redis: a session lock needs a tokio runtime"))?;
+        let Some(local) = self.inner.locks.lock(id.as_str(), wait).await else {
+            return Ok(None);
+        };
+        let token = lock_token()?;
+        // Made before the first `SET` is sent: however this future ends (an
+        // error, a timeout, dropped mid-`SET`), dropping the lease releases
+        // whatever of it Redis may hold, then the lock in this process.
+        let mut lease = Lease {
+            inner: Arc::clone(&self.inner),
+            id: id.clone(),
+            key: self.lock_key(id),
+            token,
+            runtime,
+            local: Some(local),
+            maybe_ours: false,
+            renewal: None,
+        };
+        let lease_ms = duration_ms(self.inner.lease);
+        let mut tries: u32 = 0;
+        loop {
+            lease.maybe_ours = true;
+            let set: Option<String> = self
+                .inner
+                .connection
+                .query(
+                    redis::cmd("SET")
+                        .arg(&lease.key)
+                        .arg(&lease.token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(lease_ms),
+                    "SET NX PX",
+                )
+                .await?;
+            if set.is_some() {
+                break;
+            }
+            lease.maybe_ours = false;
+            let left = deadline.map_or(Duration::MAX, |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return Ok(None);
+            }
+            tries = tries.saturating_add(1);
+            tokio::time::sleep(lock_poll(tries).min(left)).await;
+        }
+        lease.renew();
+        let fence = lease.token.clone();
+        Ok(Some(SessionLock::new(lease).with_fence(fence)))
+    }
+}
+
+/// A session held in Redis by this process (or about to be): what a
+/// [`SessionLock`] from [`RedisStore::lock`] keeps. Dropping it stops the
+/// renewal, deletes the lock key if it still holds this token, and then
+/// releases the lock in this process.
+struct Lease {
+    inner: Arc<Inner>,
+    /// For log lines (its `Debug` shows a prefix of the id only).
+    id: SessionId,
+    key: String,
+    token: String,
+    /// The runtime the lock was taken on: the renewal runs there, and so does
+    /// the release, wherever the lock is dropped. When it has shut down, the
+    /// lease lapses by itself.
+    runtime: Handle,
+    /// The lock in this process; released after the lock key is deleted, so
+    /// that the next request of this process does not find the lease still
+    /// there.
+    local: Option<KeyedGuard>,
+    /// Whether Redis may hold this token: a `SET` was sent and not answered
+    /// "not set".
+    maybe_ours: bool,
+    renewal: Option<Renewal>,
+}
+
+/// The task renewing a held lease.
+struct Renewal {
+    task: AbortHandle,
+    /// Set by the task when it found the lease lost (another token, or none,
+    /// under the key): the task has stopped, and there is nothing to delete.
+    lost: Arc<AtomicBool>,
+}
+
+impl Lease {
+    /// Starts renewing the lease every third of its length, for as long as
+    /// it holds this token.
+    fn renew(&mut self) {
+        let lost = Arc::new(AtomicBool::new(false));
+        let task = self.runtime.spawn(renew(
+            Arc::clone(&self.inner),
+            self.id.clone(),
+            self.key.clone(),
+            self.token.clone(),
+            Arc::clone(&lost),
+        ));
+        self.renewal = Some(Renewal {
+            task: task.abort_handle(),
+            lost,
+        });
+    }
+}
+
+/// Renews the lease of `key` held with `token` every third of the lease,
+/// until it is lost (or the task is aborted when the lock is dropped).
+async fn renew(
+    inner: Arc<Inner>,
+    id: SessionId,
+    key: String,
+    token: String,
+    lost: Arc<AtomicBool>,
+) {
+    let every = inner.lease / 3;
+    let lease_ms = duration_ms(inner.lease);
+    loop {
+        tokio::time::sleep(every).await;
+        let mut invocation = inner.renew.key(&key);
+        invocation.arg(&token).arg(lease_ms);
+        match inner.connection.invoke(&invocation).await {
+            Ok(Value::Int(1)) => {}
+            Ok(_) => {
+                lost.store(true, Ordering::Release);
+                tracing::warn!(
+                    ?id,
+                    "redis store: a request's lock on its session lapsed while it held it \
+                     (it stalled past the lease?); its save will be refused"
+                );
+                return;
+            }
+            // Redis unreachable for now: the next renewal tells whether the
+            // lease survived.
+            Err(error) => {
+                tracing::warn!(?id, %error, "redis store: a session lock's renewal failed");
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.task.abort();
+            if renewal.lost.load(Ordering::Acquire) {
+                self.maybe_ours = false;
+            }
+        }
+        let local = self.local.take();
+        if !self.maybe_ours {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        let id = self.id.clone();
+        let key = std::mem::take(&mut self.key);
+        let token = std::mem::take(&mut self.token);
+        // On a runtime that has shut down, the task is dropped at once: the
+        // lock in this process is released, and the lease lapses in Redis.
+        drop(self.runtime.spawn(async move {
+            let mut invocation = inner.release.key(&key);
+            invocation.arg(&token);
+            if let Err(error) = inner.connection.invoke(&invocation).await {
+                tracing::warn!(
+                    ?id,
+                    %error,
+                    "redis store: releasing a session lock failed; it lapses with its lease"
+                );
+            }
+            drop(local);
+        }));
+    }
+}
+
+/// A fresh lock token: [`TOKEN_BYTES`] from the OS CSPRNG, in base64url.
+fn lock_token() -> Result<String, StoreError> {
+    let mut bytes = [0_u8; TOKEN_BYTES];
+    getrandom::fill(&mut bytes).map_err(|error| {
+        StoreError::new(format!(
+            "redis: the OS random number generator failed, so no lock token can be made: {error}"
+        ))
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// How long to wait before try `tries` + 1 to take a lock another server
+/// holds: a random time between half and all of 2, 4, 8, 16, 32, then 50
+/// milliseconds (the random spread keeps waiters of several servers from
+/// asking in step).
+fn lock_poll(tries: u32) -> Duration {
+    let ceiling = LOCK_POLL_FIRST
+        .saturating_mul(1 << tries.saturating_sub(1).min(5))
+        .min(LOCK_POLL_MAX);
+    let half = ceiling / 2;
+    // Without randomness from the OS, the longest wait.
+    let spread = getrandom::u64().map_or(half, |random| {
+        Duration::from_micros(random % duration_micros(half).saturating_add(1))
+    });
+    half.saturating_add(spread.min(half))
+}
+
+fn duration_micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The record to store for a request's `record` written at `now`.
@@ -646,6 +1134,243 @@ mod tests {
         assert_eq!(touched.last_access, Some(written_at + 30_000));
         assert_eq!(touched.cookie.expires, Some(written_at + 90_000));
         assert!(touched.revision().is_some());
+    }
+
+    /// Prefixes that have a lock layout, with and without hash tags.
+    const PREFIXES: [&str; 9] = [
+        "sess:",
+        "myapp:sess:",
+        "",
+        "{app}:sess:",
+        "a{b}c}:",
+        "x}y{z}:",
+        "a{b",
+        "{sess:",
+        "sess{",
+    ];
+
+    #[test]
+    fn a_lock_key_shares_its_sessions_cluster_slot_and_is_no_session_key() {
+        use redis::cluster_routing::Slot;
+        let ids = ["abc", "x", "0123456789abcdefghijklmnopqrstuv", "A-_z"];
+        for prefix in PREFIXES {
+            let layout = LockLayout::for_prefix(prefix).expect("a layout");
+            for id in ids {
+                let key = format!("{prefix}{id}");
+                let lock_key = layout.lock_key(&key);
+                assert_eq!(
+                    Slot::for_key(&lock_key),
+                    Slot::for_key(&key),
+                    "{lock_key:?} is not in the slot of {key:?}"
+                );
+                assert_ne!(lock_key, key);
+                if !prefix.is_empty() {
+                    // connect-redis finds sessions by `SCAN MATCH <prefix>*`.
+                    assert!(
+                        !lock_key.starts_with(prefix),
+                        "{lock_key:?} starts with the prefix {prefix:?}"
+                    );
+                }
+                // Never the key of another session of this store.
+                assert!(
+                    lock_key
+                        .strip_prefix(prefix)
+                        .is_none_or(|rest| SessionId::parse(rest).is_none()),
+                    "{lock_key:?}"
+                );
+            }
+        }
+        let default = LockLayout::for_prefix(DEFAULT_PREFIX).expect("a layout");
+        assert_eq!(default.lock_key("sess:abc"), "{sess:abc}:lock");
+        let tagged = LockLayout::for_prefix("{app}:sess:").expect("a layout");
+        assert_eq!(tagged.lock_key("{app}:sess:abc"), "lock:{app}:sess:abc");
+    }
+
+    #[test]
+    fn hash_tags_are_read_as_redis_cluster_reads_them() {
+        assert_eq!(hash_tag("{user1000}.following"), Some("user1000"));
+        assert_eq!(hash_tag("foo{}{bar}"), None);
+        assert_eq!(hash_tag("foo{{bar}}zap"), Some("{bar"));
+        assert_eq!(hash_tag("foo{bar}{zap}"), Some("bar"));
+        assert_eq!(hash_tag("}{a}"), Some("a"));
+        assert_eq!(hash_tag("{a"), None);
+        assert_eq!(hash_tag("plain"), None);
+    }
+
+    #[test]
+    fn prefixes_without_a_lock_layout_are_refused() {
+        for prefix in ["a}b:", "x{}:", "a}b{", "}", "{", "{{{"] {
+            let error = LockLayout::for_prefix(prefix).expect_err(prefix);
+            assert!(error.contains(&format!("{prefix:?}")), "{error}");
+        }
+        let refused = RedisStore::builder().prefix("a}b:").check();
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn a_lease_shorter_than_the_minimum_is_refused() {
+        let short = RedisStore::builder()
+            .lease(Duration::from_millis(99))
+            .check();
+        assert!(short.unwrap_err().to_string().contains("lease"));
+        assert!(RedisStore::builder().lease(MIN_LEASE).check().is_ok());
+        assert!(RedisStore::builder().check().is_ok());
+    }
+
+    #[test]
+    fn lock_polls_grow_from_2_ms_to_50_ms_with_jitter() {
+        for tries in 1..40 {
+            let ceiling = match tries {
+                1 => 2,
+                2 => 4,
+                3 => 8,
+                4 => 16,
+                5 => 32,
+                _ => 50,
+            };
+            let ceiling = Duration::from_millis(ceiling);
+            for _ in 0..20 {
+                let wait = lock_poll(tries);
+                assert!(
+                    ceiling / 2 <= wait && wait <= ceiling,
+                    "try {tries}: {wait:?}"
+                );
+            }
+        }
+        assert!(lock_poll(u32::MAX) <= LOCK_POLL_MAX);
+        assert!(lock_poll(0) <= LOCK_POLL_FIRST);
+    }
+
+    #[test]
+    fn lock_tokens_are_random_base64url() {
+        let (a, b) = (lock_token().unwrap(), lock_token().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+        assert!(SessionId::parse(&a).is_some(), "{a}");
+    }
+
+    /// A `redis-server` on a free port, killed when dropped (the integration
+    /// tests have the full helper, tests/support/redis.rs; this one is for the
+    /// checks that look inside the store).
+    struct Server {
+        child: std::process::Child,
+        port: u16,
+    }
+
+    impl Server {
+        /// `None`, and the calling test is skipped, without Debian's redis-server.
+        fn start() -> Option<Self> {
+            const SERVER: &str = "/usr/bin/redis-server";
+            if !std::path::Path::new(SERVER).exists() {
+                eprintln!("skipped: no {SERVER} (apt-get install redis-server)");
+                return None;
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new(SERVER)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(std::env::temp_dir())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let server = Server { child, port };
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server did not start"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Some(server)
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    async fn exists(store: &RedisStore, key: &str) -> bool {
+        let n: i64 = store
+            .inner
+            .connection
+            .query(redis::cmd("EXISTS").arg(key), "EXISTS")
+            .await
+            .unwrap();
+        n == 1
+    }
+
+    /// Polls `done` until it holds, for at most 5 s.
+    async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done().await {
+            assert!(Instant::now() < deadline, "{what}: not within 5 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Lock futures given up at any point (waiting in this process, polling
+    /// Redis, with a `SET` in flight) and locks dropped leave no lock key in
+    /// Redis and no entry in the in-process table.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_and_released_locks_leave_nothing_behind() {
+        const LONG: Duration = Duration::from_secs(30);
+        let Some(server) = Server::start() else {
+            return;
+        };
+        // A long lease: a lock key left behind would outlive the test.
+        let url = server.url();
+        let connect = || RedisStore::builder().lease(LONG).connect(&url);
+        let (a, b) = (connect().await.unwrap(), connect().await.unwrap());
+        let id = SessionId::generate();
+        let lock_key = a.lock_key(&id);
+
+        let held = a.lock(&id, LONG).await.unwrap().unwrap();
+        assert!(exists(&a, &lock_key).await);
+        let wait = |store: &RedisStore| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { store.lock(&id, LONG).await.unwrap().is_some() })
+        };
+        let (in_process, in_redis) = (wait(&a), wait(&b));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!in_process.is_finished() && !in_redis.is_finished());
+        assert_eq!((a.inner.locks.len(), b.inner.locks.len()), (1, 1));
+        for waiter in [in_process, in_redis] {
+            waiter.abort();
+            assert!(waiter.await.unwrap_err().is_cancelled());
+        }
+        assert_eq!((a.inner.locks.len(), b.inner.locks.len()), (1, 0));
+        drop(held);
+        eventually("the release", async || a.inner.locks.len() == 0).await;
+        assert!(!exists(&a, &lock_key).await);
+
+        // Given up at random moments, some of them with the `SET` in flight
+        // or just answered.
+        for round in 0..50_u64 {
+            let taker = wait(&a);
+            tokio::time::sleep(Duration::from_micros(round * 37 % 1_500)).await;
+            taker.abort();
+            let _ = taker.await;
+            let next = b.lock(&id, Duration::from_secs(5)).await.unwrap();
+            assert!(next.is_some(), "round {round}: the lock was left held");
+            drop(next);
+        }
+        eventually("every release", async || {
+            a.inner.locks.len() == 0 && b.inner.locks.len() == 0 && !exists(&a, &lock_key).await
+        })
+        .await;
     }
 
     #[test]
