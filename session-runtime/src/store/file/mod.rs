@@ -1,5 +1,6 @@
 //! A store of one JSON file per session, in session-file-store's format.
 
+mod held;
 mod io;
 mod lock;
 mod reap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use self::io::Seen;
 use super::handle::Handle;
+use super::keyed::KeyedLocks;
 use super::{StoreError, spawn_reaper};
 
 /// Sessions as files, one per session, in the format of Node's
@@ -95,8 +97,11 @@ struct Settings {
 
 /// What every clone of a store shares.
 struct Shared {
-    /// In-process half of the per-session lock; the lock files are the other half.
+    /// In-process half of the per-write lock; the stripe files are the other half.
     stripes: Box<[Mutex<()>]>,
+    /// In-process half of the exclusive sessions' locks; the files in
+    /// `<dir>/.locks/held/` are the other half.
+    locks: Arc<KeyedLocks>,
     /// What the store last saw of each file, so that reaping need not re-read it.
     index: Mutex<HashMap<Box<str>, Seen>>,
     /// Held by a running reap: reaps never overlap.
@@ -158,6 +163,9 @@ pub struct ReapStats {
     pub removed: usize,
     /// Leftover temporary files of interrupted writes removed.
     pub stale_temp_removed: usize,
+    /// Lock files of [exclusive sessions](crate::SessionLayer::exclusive)
+    /// left by a process that ended while it held them, removed.
+    pub stale_locks_removed: usize,
 }
 
 impl FileStore {
@@ -187,6 +195,7 @@ impl FileStore {
         };
         let shared = Shared {
             stripes: lock::new_stripes(),
+            locks: Arc::default(),
             index: Mutex::new(HashMap::new()),
             reaping: Mutex::new(()),
             reaper_started: AtomicBool::new(false),
