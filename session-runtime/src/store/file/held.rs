@@ -228,9 +228,13 @@ impl Inner {
 /// cannot be removed.
 pub(super) fn remove_if_stale(path: &Path) -> bool {
     // Read-only is enough for `flock`, and creates nothing.
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
+    File::open(path).is_ok_and(|file| remove_if_unheld(file, path))
+}
+
+/// The second half of [`remove_if_stale`], on `file` as it was opened at
+/// `path`: by now its holder may have released it (unlinked it) and another
+/// may hold a new file at the path, which must stay.
+fn remove_if_unheld(file: File, path: &Path) -> bool {
     if file.try_lock().is_err() || !is_at(&file, path).unwrap_or(false) {
         return false;
     }
@@ -447,6 +451,28 @@ mod tests {
         drop(holding);
         assert_eq!(held_files(&store), ["not.an-id"]);
         assert_eq!(store.remove_expired().await.unwrap().stale_locks_removed, 0);
+    }
+
+    #[tokio::test]
+    async fn the_reap_never_removes_the_lock_file_of_a_later_holder() {
+        let dir = TestDir::new("held-reap-race");
+        let (store, other) = (new_store(dir.path()), new_store(dir.path()));
+        let id = sid("abc");
+        let first = store.lock(&id, LONG).await.unwrap().unwrap();
+        let path = store.inner.held_dir().join("abc");
+        // The reap opens the lock file; before it locks it, the holder
+        // releases the session and another takes it, in a new file.
+        let opened = File::open(&path).unwrap();
+        drop(first);
+        let second = store.lock(&id, Duration::ZERO).await.unwrap().unwrap();
+        assert!(
+            !remove_if_unheld(opened, &path),
+            "the reap locked the released file, not the one at the path"
+        );
+        assert_eq!(held_files(&store), ["abc"]);
+        assert!(other.lock(&id, Duration::ZERO).await.unwrap().is_none());
+        drop(second);
+        assert!(other.lock(&id, Duration::ZERO).await.unwrap().is_some());
     }
 
     #[tokio::test]
