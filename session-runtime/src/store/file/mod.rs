@@ -39,6 +39,20 @@ use super::{StoreError, spawn_reaper};
 ///   save re-reads the file and merges in just the fields the request changed.
 ///   A touch refreshes only the cookie and `__lastAccess` of what is on disk,
 ///   and never brings back a session that was destroyed meanwhile.
+/// - **Exclusive sessions** (opt-in, [`SessionLayer::exclusive`]; the
+///   store's [`lock`](super::SessionStore::lock)): while a request holds a
+///   session, other requests of it wait, in this process and in every
+///   process using the directory. A held session has a lock file,
+///   `<dir>/.locks/held/<id>`, which its holder locks (`flock`) and removes
+///   when it lets go, so the directory holds one file per session held now,
+///   never one per session ever held. Requests of different sessions never
+///   wait on each other. A process killed while it holds a session leaves its
+///   lock file unlocked: it blocks nobody (the next request of that session
+///   takes it over, and removes it) and the reap removes the others. In one
+///   process, waiters are served in order; across processes, a waiter polls
+///   the file, pausing 1 ms at first and up to 20 ms, so another process's
+///   next request may go first. It needs a Unix system and a file system on
+///   which `flock` holds between the processes sharing it (any local one).
 /// - **Quiet misses**: a missing file is "no session" at once, without
 ///   retries or logs. A corrupt or foreign file (not JSON, not an object, no
 ///   `__lastAccess`, binary) is "no session" plus one warning, never an error
@@ -50,9 +64,13 @@ use super::{StoreError, spawn_reaper};
 /// - **Cheap reaping**: the background reap lists the directory and compares
 ///   each file's size and modification time with what the store last saw;
 ///   only files changed by someone else are read again. It runs on a blocking
-///   thread, never on the async workers, and every file operation does too.
+///   thread, never on the async workers, and every file operation does too,
+///   but one: an exclusive session's release (an unlink and a close, no
+///   fsync) is done where its lock is dropped, so that the session is free
+///   the moment it is.
 ///
 /// [session-file-store]: https://www.npmjs.com/package/session-file-store
+/// [`SessionLayer::exclusive`]: crate::SessionLayer::exclusive
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -263,8 +281,9 @@ impl FileStore {
     }
 
     /// The permission bits of session files (default `0o600`: only the
-    /// owner can read them). Applied exactly, whatever the umask. Ignored on
-    /// systems without Unix permissions.
+    /// owner can read them). Applied exactly, whatever the umask. Lock files
+    /// (in `<dir>/.locks/`) are created with them too, less the umask.
+    /// Ignored on systems without Unix permissions.
     ///
     /// ```
     /// let store = session_runtime::FileStore::new("./sessions").with_mode(0o640);
@@ -314,7 +333,9 @@ impl FileStore {
     /// [store timeout](crate::SessionLayer::store_timeout)) before it fails
     /// with a [`StoreError`]. The lock is held for one file read and write,
     /// milliseconds; a longer wait means another process holds a lock file
-    /// in `<dir>/.locks/` and does not let go.
+    /// in `<dir>/.locks/` and does not let go. It does not bound the wait
+    /// for an [exclusive session](super::SessionStore::lock), which the
+    /// layer sets.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -338,9 +359,11 @@ impl FileStore {
         &self.inner.settings.dir
     }
 
-    /// Removes every expired session file now, and temporary files that an
-    /// interrupted write left behind more than an hour ago. The background
-    /// task calls this every reap interval.
+    /// Removes every expired session file now, temporary files that an
+    /// interrupted write left behind more than an hour ago, and the lock
+    /// files of exclusive sessions that nobody holds (left by a process
+    /// killed while it held them). The background task calls this every
+    /// reap interval.
     ///
     /// A file is read only when its size or modification time differs from
     /// when this store last read or wrote it; an expired one is read again
