@@ -64,7 +64,7 @@ use crate::store::keyed::KeyedGuard;
 use crate::store::{SessionLock, StoreError};
 
 /// The directory of the lock files, in `<dir>/.locks/`.
-pub(super) const HELD_DIR: &str = "held";
+const HELD_DIR: &str = "held";
 /// The first pause between two attempts to take a held session; it doubles
 /// up to [`MAX_PAUSE`]. A session is held for a request, milliseconds at
 /// least: polling faster would cost CPU for nothing.
@@ -81,7 +81,7 @@ const MAX_REOPENS: usize = 8;
 /// lock is still held, then the file is closed, which releases the lock
 /// (see the module's documentation). Both are quick system calls done where
 /// it drops, so that the session is free as soon as its lock is dropped.
-pub(super) struct HeldFile {
+struct HeldFile {
     path: PathBuf,
     _file: File,
 }
@@ -113,7 +113,7 @@ struct Exclusive {
 }
 
 /// What one attempt to take a lock file found.
-pub(super) enum Attempt {
+enum Attempt {
     Taken(HeldFile),
     /// Another process, or another store on this directory, holds it.
     Busy,
@@ -182,7 +182,7 @@ impl Inner {
     }
 
     /// One attempt, without waiting, to take the lock file of `id`.
-    pub(super) fn try_hold(&self, id: &str) -> Result<Attempt, StoreError> {
+    fn try_hold(&self, id: &str) -> Result<Attempt, StoreError> {
         let path = self.held_path(id)?;
         for _ in 0..MAX_REOPENS {
             let file = self.open_held(&path)?;
