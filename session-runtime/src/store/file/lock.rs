@@ -14,7 +14,7 @@ use crate::store::StoreError;
 use crate::store::hash::fnv1a;
 
 pub(super) const STRIPES: usize = 64;
-const LOCK_DIR: &str = ".locks";
+pub(super) const LOCK_DIR: &str = ".locks";
 /// The first pause between two attempts to take a held lock; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_micros(50);
 const MAX_PAUSE: Duration = Duration::from_millis(2);

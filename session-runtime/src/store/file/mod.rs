@@ -1,5 +1,6 @@
 //! A store of one JSON file per session, in session-file-store's format.
 
+mod held;
 mod io;
 mod lock;
 mod reap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use self::io::Seen;
 use super::handle::Handle;
+use super::keyed::KeyedLocks;
 use super::{StoreError, spawn_reaper};
 
 /// Sessions as files, one per session, in the format of Node's
@@ -37,6 +39,20 @@ use super::{StoreError, spawn_reaper};
 ///   save re-reads the file and merges in just the fields the request changed.
 ///   A touch refreshes only the cookie and `__lastAccess` of what is on disk,
 ///   and never brings back a session that was destroyed meanwhile.
+/// - **Exclusive sessions** (opt-in, [`SessionLayer::exclusive`]; the
+///   store's [`lock`](super::SessionStore::lock)): while a request holds a
+///   session, other requests of it wait, in this process and in every
+///   process using the directory. A held session has a lock file,
+///   `<dir>/.locks/held/<id>`, which its holder locks (`flock`) and removes
+///   when it lets go, so the directory holds one file per session held now,
+///   never one per session ever held. Requests of different sessions never
+///   wait on each other. A process killed while it holds a session leaves its
+///   lock file unlocked: it blocks nobody (the next request of that session
+///   takes it over, and removes it) and the reap removes the others. In one
+///   process, waiters are served in order; across processes, a waiter polls
+///   the file, pausing 1 ms at first and up to 20 ms, so another process's
+///   next request may go first. It needs a Unix system and a file system on
+///   which `flock` holds between the processes sharing it (any local one).
 /// - **Quiet misses**: a missing file is "no session" at once, without
 ///   retries or logs. A corrupt or foreign file (not JSON, not an object, no
 ///   `__lastAccess`, binary) is "no session" plus one warning, never an error
@@ -48,9 +64,13 @@ use super::{StoreError, spawn_reaper};
 /// - **Cheap reaping**: the background reap lists the directory and compares
 ///   each file's size and modification time with what the store last saw;
 ///   only files changed by someone else are read again. It runs on a blocking
-///   thread, never on the async workers, and every file operation does too.
+///   thread, never on the async workers, and every file operation does too,
+///   but one: an exclusive session's release (an unlink and a close, no
+///   fsync) is done where its lock is dropped, so that the session is free
+///   the moment it is.
 ///
 /// [session-file-store]: https://www.npmjs.com/package/session-file-store
+/// [`SessionLayer::exclusive`]: crate::SessionLayer::exclusive
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -95,8 +115,11 @@ struct Settings {
 
 /// What every clone of a store shares.
 struct Shared {
-    /// In-process half of the per-session lock; the lock files are the other half.
+    /// In-process half of the per-write lock; the stripe files are the other half.
     stripes: Box<[Mutex<()>]>,
+    /// In-process half of the exclusive sessions' locks; the files in
+    /// `<dir>/.locks/held/` are the other half.
+    locks: Arc<KeyedLocks>,
     /// What the store last saw of each file, so that reaping need not re-read it.
     index: Mutex<HashMap<Box<str>, Seen>>,
     /// Held by a running reap: reaps never overlap.
@@ -158,6 +181,9 @@ pub struct ReapStats {
     pub removed: usize,
     /// Leftover temporary files of interrupted writes removed.
     pub stale_temp_removed: usize,
+    /// Lock files of [exclusive sessions](crate::SessionLayer::exclusive)
+    /// left by a process that ended while it held them, removed.
+    pub stale_locks_removed: usize,
 }
 
 impl FileStore {
@@ -187,6 +213,7 @@ impl FileStore {
         };
         let shared = Shared {
             stripes: lock::new_stripes(),
+            locks: Arc::default(),
             index: Mutex::new(HashMap::new()),
             reaping: Mutex::new(()),
             reaper_started: AtomicBool::new(false),
@@ -254,8 +281,9 @@ impl FileStore {
     }
 
     /// The permission bits of session files (default `0o600`: only the
-    /// owner can read them). Applied exactly, whatever the umask. Ignored on
-    /// systems without Unix permissions.
+    /// owner can read them). Applied exactly, whatever the umask. Lock files
+    /// (in `<dir>/.locks/`) are created with them too, less the umask.
+    /// Ignored on systems without Unix permissions.
     ///
     /// ```
     /// let store = session_runtime::FileStore::new("./sessions").with_mode(0o640);
@@ -305,7 +333,9 @@ impl FileStore {
     /// [store timeout](crate::SessionLayer::store_timeout)) before it fails
     /// with a [`StoreError`]. The lock is held for one file read and write,
     /// milliseconds; a longer wait means another process holds a lock file
-    /// in `<dir>/.locks/` and does not let go.
+    /// in `<dir>/.locks/` and does not let go. It does not bound the wait
+    /// for an [exclusive session](super::SessionStore::lock), which the
+    /// layer sets.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -329,9 +359,11 @@ impl FileStore {
         &self.inner.settings.dir
     }
 
-    /// Removes every expired session file now, and temporary files that an
-    /// interrupted write left behind more than an hour ago. The background
-    /// task calls this every reap interval.
+    /// Removes every expired session file now, temporary files that an
+    /// interrupted write left behind more than an hour ago, and the lock
+    /// files of exclusive sessions that nobody holds (left by a process
+    /// killed while it held them). The background task calls this every
+    /// reap interval.
     ///
     /// A file is read only when its size or modification time differs from
     /// when this store last read or wrote it; an expired one is read again

@@ -7,6 +7,7 @@ use std::fs;
 use std::io;
 use std::time::{Duration, SystemTime};
 
+use super::held::remove_if_stale;
 use super::io::{Loaded, io_error, seen};
 use super::{Inner, ReapStats};
 use crate::id::is_valid;
@@ -90,11 +91,38 @@ impl Inner {
             stats.removed += usize::from(self.remove_if_expired(&id)?);
             Ok(())
         });
-        // One directory sync for all of the reap's unlinks, even after an error.
+        // One directory sync for all of the reap's unlinks, even after an
+        // error. Not for the lock files': they need none (see `held`).
         if stats.removed > 0 || stats.stale_temp_removed > 0 {
             self.sync_dir();
         }
-        removed.map(|()| stats)
+        let stale_locks = self.reap_held(&mut pacer);
+        removed.and(stale_locks).map(|removed| {
+            stats.stale_locks_removed = removed;
+            stats
+        })
+    }
+
+    /// Removes the lock files of exclusive sessions that nobody holds: left
+    /// by a process killed while it held them (see `held`). The directory
+    /// holds one file per session held now, so this is short.
+    fn reap_held(&self, pacer: &mut Pacer) -> Result<usize, StoreError> {
+        let dir = self.held_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(io_error("list", &dir, error)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            pacer.pace();
+            let Ok(entry) = entry else { continue };
+            // Only names this store gives lock files.
+            if entry.file_name().to_str().is_some_and(is_valid) && remove_if_stale(&entry.path()) {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes the file of `id` if, read again under its lock, it has expired.

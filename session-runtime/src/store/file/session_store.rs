@@ -9,7 +9,7 @@ use super::io::{Loaded, shown};
 use super::{FileStore, Inner};
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{Created, SessionStore, StoreError, Update, Updated, is_live};
+use crate::store::{Created, SessionLock, SessionStore, StoreError, Update, Updated, is_live};
 use crate::time::now_ms;
 
 impl Inner {
@@ -106,6 +106,21 @@ impl SessionStore for FileStore {
 
     fn ttl(&self) -> Duration {
         self.inner.settings.ttl
+    }
+
+    /// `true` on Unix systems; elsewhere [`lock`](Self::lock) fails.
+    fn supports_locking(&self) -> bool {
+        cfg!(unix)
+    }
+
+    /// The session's lock in this process, then its lock file
+    /// `<dir>/.locks/held/<id>`, across processes; see [`FileStore`].
+    async fn lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> Result<Option<SessionLock>, StoreError> {
+        self.hold(id.as_str(), wait).await
     }
 }
 
