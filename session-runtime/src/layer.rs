@@ -454,7 +454,7 @@ impl SessionLayer {
     /// race, and one's write is lost.
     ///
     /// A request takes the session when a handler first extracts
-    /// [`Session<T>`](crate::Session) and only if its cookie names a stored
+    /// [`Session<T>`](struct@crate::Session) and only if its cookie names a stored
     /// session: a handler that never extracts it, and a request with no valid
     /// cookie, never wait. Every view of the session in the request shares
     /// the one hold. It is released right after the end-of-request save,
