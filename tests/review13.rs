@@ -1,0 +1,127 @@
+//! Review of issue 13 (exclusive sessions): promises of the README and the
+//! docs broken on purpose, each with the smallest request sequence that
+//! breaks it. The Redis checks need the `redis` feature and a
+//! `redis-server` (started by the test).
+
+mod support;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::get;
+use session_runtime::store::SessionStore;
+use session_runtime::{FileStore, MemoryStore, Session, SessionLayer};
+use support::{Reply, TempDir, send};
+
+const SECRET: &str = "review13 exclusive sessions secret";
+
+#[derive(Session)]
+struct Counter {
+    #[session(default = 0)]
+    count: u64,
+}
+
+async fn increment(mut session: Session<Counter>) -> String {
+    session.count += 1;
+    session.count.to_string()
+}
+
+/// A login: a new id, stored at once with `save()` (so that a redirect
+/// finds it), then one more change, saved at the end of the request.
+async fn login(mut session: Session<Counter>) -> Result<String, String> {
+    session.cycle_id().await.map_err(|e| e.to_string())?;
+    session.save().await.map_err(|e| e.to_string())?;
+    session.count += 1;
+    Ok(session.count.to_string())
+}
+
+fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(increment))
+        .route("/login", get(login))
+}
+
+fn exclusive_layer<S: SessionStore + Clone>(store: &S) -> SessionLayer {
+    SessionLayer::new(store.clone(), SECRET)
+        .exclusive(true)
+        .exclusive_wait(std::time::Duration::from_secs(10))
+}
+
+async fn call(router: &Router, path: &str, cookie: Option<&str>) -> Reply {
+    let mut request = Request::builder().method("GET").uri(path);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    send(router, request.body(Body::empty()).unwrap()).await
+}
+
+/// `name=value` of a response's session cookie.
+fn cookie_of(reply: &Reply) -> String {
+    let set = reply.set_cookie().expect("a session cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// The count stored for `cookie`, read by a request (which adds one).
+async fn count_of(router: &Router, cookie: &str) -> u64 {
+    let reply = call(router, "/", Some(cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body.parse::<u64>().unwrap() - 1
+}
+
+/// Promise (README, "Who waits"; `SessionLayer::exclusive`): a `save()` in
+/// the handler and the session given a new id (`cycle_id`) work under an
+/// exclusive session as without it. A login that gives the session a new
+/// id, saves it, then changes it once more must answer `200` and keep the
+/// change: the end-of-request save is an update of the new id.
+async fn a_new_id_saved_then_changed_is_saved<S: SessionStore + Clone>(store: S) {
+    let router = routes().layer(exclusive_layer(&store));
+    let first = call(&router, "/", None).await;
+    assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "1"));
+    let login = call(&router, "/login", Some(&cookie_of(&first))).await;
+    assert_eq!(
+        (login.status, login.body.as_str()),
+        (StatusCode::OK, "2"),
+        "a login that cycles the id, saves, then changes the session failed"
+    );
+    assert_eq!(count_of(&router, &cookie_of(&login)).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_a_new_id_saved_then_changed_is_saved() {
+    a_new_id_saved_then_changed_is_saved(MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_a_new_id_saved_then_changed_is_saved() {
+    let temp = TempDir::new("review13-new-id");
+    a_new_id_saved_then_changed_is_saved(FileStore::new(temp.path())).await;
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::time::Duration;
+
+    use session_runtime::store::redis::RedisStore;
+    use support::redis::RedisServer;
+
+    use super::*;
+
+    fn server() -> RedisServer {
+        RedisServer::start().expect("redis-server and redis-cli are installed")
+    }
+
+    /// A lease far longer than the test: it lapses only when the test says so.
+    async fn store(server: &RedisServer) -> RedisStore {
+        RedisStore::builder()
+            .lease(Duration::from_secs(60))
+            .connect(&server.url())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_a_new_id_saved_then_changed_is_saved() {
+        let server = server();
+        a_new_id_saved_then_changed_is_saved(store(&server).await).await;
+    }
+}
