@@ -99,9 +99,13 @@ async fn file_a_new_id_saved_then_changed_is_saved() {
 
 #[cfg(feature = "redis")]
 mod redis {
+    use std::sync::Arc;
     use std::time::Duration;
 
+    use axum::extract::State;
     use session_runtime::store::redis::RedisStore;
+    use session_runtime::{Secrets, testing};
+    use support::Gate;
     use support::redis::RedisServer;
 
     use super::*;
@@ -123,5 +127,72 @@ mod redis {
     async fn redis_a_new_id_saved_then_changed_is_saved() {
         let server = server();
         a_new_id_saved_then_changed_is_saved(store(&server).await).await;
+    }
+
+    /// Reads the count, waits on the gate, then gives the session a new id
+    /// (a login) and writes the count it read plus one.
+    async fn slow_login(
+        State(gate): State<Arc<Gate>>,
+        mut session: Session<Counter>,
+    ) -> Result<String, String> {
+        let read = session.count;
+        gate.hold().await;
+        session.cycle_id().await.map_err(|e| e.to_string())?;
+        session.count = read + 1;
+        Ok(session.count.to_string())
+    }
+
+    /// Promise (README, "Where the lock lives" and Guarantees; `RedisStore`
+    /// docs, "Fencing"): a Redis holder that stalls past its lease "cannot
+    /// overwrite the next holder's work".
+    ///
+    /// Server A loads the session (count 1) and stalls; its lease lapses
+    /// (the lock key is deleted, as its expiry would); server B takes the
+    /// session and saves count 2. A wakes and logs in (`cycle_id`): its new
+    /// id is stored with its stale count, and the old id, with B's save, is
+    /// destroyed. Neither write is fenced (only `update` is), so B's
+    /// increment is lost although A's lease had lapsed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_holder_cannot_undo_the_next_holders_save_by_a_new_id() {
+        let server = server();
+        let (a, b) = (store(&server).await, store(&server).await);
+        let gate = Arc::new(Gate::default());
+        let app = |store: &RedisStore| {
+            routes::<Arc<Gate>>()
+                .route("/slow-login", get(slow_login))
+                .with_state(Arc::clone(&gate))
+                .layer(exclusive_layer(store))
+        };
+        let (server_a, server_b) = (app(&a), app(&b));
+
+        let first = call(&server_a, "/", None).await;
+        let cookie = cookie_of(&first);
+        let id = testing::session_id(first.set_cookie().unwrap(), &Secrets::new(SECRET)).unwrap();
+
+        let entered = gate.entered.notified();
+        let stalled = tokio::spawn({
+            let (server_a, cookie) = (server_a.clone(), cookie.clone());
+            async move { call(&server_a, "/slow-login", Some(&cookie)).await }
+        });
+        tokio::time::timeout(Duration::from_secs(10), entered)
+            .await
+            .expect("A's handler never started");
+        // A's lease lapses while it stalls.
+        assert_eq!(server.int(&["DEL", &a.lock_key(&id)]), 1);
+
+        let next = call(&server_b, "/", Some(&cookie)).await;
+        assert_eq!((next.status, next.body.as_str()), (StatusCode::OK, "2"));
+
+        gate.release.notify_one();
+        let late = stalled.await.unwrap();
+        if late.status == StatusCode::OK {
+            assert_eq!(
+                count_of(&server_b, &cookie_of(&late)).await,
+                3,
+                "the stalled holder's new id holds its stale count, and B's save is gone"
+            );
+        } else {
+            assert_eq!(count_of(&server_b, &cookie).await, 2, "B's save is gone");
+        }
     }
 }
