@@ -5,13 +5,17 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Body;
+use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
-use session_runtime::store::SessionStore;
-use session_runtime::{FileStore, MemoryStore, Session, SessionLayer};
-use support::{Reply, TempDir, send};
+use session_runtime::store::{Created, SessionLock, SessionStore, StoreError, Update, Updated};
+use session_runtime::{FileStore, MemoryStore, Record, Session, SessionId, SessionLayer};
+use support::{Gate, Reply, TempDir, send};
 
 const SECRET: &str = "review13 exclusive sessions secret";
 
@@ -44,7 +48,7 @@ fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 fn exclusive_layer<S: SessionStore + Clone>(store: &S) -> SessionLayer {
     SessionLayer::new(store.clone(), SECRET)
         .exclusive(true)
-        .exclusive_wait(std::time::Duration::from_secs(10))
+        .exclusive_wait(Duration::from_secs(10))
 }
 
 async fn call(router: &Router, path: &str, cookie: Option<&str>) -> Reply {
@@ -97,15 +101,110 @@ async fn file_a_new_id_saved_then_changed_is_saved() {
     a_new_id_saved_then_changed_is_saved(FileStore::new(temp.path())).await;
 }
 
+/// Logs out, then waits on the gate before it answers.
+async fn slow_logout(State(gate): State<Arc<Gate>>, session: Session<Counter>) -> &'static str {
+    session.destroy();
+    gate.hold().await;
+    "bye"
+}
+
+/// `store`, saying on `waiting` each time a request finds the session it
+/// asks for held, and waits.
+#[derive(Clone)]
+struct Noting<S> {
+    store: S,
+    waiting: Arc<tokio::sync::Notify>,
+}
+
+impl<S: SessionStore> SessionStore for Noting<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.store.load(id).await
+    }
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        self.store.create(id, record).await
+    }
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        self.store.update(id, update).await
+    }
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.store.destroy(id).await
+    }
+    fn ttl(&self) -> Duration {
+        self.store.ttl()
+    }
+    fn supports_locking(&self) -> bool {
+        self.store.supports_locking()
+    }
+    async fn lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> Result<Option<SessionLock>, StoreError> {
+        if let Some(lock) = self.store.lock(id, Duration::ZERO).await? {
+            return Ok(Some(lock));
+        }
+        self.waiting.notify_waiters();
+        self.store.lock(id, wait).await
+    }
+}
+
+/// What the docs say of `destroy()` (README, "When it is given back";
+/// `SessionLayer::exclusive`): the session stays held until the request
+/// that destroyed it ends, when the store's copy is removed: a request of
+/// the session that asks for it meanwhile waits, and then finds no session
+/// ("1"; had it got the session, it would have counted on the copy not yet
+/// removed: "2").
+async fn a_destroyed_session_is_held_until_its_request_ends<S: SessionStore + Clone>(store: S) {
+    let gate = Arc::new(Gate::default());
+    let waiting = Arc::new(tokio::sync::Notify::new());
+    let store = Noting {
+        store,
+        waiting: Arc::clone(&waiting),
+    };
+    let router = routes::<Arc<Gate>>()
+        .route("/slow-logout", get(slow_logout))
+        .with_state(Arc::clone(&gate))
+        .layer(exclusive_layer(&store));
+    let first = call(&router, "/", None).await;
+    let cookie = cookie_of(&first);
+    let entered = gate.entered.notified();
+    let logout = tokio::spawn({
+        let (router, cookie) = (router.clone(), cookie.clone());
+        async move { call(&router, "/slow-logout", Some(&cookie)).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), entered)
+        .await
+        .expect("the logout never started");
+    let mut next_waits = std::pin::pin!(waiting.notified());
+    next_waits.as_mut().enable();
+    let next = tokio::spawn({
+        let (router, cookie) = (router.clone(), cookie.clone());
+        async move { call(&router, "/", Some(&cookie)).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), next_waits)
+        .await
+        .expect("the next request got the session while the logout still ran");
+    gate.release.notify_one();
+    assert_eq!(logout.await.unwrap().status, StatusCode::OK);
+    let next = next.await.unwrap();
+    assert_eq!((next.status, next.body.as_str()), (StatusCode::OK, "1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_a_destroyed_session_is_held_until_its_request_ends() {
+    a_destroyed_session_is_held_until_its_request_ends(MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_a_destroyed_session_is_held_until_its_request_ends() {
+    let temp = TempDir::new("review13-destroyed");
+    a_destroyed_session_is_held_until_its_request_ends(FileStore::new(temp.path())).await;
+}
+
 #[cfg(feature = "redis")]
 mod redis {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use axum::extract::State;
     use session_runtime::store::redis::RedisStore;
     use session_runtime::{Secrets, testing};
-    use support::Gate;
     use support::redis::RedisServer;
 
     use super::*;
