@@ -126,6 +126,9 @@ impl<S: SessionStore> SessionStore for Noting<S> {
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         self.store.update(id, update).await
     }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<Updated, StoreError> {
+        self.store.touch(id, record).await
+    }
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         self.store.destroy(id).await
     }
