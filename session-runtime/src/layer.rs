@@ -458,9 +458,9 @@ impl SessionLayer {
     /// session: a handler that never extracts it, and a request with no valid
     /// cookie, never wait. Every view of the session in the request shares
     /// the one hold. It is released right after the end-of-request save,
-    /// before the response body streams, and also when the handler panics, the
-    /// client disconnects (the request's future is dropped), or the session
-    /// is destroyed or given a new id.
+    /// before the response body streams (a session destroyed or given a new
+    /// id in the handler stays held until then), and also when the handler
+    /// panics or the client disconnects (the request's future is dropped).
     ///
     /// A request that has waited [`exclusive_wait`](Self::exclusive_wait)
     /// (default 10 seconds) is answered `503 Service Unavailable` with

@@ -134,6 +134,9 @@ impl RequestSession {
             });
         }
         if persisted {
+            // The lock is the loaded id's: under a new id (`cycle_id`,
+            // `regenerate`), which no other request knows, a write is unlocked.
+            let hold = hold.filter(|_| self.cookie_id.as_ref() == Some(&id));
             return Ok(
                 match self
                     .bounded(
