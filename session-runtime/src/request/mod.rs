@@ -264,7 +264,8 @@ impl RequestSession {
     pub(crate) async fn renew(&self, keep_data: bool) -> Result<(), SessionError> {
         let stale = self.with_live(|active| Ok(active.stored_ids()))?;
         let new_id = self.config.generate_id()?;
-        self.remove(&stale).await?;
+        let hold = self.held();
+        self.remove(&stale, hold.as_deref()).await?;
         self.with_live(|active| {
             if !keep_data {
                 active.record = self.fresh_record();

@@ -186,10 +186,22 @@ impl RequestSession {
         )
     }
 
-    /// Removes the stored session under each of `ids`.
-    pub(super) async fn remove(&self, ids: &[SessionId]) -> Result<(), StoreError> {
+    /// Removes the stored session under each of `ids`; the one the cookie
+    /// named under `hold`, the lock this request holds on it (a holder whose
+    /// lease lapsed cannot remove what a later holder saved).
+    pub(super) async fn remove(
+        &self,
+        ids: &[SessionId],
+        hold: Option<&SessionLock>,
+    ) -> Result<(), StoreError> {
         for id in ids {
-            self.bounded("destroy", self.store.destroy(id)).await?;
+            let removal = match hold {
+                Some(lock) if self.cookie_id.as_ref() == Some(id) => {
+                    self.store.destroy_under(id, lock)
+                }
+                _ => self.store.destroy(id),
+            };
+            self.bounded("destroy", removal).await?;
         }
         Ok(())
     }

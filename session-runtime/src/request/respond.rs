@@ -123,7 +123,7 @@ impl RequestSession {
         let written = match decision.store {
             StoreAction::Nothing => return Ok(Performed::Done),
             StoreAction::Destroy => {
-                self.remove(&active.stored_ids()).await?;
+                self.remove(&active.stored_ids(), hold).await?;
                 return Ok(Performed::Done);
             }
             StoreAction::Touch => {

@@ -235,6 +235,23 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Removes the session stored under `id`; removing a missing session is not an error.
     fn destroy(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// [`destroy`](Self::destroy), by a request that holds `lock` on the
+    /// session ([exclusive sessions](crate::SessionLayer::exclusive): a
+    /// logout, or the old id of `cycle_id`/`regenerate`). As with
+    /// [`Update::lock`], a store whose locks can lapse removes nothing and
+    /// returns an error when the lock's [`fence`](SessionLock::fence) no longer
+    /// holds the session, so that a holder that stalled past its lease cannot
+    /// remove what a later holder saved. The default ignores the lock, which
+    /// is right for a store whose locks are held until dropped.
+    fn destroy_under(
+        &self,
+        id: &SessionId,
+        lock: &SessionLock,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = lock;
+        self.destroy(id)
+    }
+
     /// How long a session whose cookie has no max age lives after its last access.
     fn ttl(&self) -> Duration;
 
@@ -388,6 +405,11 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         record: &'a Record,
     ) -> BoxFuture<'a, Result<Updated, StoreError>>;
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn destroy_under<'a>(
+        &'a self,
+        id: &'a SessionId,
+        lock: &'a SessionLock,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn ttl(&self) -> Duration;
     fn supports_locking(&self) -> bool;
     fn lock<'a>(
@@ -426,6 +448,13 @@ impl<S: SessionStore> DynStore for S {
     }
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(SessionStore::destroy(self, id))
+    }
+    fn destroy_under<'a>(
+        &'a self,
+        id: &'a SessionId,
+        lock: &'a SessionLock,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SessionStore::destroy_under(self, id, lock))
     }
     fn ttl(&self) -> Duration {
         SessionStore::ttl(self)

@@ -119,6 +119,20 @@ end
 return 1
 ";
 
+/// Deletes a session for a request that holds its lock, if it still does.
+///
+/// `KEYS[1]`: the session's key; `KEYS[2]`: the lock's key (in the same
+/// cluster slot). `ARGV[1]`: the lock's token. Returns 1 when the session
+/// is deleted (or was not there), -1 when the lock key no longer holds the
+/// token (nothing deleted).
+const DESTROY_SCRIPT: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return -1
+end
+redis.call('DEL', KEYS[1])
+return 1
+";
+
 /// Extends a lock's lease if the lock is still ours.
 ///
 /// `KEYS[1]`: the lock's key. `ARGV[1]`: our token; `ARGV[2]`: the lease, in
@@ -198,7 +212,9 @@ return 0
 ///   session. A save made under a lock runs only while the lock key still
 ///   holds the lock's token, checked in the save's own script, so the stalled
 ///   holder's save fails with a [`StoreError`] instead of overwriting what the
-///   later holder saved.
+///   later holder saved. Its removal of the session (a logout, or the old id
+///   of a `cycle_id`/`regenerate`: [`SessionStore::destroy_under`]) is
+///   checked the same way.
 ///
 /// The lock key lives in the session key's cluster hash slot, so that one
 /// script reads both: the session key in a hash tag, then `:lock`
@@ -252,6 +268,7 @@ struct Inner {
     locks: Arc<KeyedLocks>,
     renew: Script,
     release: Script,
+    destroy: Script,
 }
 
 /// Where the lock key of a session goes: the session key's hash tag decides.
@@ -433,7 +450,13 @@ impl RedisStoreBuilder {
         // Loaded now, the scripts cost no extra round trip on first use (after
         // a restart of Redis, a script call loads its script again by itself).
         let inner = &store.inner;
-        for script in [&inner.save, &inner.touch, &inner.renew, &inner.release] {
+        for script in [
+            &inner.save,
+            &inner.touch,
+            &inner.renew,
+            &inner.release,
+            &inner.destroy,
+        ] {
             script
                 .load_async(&mut manager)
                 .await
@@ -487,6 +510,7 @@ impl RedisStoreBuilder {
                 locks: Arc::default(),
                 renew: Script::new(RENEW_SCRIPT),
                 release: Script::new(RELEASE_SCRIPT),
+                destroy: Script::new(DESTROY_SCRIPT),
             }),
         }
     }
@@ -761,6 +785,27 @@ impl SessionStore for RedisStore {
             .query(redis::cmd("DEL").arg(self.key(id)), "DEL")
             .await?;
         Ok(())
+    }
+
+    /// Deletes the session only while the lock's key still holds its token
+    /// (one script, so nothing can come between the check and the delete).
+    async fn destroy_under(&self, id: &SessionId, lock: &SessionLock) -> Result<(), StoreError> {
+        let Some(token) = lock.fence() else {
+            return SessionStore::destroy(self, id).await;
+        };
+        let mut invocation = self.inner.destroy.key(self.key(id));
+        invocation.key(self.lock_key(id)).arg(token);
+        match self.inner.connection.invoke(&invocation).await? {
+            Value::Int(1) => Ok(()),
+            Value::Int(-1) => Err(StoreError::new(
+                "redis: this request's lock on the session lapsed (its lease expired) before it \
+                 removed the session, and another request may hold it now: the removal was \
+                 refused, so as not to drop that request's save",
+            )),
+            other => Err(StoreError::new(format!(
+                "redis: unexpected answer to the destroy script: {other:?}"
+            ))),
+        }
     }
 
     fn ttl(&self) -> Duration {

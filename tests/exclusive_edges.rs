@@ -236,10 +236,13 @@ mod redis {
     async fn slow_login(
         State(gate): State<Arc<Gate>>,
         mut session: Session<Counter>,
-    ) -> Result<String, String> {
+    ) -> Result<String, (StatusCode, String)> {
         let read = session.count;
         gate.hold().await;
-        session.cycle_id().await.map_err(|e| e.to_string())?;
+        session
+            .cycle_id()
+            .await
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         session.count = read + 1;
         Ok(session.count.to_string())
     }
@@ -287,14 +290,16 @@ mod redis {
 
         gate.release.notify_one();
         let late = stalled.await.unwrap();
-        if late.status == StatusCode::OK {
-            assert_eq!(
-                count_of(&server_b, &cookie_of(&late)).await,
-                3,
-                "the stalled holder's new id holds its stale count, and B's save is gone"
-            );
-        } else {
-            assert_eq!(count_of(&server_b, &cookie).await, 2, "B's save is gone");
-        }
+        // The stalled holder's removal of the old id is refused: its login
+        // fails, and it neither sets a cookie nor stores its stale count.
+        assert_eq!(
+            late.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            late.body
+        );
+        assert!(late.body.contains("lapsed"), "{}", late.body);
+        assert!(late.set_cookie().is_none());
+        assert_eq!(count_of(&server_b, &cookie).await, 2, "B's save must stay");
     }
 }
