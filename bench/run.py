@@ -1031,6 +1031,9 @@ def main():
     parser.add_argument("--only", help="comma-separated implementation keys: bare,ours-mem,ts-mem,ex-mem,"
                         "ours-file,ex-file,ours-redis,ts-redis,ex-redis,ours-mem-x,ours-file-x,ours-redis-x")
     parser.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="throughput, lost updates and the exclusive rows only: skip RSS, cost growth,"
+                             " strace, Redis command counts and the reap benchmark")
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already built")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
     cfg = parser.parse_args()
@@ -1066,10 +1069,12 @@ def main():
         if impl.unavailable:
             continue
         log(f"== {impl.label}")
-        if impl.key in ("ours-mem", "ts-mem", "ex-mem"):
-            rss[impl.key] = rss_per_session(impl, cfg)
         if impl.key != "bare":
             lost[impl.key] = lost_updates(impl, cfg)
+        if cfg.no_extras:
+            continue
+        if impl.key in ("ours-mem", "ts-mem", "ex-mem"):
+            rss[impl.key] = rss_per_session(impl, cfg)
         if impl.store_dir:
             read_writes[impl.key] = read_path_writes(impl)
         if impl.redis:
@@ -1077,7 +1082,7 @@ def main():
         if impl.key == "ours-mem":
             growth[impl.key] = cost_growth(impl, cfg)
     reap = None
-    if any(i.key == "ours-file" and not i.unavailable for i in impls):
+    if not cfg.no_extras and any(i.key == "ours-file" and not i.unavailable for i in impls):
         log("== file store reap benchmark")
         reap = reap_bench(cfg)
 
