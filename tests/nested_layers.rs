@@ -82,7 +82,7 @@ async fn a_nested_layer_with_the_same_cookie_defers_to_the_outer_one() {
 }
 
 /// A service under the layer that is not ready yet, or whose readiness failed.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Readiness(Poll<Result<(), &'static str>>);
 
 impl Service<Request<Body>> for Readiness {
@@ -91,7 +91,7 @@ impl Service<Request<Body>> for Readiness {
     type Future = std::future::Ready<Result<Response<Body>, &'static str>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.clone()
+        self.0
     }
 
     fn call(&mut self, _: Request<Body>) -> Self::Future {
@@ -110,7 +110,7 @@ fn the_layer_is_ready_when_the_service_it_wraps_is() {
         Poll::Ready(Err("overloaded")),
         Poll::Ready(Ok(())),
     ] {
-        let mut service = layer.layer(Readiness(inner.clone()));
+        let mut service = layer.layer(Readiness(inner));
         assert_eq!(service.poll_ready(&mut cx), inner);
     }
 }
