@@ -30,9 +30,11 @@ async fn save_now(State(seen): State<Seen>, mut odd: Session<Odd>) -> &'static s
     odd.by_key.insert(vec![1, 2], 3);
     *seen.lock().unwrap() = match odd.save().await {
         Ok(()) => "saved".to_owned(),
-        Err(error @ SessionError::Encode(_)) => {
+        Err(SessionError::Encode(failure)) => {
+            let (key, schema) = (failure.key(), failure.schema());
+            let error = SessionError::Encode(failure);
             let source = std::error::Error::source(&error).map(ToString::to_string);
-            format!("{error} | source: {source:?}")
+            format!("{error} | key() {key:?} | schema() {schema:?} | source: {source:?}")
         }
         Err(other) => format!("unexpected: {other:?}"),
     };
@@ -72,6 +74,11 @@ async fn save_reports_the_schema_the_key_and_serdes_message() {
     assert!(
         body.contains("source: Some(\"key must be a string"),
         "serde's error is the source: {body}"
+    );
+    assert!(body.contains("| key() \"byKey\" |"), "{body}");
+    assert!(
+        body.contains("encode_errors::Odd\" | source"),
+        "schema() is the schema's type: {body}"
     );
     assert!(!body.contains("store"), "not called a store error: {body}");
     // The end of the request saves nothing either, not even the encodable

@@ -5,7 +5,8 @@
 
 mod support;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,8 +14,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
-use session_runtime::store::SessionStore;
-use session_runtime::{FileStore, MemoryStore, Session, SessionId, SessionLayer};
+use session_runtime::store::{Created, SessionStore, Update, Updated};
+use session_runtime::{
+    FileStore, MemoryStore, Record, Session, SessionId, SessionLayer, StoreError,
+};
 use support::{Gate, Reply, TempDir, send};
 
 #[derive(Session)]
@@ -309,4 +312,88 @@ async fn memory_a_new_session_never_merges_into_a_stored_one() {
 async fn file_a_new_session_never_merges_into_a_stored_one() {
     let temp = TempDir::new("create-race");
     a_new_session_never_merges_into_a_stored_one(file_store(&temp)).await;
+}
+
+/// A store that saves by compare-and-set, as the Redis store does: `load`
+/// names the stored value with [`Record::set_revision`], and `update` writes
+/// only if the record it is given still names the stored value.
+#[derive(Clone, Default)]
+struct RevisionStore {
+    inner: MemoryStore,
+    /// How many times each session was written.
+    writes: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+impl RevisionStore {
+    fn current(&self, id: &SessionId) -> String {
+        let writes = self.writes.lock().unwrap();
+        format!("write {}", writes.get(id.as_str()).copied().unwrap_or(0))
+    }
+}
+
+impl SessionStore for RevisionStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let revision = self.current(id);
+        let mut record = self.inner.load(id).await?;
+        if let Some(record) = &mut record {
+            record.set_revision(revision);
+        }
+        Ok(record)
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        self.inner.create(id, record).await
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        let current = self.current(id);
+        if update.record.revision() != Some(current.as_str()) {
+            return Err(StoreError::new(format!(
+                "compare-and-set: the request loaded {:?}, the store holds {current:?}",
+                update.record.revision()
+            )));
+        }
+        *self
+            .writes
+            .lock()
+            .unwrap()
+            .entry(id.as_str().to_owned())
+            .or_default() += 1;
+        self.inner.update(id, update).await
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.destroy(id).await
+    }
+
+    fn ttl(&self) -> Duration {
+        self.inner.ttl()
+    }
+}
+
+/// A compare-and-set store gets back, in `update`, the revision it gave the
+/// record in `load`: each request's save goes through, and a save over one
+/// that another request made meanwhile is refused by the store, not written.
+#[tokio::test]
+async fn a_compare_and_set_store_gets_back_the_revision_it_loaded() {
+    let store = RevisionStore::default();
+    let gate = Arc::new(Gate::default());
+    let router = app(&store, &gate, |l| l);
+    let first = call(&router, "GET", "/count", None).await;
+    let cookie = cookie_of(&first);
+    for expected in ["2", "3"] {
+        let reply = call(&router, "GET", "/count", Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body, expected);
+    }
+
+    let (slow, other) = interleave(&router, &gate, "/slow-count", ("GET", "/count"), &cookie).await;
+    assert_eq!(other.body, "4");
+    assert_eq!(
+        slow.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the stale save was refused"
+    );
+    let after = call(&router, "GET", "/show", Some(&cookie)).await;
+    assert_eq!(after.body, "0 4", "the save made meanwhile stays");
 }

@@ -3,11 +3,16 @@
 
 mod support;
 
+use std::task::{Context, Poll, Waker};
+
 use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response};
 use axum::routing::get;
 use session_runtime::{MemoryStore, SessionLayer};
 use support::counter::increment;
 use support::{Client, CountingStore};
+use tower::{Layer, Service};
 
 fn cookie_names(reply: &support::Reply) -> Vec<String> {
     reply
@@ -74,4 +79,38 @@ async fn a_nested_layer_with_the_same_cookie_defers_to_the_outer_one() {
     assert_eq!(browser.get("/inner/count").await.body, "2");
     assert_eq!(outer.calls.saves(), 2, "the outer layer owns the session");
     assert!(inner.is_empty());
+}
+
+/// A service under the layer that is not ready yet, or whose readiness failed.
+#[derive(Clone, Copy)]
+struct Readiness(Poll<Result<(), &'static str>>);
+
+impl Service<Request<Body>> for Readiness {
+    type Response = Response<Body>;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<Response<Body>, &'static str>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0
+    }
+
+    fn call(&mut self, _: Request<Body>) -> Self::Future {
+        std::future::ready(Ok(Response::new(Body::empty())))
+    }
+}
+
+/// Backpressure passes through the layer: a server sees that the service
+/// below it is busy, or broken, as if the layer were not there.
+#[test]
+fn the_layer_is_ready_when_the_service_it_wraps_is() {
+    let layer = SessionLayer::new(MemoryStore::new(), "readiness secret");
+    let mut cx = Context::from_waker(Waker::noop());
+    for inner in [
+        Poll::Pending,
+        Poll::Ready(Err("overloaded")),
+        Poll::Ready(Ok(())),
+    ] {
+        let mut service = layer.layer(Readiness(inner));
+        assert_eq!(service.poll_ready(&mut cx), inner);
+    }
 }

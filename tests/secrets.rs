@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use session_runtime::{MemoryStore, RECOMMENDED_SECRET_LEN, SecretError, Secrets, SessionLayer};
 use support::LogCapture;
+use tower::Layer;
 
 /// Runs `f`, which must panic; returns the panic's message and file.
 fn panic_of(f: impl FnOnce() + std::panic::UnwindSafe) -> (String, String) {
@@ -105,6 +106,28 @@ fn a_layers_debug_shows_its_settings_but_no_secret() {
     let debug = format!("{layer:?}");
     assert!(
         debug.contains("\"debug.sid\"") && debug.contains("max_cookie_length: 2048"),
+        "{debug}"
+    );
+    assert!(
+        !debug.contains(secret) && debug.contains("REDACTED"),
+        "{debug}"
+    );
+}
+
+/// The service a layer wraps around the router shows the router and the
+/// layer's settings, and never a secret either.
+#[test]
+fn a_session_services_debug_shows_its_inner_service_and_settings_but_no_secret() {
+    #[derive(Debug)]
+    struct Router;
+    let secret = "a debug secret that is long enough to sign cookies";
+    let service = SessionLayer::new(MemoryStore::new(), secret)
+        .name("debug.sid")
+        .layer(Router);
+    let debug = format!("{service:?}");
+    assert!(
+        debug.starts_with("SessionService { inner: Router, config: ")
+            && debug.contains("\"debug.sid\""),
         "{debug}"
     );
     assert!(

@@ -36,6 +36,11 @@ async fn logout(session: Session<Counter>) -> &'static str {
     "bye"
 }
 
+async fn keep_alive(mut session: Session<Counter>) -> &'static str {
+    session.reset_max_age();
+    "kept"
+}
+
 async fn no_session() -> &'static str {
     "hello"
 }
@@ -54,6 +59,7 @@ fn counter_app(store: CountingStore, layer: impl FnOnce(SessionLayer) -> Session
         .route("/same", get(assign_same))
         .route("/logout", post(logout))
         .route("/hello", get(no_session))
+        .route("/keep-alive", get(keep_alive))
         .layer(layer(SessionLayer::new(store, "keyboard cat")))
 }
 
@@ -668,4 +674,59 @@ async fn touch_happens_at_most_once_per_half_lifetime() {
     client.get("/peek").await;
     assert_eq!(store.calls.touches(), 1, "the touch restarted the lifetime");
     assert_eq!(store.calls.saves(), 1);
+}
+
+/// express's `resetMaxAge()`, the alias of `touch()`: a request that changes
+/// nothing still restarts the session's lifetime in the store, which a read
+/// of a young session does not.
+#[tokio::test]
+async fn reset_max_age_restarts_the_lifetime_of_an_unchanged_session() {
+    let store = store_with_ttl(Duration::from_secs(60));
+    let mut client = Client::new(default_app(&store));
+    let sid = client.get("/").await.sid().unwrap();
+    let created = store.record(&sid).await.unwrap().last_access.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    client.get("/peek").await;
+    assert_eq!(store.calls.touches(), 0, "a read alone does not touch");
+    let reply = client.get("/keep-alive").await;
+    assert_eq!(reply.body, "kept");
+    assert_eq!(
+        store.calls.touches(),
+        1,
+        "reset_max_age touched the session"
+    );
+    assert_eq!(store.calls.saves(), 1, "and saved nothing");
+    let touched = store.record(&sid).await.unwrap().last_access.unwrap();
+    assert!(
+        touched >= created + 20,
+        "the lifetime restarts at the touch: {created} then {touched}"
+    );
+}
+
+#[derive(Session, Debug)]
+struct Profile {
+    name: Option<String>,
+}
+
+async fn debug_views(mut profile: Session<Profile>) -> String {
+    profile.name = Some("ada".to_owned());
+    let cookie = format!("{:?}", profile.cookie_mut());
+    format!("{profile:?} / {cookie} / {}", profile.id())
+}
+
+/// `{:?}` of a session shows its fields (what `dbg!` in a handler is for),
+/// not its id, which is a credential; `{:?}` of its cookie handle names it.
+#[tokio::test]
+async fn a_sessions_debug_shows_its_fields_but_not_its_id() {
+    let router = Router::new()
+        .route("/", get(debug_views))
+        .layer(SessionLayer::new(CountingStore::new(), "keyboard cat"));
+    let reply = Client::new(router).get("/").await;
+    let (debug, id) = reply.body.rsplit_once(" / ").unwrap();
+    assert_eq!(
+        debug,
+        r#"Session(Profile { name: Some("ada") }) / CookieMut { .. }"#
+    );
+    assert_eq!(reply.sid().as_deref(), Some(id));
+    assert!(!debug.contains(id));
 }

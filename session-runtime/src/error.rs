@@ -442,3 +442,97 @@ impl std::error::Error for DecodeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+    use std::time::Duration;
+
+    use axum_core::response::IntoResponse;
+
+    use super::*;
+    use crate::Record;
+
+    /// An app that walks the error chain (`anyhow`, `tracing`'s error
+    /// fields, a `while let Some(e) = e.source()` loop) reaches the cause a
+    /// store gave.
+    #[test]
+    fn a_store_errors_cause_is_on_the_error_chain() {
+        let cause = io::Error::new(io::ErrorKind::PermissionDenied, "denied");
+        let error = SessionError::from(StoreError::with_source("cannot write", cause));
+        let store = error
+            .source()
+            .expect("SessionError::Store has the store error as its source");
+        assert_eq!(store.to_string(), "cannot write: denied");
+        let cause = store
+            .source()
+            .expect("the store error has its cause as its source");
+        assert_eq!(
+            cause.downcast_ref::<io::Error>().map(io::Error::kind),
+            Some(io::ErrorKind::PermissionDenied)
+        );
+        assert!(StoreError::new("no cause").source().is_none());
+    }
+
+    #[test]
+    fn an_invalid_id_is_the_source_of_its_session_error() {
+        let error = SessionError::from(InvalidId("not an id!".to_owned()));
+        assert_eq!(
+            error.source().and_then(|e| e.downcast_ref::<InvalidId>()),
+            Some(&InvalidId("not an id!".to_owned()))
+        );
+        assert!(SessionError::NotFound.source().is_none());
+    }
+
+    /// A store that is unavailable, or a session held by other requests:
+    /// `Retry-After` is the wait in whole seconds, rounded up, at least 1.
+    #[test]
+    fn retry_after_is_the_wait_in_whole_seconds_rounded_up() {
+        for (wait, seconds) in [
+            (Duration::from_secs(5), "5"),
+            (Duration::from_millis(4_001), "5"),
+            (Duration::from_millis(2_500), "3"),
+            (Duration::from_millis(1), "1"),
+            (Duration::ZERO, "1"),
+        ] {
+            for rejection in [
+                SessionRejection::StoreUnavailable { retry_after: wait },
+                SessionRejection::Busy { retry_after: wait },
+            ] {
+                let case = format!("{rejection:?}");
+                let response = rejection.into_response();
+                assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{case}");
+                assert_eq!(
+                    response.headers().get(http::header::RETRY_AFTER),
+                    Some(&http::HeaderValue::from_static(seconds)),
+                    "{case}"
+                );
+            }
+        }
+    }
+
+    /// What a store author or a log reader sees for a record that is not a
+    /// session: what is wrong, with serde's error as the source when there is one.
+    #[test]
+    fn a_decode_error_says_what_is_wrong_and_keeps_serdes_error() {
+        let error = Record::from_json("{\"views\":").unwrap_err();
+        let cause = error
+            .source()
+            .and_then(|e| e.downcast_ref::<serde_json::Error>())
+            .expect("serde's error is the source");
+        assert_eq!(error.to_string(), format!("not a JSON object: {cause}"));
+        assert!(cause.is_eof(), "{cause}");
+
+        let error = Record::from_json(r#"{"cookie":7}"#).unwrap_err();
+        assert_eq!(error.to_string(), "`cookie` has the wrong shape");
+        assert!(error.source().is_none());
+
+        let error = Record::from_json(r#"{"__lastAccess":"yesterday"}"#).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`__lastAccess` is not a time in milliseconds"
+        );
+        assert!(error.source().is_none());
+    }
+}

@@ -800,6 +800,28 @@ mod tests {
         }
     }
 
+    /// What a store implementation reads from `Record::fields`.
+    #[test]
+    fn fields_say_whether_they_are_empty_and_show_their_raw_json() {
+        let empty = Record::from_json(r#"{"cookie":{"path":"/"}}"#)
+            .unwrap()
+            .fields;
+        assert!(empty.is_empty());
+        assert_eq!(format!("{empty:?}"), "{}");
+        let mut fields = Record::from_json(r#"{"views":1,"user":{"name":"bob"}}"#)
+            .unwrap()
+            .fields;
+        assert!(!fields.is_empty());
+        assert_eq!(
+            format!("{fields:?}"),
+            r#"{"views": "1", "user": "{\"name\":\"bob\"}"}"#
+        );
+        fields.remove("views");
+        assert!(!fields.is_empty());
+        fields.remove("user");
+        assert!(fields.is_empty());
+    }
+
     #[test]
     fn a_record_that_is_not_an_object_is_not_quoted_in_the_error() {
         for text in [r#""secret-token""#, "123456789", "[\"secret-token\"]"] {
