@@ -730,3 +730,52 @@ async fn a_sessions_debug_shows_its_fields_but_not_its_id() {
     assert_eq!(reply.sid().as_deref(), Some(id));
     assert!(!debug.contains(id));
 }
+
+/// A new session saved by `save()` and then destroyed in the same request
+/// leaves nothing in the store, and no cookie.
+#[tokio::test]
+async fn a_new_session_saved_then_destroyed_leaves_nothing_stored() {
+    async fn save_then_destroy(mut session: Session<Counter>) -> &'static str {
+        session.count += 1;
+        session.save().await.unwrap();
+        session.destroy();
+        "gone"
+    }
+    let store = CountingStore::new();
+    let router = Router::new()
+        .route("/", get(save_then_destroy))
+        .layer(SessionLayer::new(store.clone(), "keyboard cat"));
+    let reply = Client::new(router).get("/").await;
+    assert_eq!(reply.body, "gone");
+    assert_eq!(store.calls.saves(), 1);
+    assert!(
+        store.inner.is_empty(),
+        "the early save was left in the store"
+    );
+    assert_eq!(reply.set_cookie(), None);
+}
+
+/// As in express, a cookie's lifetime restarts when the cookie is sent: a
+/// handler that saves early and then works on gets an `Expires` counted from
+/// the end of the request, not from the save.
+#[tokio::test]
+async fn a_cookie_sent_after_an_early_save_counts_its_lifetime_from_the_response() {
+    async fn save_then_work(mut session: Session<Counter>) -> String {
+        session.count += 1;
+        session.save().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        now_ms().to_string()
+    }
+    let store = CountingStore::new();
+    let router = Router::new()
+        .route("/", get(save_then_work))
+        .layer(SessionLayer::new(store.clone(), "keyboard cat").max_age(Duration::from_secs(3600)));
+    let reply = Client::new(router).get("/").await;
+    let returned: u64 = reply.body.parse().unwrap();
+    let set = reply.set_cookie().expect("a new session's cookie");
+    let expires = http_date_secs(support::expires_attr(&set).unwrap());
+    assert!(
+        expires >= ((returned + 3_600_000) / 1000) as i64,
+        "Expires {expires} s is an hour from the save, not from the response ({returned} ms): {set}"
+    );
+}

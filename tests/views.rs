@@ -72,6 +72,37 @@ async fn maybe(cart: Option<Session<Cart>>) -> String {
     }
 }
 
+/// Two live views, one dropped, then a third that writes what the one
+/// still alive writes: refused, as long as that one lives.
+async fn drop_one_of_two(parts: axum::http::request::Parts) -> String {
+    let mut parts = parts;
+    let cart = <Session<Cart> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
+        .await
+        .unwrap();
+    let auth = <Session<Auth> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
+        .await
+        .unwrap();
+    drop(auth);
+    let wish =
+        <Session<Wishlist> as FromRequestParts<()>>::from_request_parts(&mut parts, &()).await;
+    let answer = match wish {
+        Ok(_) => "the wishlist was let in".to_owned(),
+        Err(rejection) => rejection.to_string(),
+    };
+    drop(cart);
+    answer
+}
+
+/// A view used after another view of the same request destroyed the session.
+async fn after_destroy(cart: Session<Cart>, mut auth: Session<Auth>) -> String {
+    cart.destroy();
+    auth.user = Some("mallory".to_owned());
+    let saved = auth.save().await.map_err(|e| e.to_string());
+    let cycled = auth.cycle_id().await.map_err(|e| e.to_string());
+    let reloaded = auth.reload().await.map_err(|e| e.to_string());
+    format!("{saved:?}\n{cycled:?}\n{reloaded:?}")
+}
+
 fn app(store: &CountingStore) -> Router {
     Router::new()
         .route("/twice", get(twice))
@@ -79,6 +110,8 @@ fn app(store: &CountingStore) -> Router {
         .route("/disjoint", get(disjoint))
         .route("/sequential", get(one_after_the_other))
         .route("/show", get(show))
+        .route("/drop-one-of-two", get(drop_one_of_two))
+        .route("/after-destroy", get(after_destroy))
         .layer(SessionLayer::new(store.clone(), "views secret"))
 }
 
@@ -150,4 +183,31 @@ async fn an_optional_session_whose_store_fails_is_an_error_not_none() {
     let reply = client.get("/maybe").await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(reply.body, "session store error");
+}
+
+#[tokio::test]
+async fn dropping_one_view_ends_only_that_view() {
+    let store = CountingStore::new();
+    let reply = Client::new(app(&store)).get("/drop-one-of-two").await;
+    assert!(
+        reply.body.contains("both write the session key `items`"),
+        "the live cart still guards `items`: {}",
+        reply.body
+    );
+}
+
+/// Once one view destroyed the session, another view of the same request
+/// can neither save it back, nor give it a new id, nor reload it.
+#[tokio::test]
+async fn a_view_cannot_use_a_session_another_view_destroyed() {
+    let store = CountingStore::new();
+    let mut client = Client::new(app(&store));
+    client.get("/disjoint").await;
+    let saves = store.calls.saves();
+    let reply = client.get("/after-destroy").await;
+    let ended = r#"Err("the session was destroyed or unset, or its response has been sent")"#;
+    assert_eq!(reply.body, [ended; 3].join("\n"));
+    assert_eq!(store.calls.saves(), saves, "nothing was written");
+    assert!(store.inner.is_empty(), "the session stays destroyed");
+    assert_eq!(client.get("/show").await.body, "[] None");
 }
