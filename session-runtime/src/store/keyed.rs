@@ -88,7 +88,12 @@ impl KeyedLocks {
             key: key.into(),
             slot: Some(Arc::clone(&slot)),
         };
-        let guard = tokio::time::timeout(wait, slot.lock_owned()).await.ok()?;
+        // Free (and nobody queued: tokio hands a released lock to the first
+        // waiter), it is taken at once, without arming the wait's timer.
+        let guard = match Arc::clone(&slot).try_lock_owned() {
+            Ok(guard) => guard,
+            Err(_) => tokio::time::timeout(wait, slot.lock_owned()).await.ok()?,
+        };
         Some(KeyedGuard {
             _guard: guard,
             _claim: claim,
