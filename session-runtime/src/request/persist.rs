@@ -65,6 +65,17 @@ impl RequestSession {
         })
     }
 
+    /// `hold` if it is the lock on `id`: the lock is the id the cookie named;
+    /// under a new id (`cycle_id`, `regenerate`), which no other request
+    /// knows, a write is unlocked.
+    fn lock_on<'a>(
+        &self,
+        id: &SessionId,
+        hold: Option<&'a SessionLock>,
+    ) -> Option<&'a SessionLock> {
+        hold.filter(|_| self.cookie_id.as_ref() == Some(id))
+    }
+
     /// Takes the session `id` for this request, waiting at most `wait` for
     /// its holder; `None` if it is still held then. The store may take the
     /// store timeout beyond `wait` to answer.
@@ -134,9 +145,7 @@ impl RequestSession {
             });
         }
         if persisted {
-            // The lock is the loaded id's: under a new id (`cycle_id`,
-            // `regenerate`), which no other request knows, a write is unlocked.
-            let hold = hold.filter(|_| self.cookie_id.as_ref() == Some(&id));
+            let hold = self.lock_on(&id, hold);
             return Ok(
                 match self
                     .bounded(
@@ -195,11 +204,9 @@ impl RequestSession {
         hold: Option<&SessionLock>,
     ) -> Result<(), StoreError> {
         for id in ids {
-            let removal = match hold {
-                Some(lock) if self.cookie_id.as_ref() == Some(id) => {
-                    self.store.destroy_under(id, lock)
-                }
-                _ => self.store.destroy(id),
+            let removal = match self.lock_on(id, hold) {
+                Some(lock) => self.store.destroy_under(id, lock),
+                None => self.store.destroy(id),
             };
             self.bounded("destroy", removal).await?;
         }
