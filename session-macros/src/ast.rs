@@ -2,13 +2,14 @@
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, Expr, Fields, Ident, LitStr, Path, Token, Type};
+use syn::{Data, DeriveInput, Expr, Fields, Ident, LitStr, Path, Token, Type, Visibility};
 
 use crate::ctxt::Ctxt;
 
 /// A struct that derives `Session`.
 pub(crate) struct Schema<'a> {
     pub(crate) ident: &'a Ident,
+    pub(crate) vis: &'a Visibility,
     pub(crate) fields: Vec<Field<'a>>,
     /// `#[session(crate = path)]`, for crates that re-export session-runtime.
     pub(crate) krate: Option<Path>,
@@ -22,6 +23,10 @@ pub(crate) struct Field<'a> {
     pub(crate) rename: Option<Attr<LitStr>>,
     pub(crate) aliases: Vec<LitStr>,
     pub(crate) skip: Option<Span>,
+    /// `#[session(index)]`: the key's token.
+    pub(crate) index: Option<Ident>,
+    /// `#[session(flash)]`: the key's token.
+    pub(crate) flash: Option<Ident>,
 }
 
 /// An attribute value and the span of the key that introduced it.
@@ -49,7 +54,7 @@ pub(crate) fn unraw(ident: &Ident) -> String {
     }
 }
 
-const FIELD_KEYS: &str = "`default`, `rename`, `alias` or `skip`";
+const FIELD_KEYS: &str = "`default`, `rename`, `alias`, `skip`, `index` or `flash`";
 
 impl<'a> Schema<'a> {
     /// Parses the input; `None` when its shape is unusable (not a struct with named fields).
@@ -115,6 +120,7 @@ impl<'a> Schema<'a> {
             .collect();
         Some(Schema {
             ident: &input.ident,
+            vis: &input.vis,
             fields,
             krate,
         })
@@ -147,7 +153,7 @@ fn parse_container_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Option<Path> {
                     &meta.path,
                     format!(
                         "unknown `session` attribute `{}` on the struct: the struct takes only \
-                         `crate = path`; `default`, `rename`, `alias` and `skip` go on fields",
+                         `crate = path`; `default`, `rename`, `alias`, `skip`, `index` and `flash` go on fields",
                         path_name(&meta.path)
                     ),
                 );
@@ -169,6 +175,8 @@ fn parse_field<'a>(cx: &mut Ctxt, field: &'a syn::Field) -> Field<'a> {
         rename: None,
         aliases: Vec::new(),
         skip: None,
+        index: None,
+        flash: None,
     };
     for attr in session_attrs(cx, &field.attrs) {
         let result = attr.parse_nested_meta(|meta| {
@@ -208,6 +216,27 @@ fn parse_field<'a>(cx: &mut Ctxt, field: &'a syn::Field) -> Field<'a> {
                         cx.error_spanned_by(&key, "duplicate `skip` attribute: write it once");
                     } else {
                         out.skip = Some(key.span());
+                    }
+                }
+                "index" | "flash" => {
+                    let slot = if key == "index" {
+                        &mut out.index
+                    } else {
+                        &mut out.flash
+                    };
+                    if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
+                        cx.error_spanned_by(
+                            &key,
+                            format!("`{key}` takes no value: write `#[session({key})]`"),
+                        );
+                        skip_value(&meta)?;
+                    } else if slot.is_some() {
+                        cx.error_spanned_by(
+                            &key,
+                            format!("duplicate `{key}` attribute: write it once"),
+                        );
+                    } else {
+                        *slot = Some(key);
                     }
                 }
                 other => {

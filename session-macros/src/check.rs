@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use proc_macro2::Span;
 
-use crate::ast::{Schema, unraw};
+use crate::ast::{Field, Schema, unraw};
 use crate::ctxt::Ctxt;
 
 /// Stored keys the runtime uses for its own data, as express-session and
@@ -35,6 +35,7 @@ pub(crate) fn check(cx: &mut Ctxt, schema: &Schema<'_>) {
     // stored key -> (field name, span of what produced the key)
     let mut seen: HashMap<String, (String, Span)> = HashMap::new();
     for field in &schema.fields {
+        check_index_and_flash(cx, field);
         if field.skip.is_some() {
             if let Some(default) = &field.default {
                 cx.error_spanned_by(
@@ -138,5 +139,53 @@ pub(crate) fn check(cx: &mut Ctxt, schema: &Schema<'_>) {
                 seen.insert(key, (name.clone(), span));
             }
         }
+    }
+}
+
+/// `index` and `flash` against the field's other attributes and its type as
+/// written.
+fn check_index_and_flash(cx: &mut Ctxt, field: &Field<'_>) {
+    if field.skip.is_some() {
+        for key in field.index.iter().chain(&field.flash) {
+            cx.syn_error(syn::Error::new(
+                key.span(),
+                format!("`{key}` has no effect on a `skip` field, which is never stored; remove one of the two"),
+            ));
+        }
+        return;
+    }
+    if let (Some(index), Some(_)) = (&field.index, &field.flash) {
+        cx.error_spanned_by(
+            index,
+            "a flash field cannot be indexed: its value lives for one request; \
+             index a field that holds the value for the session's life (`user: Option<String>`), \
+             and remove `index` or `flash` here",
+        );
+    }
+    if let (Some(default), Some(_)) = (&field.default, &field.flash) {
+        cx.error_spanned_by(
+            &default.key,
+            "a flash field has no `default`: it is empty in every request that did not receive a value, \
+             and a default would be shown as if an earlier request had set it; remove `default`",
+        );
+    }
+    if field.flash.is_none() && names_flash(field.ty) {
+        cx.error_spanned_by(
+            field.ty,
+            "a `Flash<T>` field needs `#[session(flash)]`: add it above the field, \
+             so that the value is removed once the next request has seen it",
+        );
+    }
+}
+
+/// Whether `ty` is written as `Flash<...>` (or `session_runtime::Flash<...>`).
+fn names_flash(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Flash"),
+        _ => false,
     }
 }

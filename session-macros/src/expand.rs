@@ -153,6 +153,9 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
     let mut visits = Vec::new();
     let mut keys = Vec::new();
     let mut send_bounds = Vec::new();
+    let mut indexed = Vec::new();
+    let mut flash = Vec::new();
+    let mut index_fns = Vec::new();
 
     for (index, field) in schema.fields.iter().enumerate() {
         let name = field.ident;
@@ -189,6 +192,46 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
         let key = field.stored_key();
         let aliases = field.aliases.iter().map(syn::LitStr::value);
         let field_name = unraw(name);
+        if field.flash.is_some() {
+            // One check of the type, on the whole type: `Flash<T>` with a
+            // serde `T`. The visit then goes through the decoded value's type.
+            let decode_fn = format_ident!("__session_flash_{}", index);
+            let decode = around_type(
+                quote!(<),
+                ty,
+                quote!(as #private::FlashField>::decode_flash(fields, #type_name, #field_name, &[#key #(, #aliases)*])),
+            );
+            helpers.push(quote! {
+                fn #decode_fn(fields: &#private::Fields) -> #ty {
+                    #decode
+                }
+            });
+            decode_inits.push(quote!(#name: #decode_fn(fields)));
+            visits.push(quote! {
+                #private::FieldVisitor::field(visitor, #private::FlashField::pending_value(&self.#name));
+            });
+            flash.push(key.clone());
+            keys.push(key);
+            continue;
+        }
+        if field.index.is_some() {
+            send_bounds.push(around_type(quote!(), ty, quote!(: #krate::IndexKey)));
+            let function = format_ident!("{}_index", field_name);
+            let doc = format!(
+                "The index of `{field_name}` (`#[session(index)]`): the sessions holding a value of it, \
+                 through [`Sessions`]({krate_path}::Sessions).",
+                krate_path = krate.to_string().replace(' ', ""),
+            );
+            let vis = schema.vis;
+            index_fns.push(quote! {
+                #[doc = #doc]
+                #[must_use]
+                #vis fn #function() -> #krate::Index<Self, #ty> {
+                    #krate::Index::__new(#key)
+                }
+            });
+            indexed.push(key.clone());
+        }
         // The one check of the field type against serde; the opaque codec
         // spares the call sites below any bound on it. The probe finds the
         // element type the error's note names. rustc points the error at the
@@ -232,6 +275,8 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
                 #(#send_bounds,)*
             {
                 const KEYS: &'static [&'static str] = &[#(#keys),*];
+                const INDEXED: &'static [&'static str] = &[#(#indexed),*];
+                const FLASH: &'static [&'static str] = &[#(#flash),*];
 
                 fn default_session() -> Self {
                     Self { #(#default_inits),* }
@@ -244,6 +289,11 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
                 fn visit_fields<V: #private::FieldVisitor>(&self, visitor: &mut V) {
                     #(#visits)*
                 }
+            }
+
+            #[automatically_derived]
+            impl #ident {
+                #(#index_fns)*
             }
         };
     }

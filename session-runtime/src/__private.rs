@@ -44,6 +44,8 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::flash::FlashField;
+pub use crate::index::Index;
 pub use crate::record::Fields;
 pub use crate::schema::{FieldVisitor, decode_field};
 

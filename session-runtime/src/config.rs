@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::InvalidId;
 use crate::id::SessionId;
+use crate::index::IndexedKeys;
 use crate::record::{CookieMeta, Record, SameSite};
 use crate::signing::Secrets;
 use crate::time::{duration_ms, to_ms};
@@ -88,6 +89,8 @@ pub(crate) struct Config {
     pub(crate) exclusive: bool,
     /// How long a request waits for another request of its session to release it.
     pub(crate) exclusive_wait: Duration,
+    /// The indexed fields' keys known so far, shared by every request.
+    pub(crate) indexed: Arc<IndexedKeys>,
 }
 
 /// A session cookie value is at most 262 bytes: `s%3A`, an id of up to 128
@@ -168,6 +171,7 @@ impl Config {
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             exclusive: false,
             exclusive_wait: DEFAULT_EXCLUSIVE_WAIT,
+            indexed: Arc::default(),
         }
     }
 

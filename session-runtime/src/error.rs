@@ -278,6 +278,16 @@ pub enum SessionRejection {
         /// A key both write.
         key: &'static str,
     },
+    /// The schema has an indexed field (`#[session(index)]`) and the layer's
+    /// store keeps no indexes ([`SessionStore::supports_indexes`](crate::SessionStore::supports_indexes)):
+    /// its sessions could not be listed or ended by that field, so none is
+    /// stored. Answers `500`.
+    IndexUnsupported {
+        /// The schema with the indexed field.
+        schema: &'static str,
+        /// The store's type.
+        store: &'static str,
+    },
 }
 
 impl fmt::Display for SessionRejection {
@@ -311,6 +321,12 @@ impl fmt::Display for SessionRejection {
             ),
             SessionRejection::InvalidId => f.write_str(
                 "session id generator (`genid`) returned an invalid id: ids must be 1 to 128 characters of [A-Za-z0-9_-]",
+            ),
+            SessionRejection::IndexUnsupported { schema, store } => write!(
+                f,
+                "`{schema}` has an indexed field (`#[session(index)]`), and the session store \
+                 `{store}` keeps no indexes (`SessionStore::supports_indexes`): use a store that \
+                 does (MemoryStore, FileStore, RedisStore), or remove `index`"
             ),
         }
     }
@@ -350,7 +366,8 @@ impl IntoResponse for SessionRejection {
             // Logged where they happened, with their cause.
             SessionRejection::Store
             | SessionRejection::InvalidId
-            | SessionRejection::ViewConflict { .. } => {}
+            | SessionRejection::ViewConflict { .. }
+            | SessionRejection::IndexUnsupported { .. } => {}
         }
         (StatusCode::INTERNAL_SERVER_ERROR, self.to_string()).into_response()
     }

@@ -179,7 +179,11 @@ impl<T: SessionSchema> Session<T> {
         self.handle.reload().await?;
         let value = self
             .handle
-            .with_active(|active| T::decode_session(&active.record.fields))
+            .with_active(|active| {
+                let value = T::decode_session(&active.record.fields);
+                active.consume(T::FLASH);
+                value
+            })
             .ok_or(SessionError::Ended)?;
         self.value = value;
         self.snapshot = None;
@@ -421,10 +425,23 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
                 return Err(SessionRejection::InvalidId);
             }
         }
+        if !T::INDEXED.is_empty() {
+            if !handle.store_supports_indexes() {
+                let rejection = SessionRejection::IndexUnsupported {
+                    schema: std::any::type_name::<T>(),
+                    store: handle.store_type(),
+                };
+                tracing::error!("{rejection}");
+                return Err(rejection);
+            }
+            handle.config.indexed.learn(T::INDEXED);
+        }
         let opened = handle
             .with_active(|active| {
                 let view = active.open_view(std::any::type_name::<T>(), T::KEYS)?;
-                Ok((view, T::decode_session(&active.record.fields)))
+                let value = T::decode_session(&active.record.fields);
+                active.consume(T::FLASH);
+                Ok((view, value))
             })
             .ok_or(SessionRejection::Store)?;
         let (view, value) = opened.map_err(|conflict: ViewConflict| {

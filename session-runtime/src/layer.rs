@@ -11,6 +11,7 @@ use tower_service::Service;
 use crate::config::{Config, Lifetime, OnStoreError, SecureSetting, Unset};
 use crate::cookie::{self, is_attribute_value};
 use crate::id::SessionId;
+use crate::index::Sessions;
 use crate::record::{Priority, SameSite};
 use crate::request::{Incoming, OutOfScope, RequestSession, SessionHandle};
 use crate::signing::Secrets;
@@ -82,6 +83,32 @@ impl SessionLayer {
             config: Arc::new(Config::new(secrets.into())),
             store: Arc::new(store),
         }
+    }
+
+    /// The sessions of this layer's store, by their indexed fields, for use
+    /// outside requests (an admin route's state, a background job). Handlers
+    /// can also extract [`Sessions`] directly.
+    ///
+    /// ```
+    /// use session_runtime::{MemoryStore, Session, SessionLayer};
+    ///
+    /// #[derive(Session)]
+    /// struct Auth {
+    ///     #[session(index)]
+    ///     user: Option<String>,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let layer = SessionLayer::new(MemoryStore::new(), "a long random secret");
+    /// let sessions = layer.sessions();
+    /// // After a password change:
+    /// let ended = sessions.destroy_all(Auth::user_index(), &Some("alice".to_owned())).await.unwrap();
+    /// assert_eq!(ended, 0);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn sessions(&self) -> Sessions {
+        Sessions::shared(Arc::clone(&self.store))
     }
 
     fn configure(mut self, apply: impl FnOnce(&mut Config)) -> Self {

@@ -16,7 +16,9 @@ mod config;
 mod cookie;
 mod error;
 mod extract;
+mod flash;
 mod id;
+mod index;
 mod layer;
 mod record;
 mod request;
@@ -47,7 +49,9 @@ pub use error::{
     DecodeError, EncodeError, InvalidId, SecretError, SessionError, SessionRejection, StoreError,
 };
 pub use extract::{CookieMut, Session};
+pub use flash::Flash;
 pub use id::SessionId;
+pub use index::{Index, IndexKey, SessionInfo, Sessions};
 pub use layer::{SessionLayer, SessionService};
 pub use record::{CookieMeta, Fields, Priority, Record, SameSite};
 pub use schema::{FieldVisitor, SessionSchema};

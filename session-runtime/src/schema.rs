@@ -22,6 +22,17 @@ pub trait SessionSchema: Sized + Send + 'static {
     /// Stored key of each stored field, in the order [`visit_fields`](Self::visit_fields) visits them.
     const KEYS: &'static [&'static str];
 
+    /// Stored keys of the indexed fields (`#[session(index)]`): the store
+    /// keeps, for each of their values, the sessions that hold it
+    /// ([`Sessions`](crate::Sessions)). None by default.
+    const INDEXED: &'static [&'static str] = &[];
+
+    /// Stored keys of the flash fields (`#[session(flash)]`, of type
+    /// [`Flash<T>`](crate::Flash)): removed from the session when a request
+    /// extracts the schema, so that each value is seen by one request. None
+    /// by default.
+    const FLASH: &'static [&'static str] = &[];
+
     /// The value of a brand-new session: every field at its `default`.
     fn default_session() -> Self;
 

@@ -122,6 +122,19 @@ impl Active {
         }
     }
 
+    /// Removes the flash fields `keys` from the session, to be saved so: the
+    /// view that opens now has read them, and no later request sees them.
+    pub(crate) fn consume(&mut self, keys: &'static [&'static str]) {
+        for key in keys {
+            if self.record.fields.remove(key).is_some() {
+                if !self.changed.contains(key) {
+                    self.changed.push(key);
+                }
+                self.marks.field_changed();
+            }
+        }
+    }
+
     /// A cookie-settings change: saved and re-sent at the end of the request.
     pub(crate) fn cookie_changed(&mut self) {
         self.marks.cookie_changed();

@@ -262,10 +262,14 @@ impl RequestSession {
     /// starts over as a new session (express's `regenerate`). The old entry is
     /// removed now, as express does.
     pub(crate) async fn renew(&self, keep_data: bool) -> Result<(), SessionError> {
-        let stale = self.with_live(|active| Ok(active.stored_ids()))?;
+        let (stale, record) =
+            self.with_live(|active| Ok((active.stored_ids(), active.record.clone())))?;
         let new_id = self.config.generate_id()?;
+        if keep_data {
+            self.learn_index_keys().await?;
+        }
         let hold = self.held();
-        self.remove(&stale, hold.as_deref()).await?;
+        self.remove(&stale, hold.as_deref(), &record).await?;
         self.with_live(|active| {
             if !keep_data {
                 active.record = self.fresh_record();
@@ -276,6 +280,21 @@ impl RequestSession {
             active.marks.id_changed();
             Ok(())
         })
+    }
+
+    /// The layer's store.
+    pub(crate) fn store(&self) -> Arc<dyn DynStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// Whether the layer's store keeps indexes.
+    pub(crate) fn store_supports_indexes(&self) -> bool {
+        self.store.supports_indexes()
+    }
+
+    /// The store's type, for messages.
+    pub(crate) fn store_type(&self) -> &'static str {
+        self.store.type_name()
     }
 
     /// The stored record under the current id, replacing the request's copy.

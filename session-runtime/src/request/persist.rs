@@ -11,7 +11,9 @@ use super::RequestSession;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{BoxFuture, Created, SessionLock, Update, Updated, expires_at, is_live};
+use crate::store::{
+    BoxFuture, Created, IndexEntry, SessionLock, Update, Updated, expires_at, is_live,
+};
 use crate::time::{duration_ms, now_ms};
 
 /// Where a write left the session.
@@ -145,6 +147,7 @@ impl RequestSession {
             });
         }
         if persisted {
+            self.index_before_write(&id, record, Some(changed)).await?;
             let hold = self.lock_on(&id, hold);
             return Ok(
                 match self
@@ -166,6 +169,7 @@ impl RequestSession {
             );
         }
         for _ in 0..CREATE_ATTEMPTS {
+            self.index_before_write(&id, record, None).await?;
             match self
                 .bounded("create", self.store.create(&id, record))
                 .await?
@@ -197,11 +201,13 @@ impl RequestSession {
 
     /// Removes the stored session under each of `ids`; the one the cookie
     /// named under `hold`, the lock this request holds on it (a holder whose
-    /// lease lapsed cannot remove what a later holder saved).
+    /// lease lapsed cannot remove what a later holder saved). Then the index
+    /// entries of the values `record` holds, which name sessions now gone.
     pub(super) async fn remove(
         &self,
         ids: &[SessionId],
         hold: Option<&SessionLock>,
+        record: &Record,
     ) -> Result<(), StoreError> {
         for id in ids {
             let removal = match self.lock_on(id, hold) {
@@ -209,6 +215,54 @@ impl RequestSession {
                 None => self.store.destroy(id),
             };
             self.bounded("destroy", removal).await?;
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for (key, value) in self.config.indexed.values(record, |_| true) {
+            let removal = self.store.index_remove(IndexEntry::new(&key, &value), ids);
+            // Best effort: the store's reap removes the entries of sessions
+            // that are gone, and readers skip them until then.
+            if let Err(error) = self.bounded("index_remove", removal).await {
+                tracing::warn!(%error, "could not remove the index entries of a destroyed session");
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the keys the store has index entries for to those the layer
+    /// knows: a session keeping its data under a new id (`cycle_id`) is then
+    /// indexed under every value it holds, whichever schemas this process
+    /// has seen.
+    pub(super) async fn learn_index_keys(&self) -> Result<(), StoreError> {
+        if !self.store.supports_indexes() {
+            return Ok(());
+        }
+        let keys = self.bounded("index_keys", self.store.index_keys()).await?;
+        self.config.indexed.learn(&keys);
+        Ok(())
+    }
+
+    /// Records the session `id` under the indexed values of `record` that the
+    /// write about to happen stores: every one for a session not yet stored
+    /// under `id` (`changed` is `None`), else those of the changed fields.
+    /// Before the write, so that no stored session is ever missing from the
+    /// entries of a value it holds.
+    async fn index_before_write(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changed: Option<&[&str]>,
+    ) -> Result<(), StoreError> {
+        let entries = self.config.indexed.values(record, |key| {
+            changed.is_none_or(|changed| changed.contains(&key))
+        });
+        for (key, value) in entries {
+            self.bounded(
+                "index_insert",
+                self.store.index_insert(IndexEntry::new(&key, &value), id),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -123,7 +123,8 @@ impl RequestSession {
         let written = match decision.store {
             StoreAction::Nothing => return Ok(Performed::Done),
             StoreAction::Destroy => {
-                self.remove(&active.stored_ids(), hold).await?;
+                self.remove(&active.stored_ids(), hold, &active.record)
+                    .await?;
                 return Ok(Performed::Done);
             }
             StoreAction::Touch => {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use super::handle::Handle;
 use super::hash::fnv1a;
 use super::keyed::KeyedLocks;
+use super::local_index::LocalIndex;
 use super::{
-    Created, SessionLock, SessionStore, StoreError, Update, Updated, expires_at, is_live,
-    spawn_reaper,
+    Created, IndexEntry, SessionLock, SessionStore, StoreError, Update, Updated, expires_at,
+    is_live, spawn_reaper,
 };
 use crate::error::DecodeError;
 use crate::id::SessionId;
@@ -81,6 +82,8 @@ struct Shared {
     entries: AtomicUsize,
     /// The locks of exclusive sessions.
     locks: Arc<KeyedLocks>,
+    /// The indexed fields' values (`#[session(index)]`).
+    index: LocalIndex,
 }
 
 /// One session, kept small: the fields as JSON text, the cookie settings only
@@ -201,6 +204,7 @@ impl MemoryStore {
             reaper_running: AtomicBool::new(false),
             entries: AtomicUsize::new(0),
             locks: Arc::default(),
+            index: LocalIndex::default(),
         };
         MemoryStore {
             inner: Handle::new(settings, shared),
@@ -343,10 +347,7 @@ impl Shared {
     }
 
     fn load(&self, id: &str, now: u64) -> Option<Result<Record, DecodeError>> {
-        let map = read(self.shard(id));
-        map.get(id)
-            .filter(|entry| entry.is_live(now))
-            .map(Entry::decode)
+        self.load_entry(id, now, Entry::decode)
     }
 
     fn create(
@@ -414,9 +415,11 @@ impl Shared {
         Updated::Stored
     }
 
-    /// Removes the sessions expired at `now`, one shard at a time.
+    /// Removes the sessions expired at `now`, one shard at a time, then the
+    /// index entries of every session no longer stored.
     fn remove_expired(&self, now: u64) -> usize {
-        self.shards
+        let removed = self
+            .shards
             .iter()
             .map(|shard| {
                 let removed = remove_expired_from(shard, now);
@@ -425,7 +428,17 @@ impl Shared {
                 std::thread::yield_now();
                 removed
             })
-            .sum()
+            .sum();
+        self.index.retain_live(now, |id| {
+            self.load_entry(id.as_str(), now, |_| ()).is_some()
+        });
+        removed
+    }
+
+    /// Runs `f` on the live entry under `id`, if there is one.
+    fn load_entry<R>(&self, id: &str, now: u64, f: impl FnOnce(&Entry) -> R) -> Option<R> {
+        let map = read(self.shard(id));
+        map.get(id).filter(|entry| entry.is_live(now)).map(f)
     }
 }
 
@@ -504,6 +517,32 @@ impl SessionStore for MemoryStore {
 
     fn supports_locking(&self) -> bool {
         true
+    }
+
+    fn supports_indexes(&self) -> bool {
+        true
+    }
+
+    async fn index_insert(&self, entry: IndexEntry<'_>, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.shared.index.insert(entry, id, now_ms());
+        Ok(())
+    }
+
+    async fn index_remove(
+        &self,
+        entry: IndexEntry<'_>,
+        ids: &[SessionId],
+    ) -> Result<(), StoreError> {
+        self.inner.shared.index.remove(entry, ids);
+        Ok(())
+    }
+
+    async fn index_members(&self, entry: IndexEntry<'_>) -> Result<Vec<SessionId>, StoreError> {
+        Ok(self.inner.shared.index.members(entry))
+    }
+
+    async fn index_keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.inner.shared.index.keys())
     }
 
     /// An in-process lock per session, taken in the order requests asked;

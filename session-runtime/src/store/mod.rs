@@ -15,6 +15,7 @@ pub mod file;
 mod handle;
 mod hash;
 pub(crate) mod keyed;
+mod local_index;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -160,6 +161,33 @@ impl std::fmt::Debug for SessionLock {
     }
 }
 
+/// One value of an indexed field (`#[session(index)]`): the field's stored
+/// key and the JSON its value is stored as (`42`, `"alice"`), as the store
+/// indexes sessions under it.
+///
+/// ```
+/// use session_runtime::store::IndexEntry;
+///
+/// let entry = IndexEntry::new("user", r#""alice""#);
+/// assert_eq!((entry.key, entry.value), ("user", "\"alice\""));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct IndexEntry<'a> {
+    /// The indexed field's stored key.
+    pub key: &'a str,
+    /// The field's value, as the JSON text it is stored as; never `null`.
+    pub value: &'a str,
+}
+
+impl<'a> IndexEntry<'a> {
+    /// The entry for the value stored as `value` (JSON) under `key`.
+    #[must_use]
+    pub fn new(key: &'a str, value: &'a str) -> Self {
+        IndexEntry { key, value }
+    }
+}
+
 /// A session store: where sessions live between requests.
 ///
 /// # The contract
@@ -190,6 +218,22 @@ impl std::fmt::Debug for SessionLock {
 /// (or a max age of 0), as session-file-store computes it. [`load`](Self::load)
 /// never returns an expired session, whether or not it has been removed yet,
 /// and `update` and `touch` treat an expired session as gone.
+///
+/// # Indexes
+///
+/// A store that [supports indexes](Self::supports_indexes) keeps, for each
+/// value of an indexed field (`#[session(index)]`), the ids of the sessions
+/// stored with it, so that the sessions of one user are found without
+/// scanning the store ([`Sessions`](crate::Sessions)). The layer writes an
+/// entry ([`index_insert`](Self::index_insert)) *before* the write that stores
+/// the value, so that no stored session is ever missing from its value's
+/// entries; entries are a superset of the truth, which readers check against
+/// the sessions themselves. The layer removes a destroyed session's entries;
+/// the store's reap removes those of sessions that are gone otherwise
+/// (expired, or destroyed by a process that died before it could), once they
+/// are [`INDEX_GRACE`] old (an entry is written before its session, so a
+/// younger one may belong to a write under way). No entry outlives its
+/// session by more than a reap interval and that grace.
 ///
 /// # Checking a store
 ///
@@ -289,7 +333,70 @@ pub trait SessionStore: Send + Sync + 'static {
             ))
         }
     }
+
+    /// Whether this store implements the index methods below. The default is
+    /// `false`; the layer then refuses, with an error, a request whose schema
+    /// has an indexed field, rather than storing sessions it cannot list.
+    fn supports_indexes(&self) -> bool {
+        false
+    }
+
+    /// Records that the session `id` is stored with `entry` (its value of an
+    /// indexed field). Called before the write that stores the value; adding
+    /// an entry that exists is not an error. The default fails, saying the
+    /// store cannot.
+    fn index_insert(
+        &self,
+        entry: IndexEntry<'_>,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (entry, id);
+        async { Err(no_indexes()) }
+    }
+
+    /// Forgets that the sessions `ids` are stored with `entry`: called once
+    /// they are destroyed, or found no longer to hold the value. Removing a
+    /// missing entry is not an error.
+    fn index_remove(
+        &self,
+        entry: IndexEntry<'_>,
+        ids: &[SessionId],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (entry, ids);
+        async { Err(no_indexes()) }
+    }
+
+    /// The ids recorded under `entry`: every live session stored with the
+    /// value, and possibly ids of sessions that are gone or changed their
+    /// value since (the caller checks each).
+    fn index_members(
+        &self,
+        entry: IndexEntry<'_>,
+    ) -> impl Future<Output = Result<Vec<SessionId>, StoreError>> + Send {
+        let _ = entry;
+        async { Err(no_indexes()) }
+    }
+
+    /// The stored keys that have entries in this store: what a process that
+    /// has not yet seen every schema needs to carry a session's entries over
+    /// to its new id (`cycle_id`).
+    fn index_keys(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        async { Err(no_indexes()) }
+    }
 }
+
+/// The error of the index methods of a store that has none.
+fn no_indexes() -> StoreError {
+    StoreError::new(
+        "this session store does not support indexed fields (`#[session(index)]`, `SessionStore::index_insert`)",
+    )
+}
+
+/// How long a store's reap leaves the index entry of a session that is not
+/// stored: the layer writes an entry just before the session's write, so a
+/// younger entry may belong to a write under way. One minute: far longer
+/// than the layer's default store timeout (5 s), which bounds that write.
+pub const INDEX_GRACE: Duration = Duration::from_secs(60);
 
 /// How long a session whose cookie has no max age lives after its last
 /// access, in every store of this crate unless configured otherwise: one day
@@ -417,6 +524,22 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         id: &'a SessionId,
         wait: Duration,
     ) -> BoxFuture<'a, Result<Option<SessionLock>, StoreError>>;
+    fn supports_indexes(&self) -> bool;
+    fn index_insert<'a>(
+        &'a self,
+        entry: IndexEntry<'a>,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn index_remove<'a>(
+        &'a self,
+        entry: IndexEntry<'a>,
+        ids: &'a [SessionId],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn index_members<'a>(
+        &'a self,
+        entry: IndexEntry<'a>,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>>;
+    fn index_keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
     /// The store's Rust type, for messages.
     fn type_name(&self) -> &'static str;
 }
@@ -468,6 +591,32 @@ impl<S: SessionStore> DynStore for S {
         wait: Duration,
     ) -> BoxFuture<'a, Result<Option<SessionLock>, StoreError>> {
         Box::pin(SessionStore::lock(self, id, wait))
+    }
+    fn supports_indexes(&self) -> bool {
+        SessionStore::supports_indexes(self)
+    }
+    fn index_insert<'a>(
+        &'a self,
+        entry: IndexEntry<'a>,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SessionStore::index_insert(self, entry, id))
+    }
+    fn index_remove<'a>(
+        &'a self,
+        entry: IndexEntry<'a>,
+        ids: &'a [SessionId],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SessionStore::index_remove(self, entry, ids))
+    }
+    fn index_members<'a>(
+        &'a self,
+        entry: IndexEntry<'a>,
+    ) -> BoxFuture<'a, Result<Vec<SessionId>, StoreError>> {
+        Box::pin(SessionStore::index_members(self, entry))
+    }
+    fn index_keys(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(SessionStore::index_keys(self))
     }
     fn type_name(&self) -> &'static str {
         std::any::type_name::<S>()

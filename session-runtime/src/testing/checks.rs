@@ -10,7 +10,7 @@ use super::StoreFixture;
 use super::probe::{HOUR_MS, Probe, raw, record, record_at};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, Priority, SameSite};
-use crate::store::{Created, SessionStore, Update, Updated};
+use crate::store::{Created, IndexEntry, SessionStore, Update, Updated};
 use crate::time::now_ms;
 
 /// How far inside or outside its lifetime the kit puts a session meant to be
@@ -687,6 +687,145 @@ pub async fn locked_read_modify_writes_lose_nothing(fixture: impl StoreFixture) 
     );
 }
 
+/// Ids sorted as [`Probe::index_members`] returns them.
+fn sorted(mut ids: Vec<SessionId>) -> Vec<SessionId> {
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    ids
+}
+
+/// Indexes ([`SessionStore::index_insert`](crate::SessionStore::index_insert)):
+/// the ids recorded under a value are exactly those inserted under it and not
+/// removed, whatever the value's text (quotes, slashes, dots, non-ASCII, a
+/// kilobyte); values and keys never mix; inserting twice and removing what is
+/// not there are not errors; the keys with entries are listed. A store
+/// without indexes must say so: its index methods fail and
+/// `supports_indexes` is false.
+pub async fn index_keeps_exactly_the_inserted_ids(fixture: impl StoreFixture) {
+    let kit = Probe::new("index_keeps_exactly_the_inserted_ids", fixture.store());
+    if !kit.indexes().await {
+        return;
+    }
+    // Keys of this check's own, so that checks sharing a server do not meet.
+    let key = format!("user{}", SessionId::generate().as_str());
+    let other_key = format!("team{}", SessionId::generate().as_str());
+    let long = format!("\"{}\"", "x".repeat(1024));
+    let values = [
+        r#""alice""#,
+        r#""ali/ce\\..""#,
+        r#""ælice ✓""#,
+        "42",
+        long.as_str(),
+    ];
+    let mut expected = Vec::new();
+    for value in values {
+        let ids = [SessionId::generate(), SessionId::generate()];
+        for id in &ids {
+            kit.index_insert(IndexEntry::new(&key, value), id).await;
+        }
+        // Twice is once.
+        kit.index_insert(IndexEntry::new(&key, value), &ids[0])
+            .await;
+        expected.push((value, sorted(ids.to_vec())));
+    }
+    let elsewhere = SessionId::generate();
+    kit.index_insert(IndexEntry::new(&other_key, r#""alice""#), &elsewhere)
+        .await;
+    for (value, ids) in &expected {
+        kit.ensure(
+            kit.index_members(IndexEntry::new(&key, value)).await == *ids,
+            format_args!("`index_members` of {key}={value:.40} are not the ids inserted under it"),
+        );
+    }
+    kit.ensure(
+        kit.index_members(IndexEntry::new(&other_key, r#""alice""#))
+            .await
+            == vec![elsewhere.clone()],
+        "the same value under another key shares its entries",
+    );
+    kit.ensure(
+        kit.index_members(IndexEntry::new(&key, r#""nobody""#))
+            .await
+            .is_empty(),
+        "a value never inserted has members",
+    );
+    let keys = kit.index_keys().await;
+    kit.ensure(
+        keys.contains(&key) && keys.contains(&other_key),
+        format_args!(
+            "`index_keys` does not list the keys with entries ({} keys listed)",
+            keys.len()
+        ),
+    );
+
+    let (value, ids) = &expected[0];
+    kit.index_remove(
+        IndexEntry::new(&key, value),
+        &[ids[0].clone(), SessionId::generate()],
+    )
+    .await;
+    kit.ensure(
+        kit.index_members(IndexEntry::new(&key, value)).await == vec![ids[1].clone()],
+        "`index_remove` did not remove exactly the ids given",
+    );
+    kit.index_remove(IndexEntry::new(&key, value), &[ids[1].clone()])
+        .await;
+    kit.ensure(
+        kit.index_members(IndexEntry::new(&key, value))
+            .await
+            .is_empty(),
+        "an entry removed is still listed",
+    );
+    // Leave nothing behind on a shared server.
+    for (value, ids) in &expected {
+        kit.index_remove(IndexEntry::new(&key, value), ids).await;
+    }
+    kit.index_remove(IndexEntry::new(&other_key, r#""alice""#), &[elsewhere])
+        .await;
+}
+
+/// Indexes under concurrency: sixteen tasks insert, and half of them then
+/// remove, their own ids under one value at once; the value's members are
+/// then exactly the ids inserted and not removed (no insert lost to another,
+/// no removal taking another's entry).
+pub async fn concurrent_index_writes_lose_nothing(fixture: impl StoreFixture) {
+    const CHECK: &str = "concurrent_index_writes_lose_nothing";
+    let fixture = Arc::new(fixture);
+    let kit = Probe::new(CHECK, fixture.store());
+    if !kit.indexes().await {
+        return;
+    }
+    let key: Arc<str> = format!("user{}", SessionId::generate().as_str()).into();
+    let mut tasks = JoinSet::new();
+    for n in 0..16 {
+        let (fixture, key) = (Arc::clone(&fixture), Arc::clone(&key));
+        tasks.spawn(async move {
+            let kit = Probe::new(CHECK, fixture.store());
+            let entry = IndexEntry::new(&key, r#""shared""#);
+            let id = SessionId::generate();
+            kit.index_insert(entry, &id).await;
+            if n % 2 == 0 {
+                kit.index_remove(entry, std::slice::from_ref(&id)).await;
+                None
+            } else {
+                Some(id)
+            }
+        });
+    }
+    let mut kept = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(id) => kept.extend(id),
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
+    }
+    let entry = IndexEntry::new(&key, r#""shared""#);
+    kit.ensure(
+        kit.index_members(entry).await == sorted(kept.clone()),
+        "concurrent inserts and removals under one value lost an entry or kept a removed one",
+    );
+    kit.index_remove(entry, &kept).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,12 +848,28 @@ mod tests {
         LockExcludesNothing,
         /// Its `lock` works, but it says it has none.
         LockUnannounced,
+        /// Its index keeps one id per value: the last inserted.
+        IndexKeepsLastId,
+        /// Its index files every value of a key together.
+        IndexIgnoresValue,
+        /// Its index is a read-modify-write of the whole list, unlocked.
+        IndexRacesItself,
     }
 
     fn buggy(bug: Bug) -> Buggy {
         Buggy {
             inner: MemoryStore::new(),
             bug,
+        }
+    }
+
+    impl Buggy {
+        /// The entry the bug files `entry` under.
+        fn filed<'a>(&self, entry: IndexEntry<'a>) -> IndexEntry<'a> {
+            match self.bug {
+                Bug::IndexIgnoresValue => IndexEntry::new(entry.key, "0"),
+                _ => entry,
+            }
         }
     }
 
@@ -766,6 +921,55 @@ mod tests {
                 Bug::LockExcludesNothing => Ok(Some(crate::store::SessionLock::new(()))),
                 _ => self.inner.lock(id, wait).await,
             }
+        }
+
+        fn supports_indexes(&self) -> bool {
+            true
+        }
+
+        async fn index_insert(
+            &self,
+            entry: IndexEntry<'_>,
+            id: &SessionId,
+        ) -> Result<(), StoreError> {
+            let entry = self.filed(entry);
+            match self.bug {
+                Bug::IndexKeepsLastId => {
+                    let old = self.inner.index_members(entry).await?;
+                    self.inner.index_remove(entry, &old).await?;
+                }
+                Bug::IndexRacesItself => {
+                    // Read the list, yield, write it back whole.
+                    let mut list = self.inner.index_members(entry).await?;
+                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    list.push(id.clone());
+                    let now = self.inner.index_members(entry).await?;
+                    self.inner.index_remove(entry, &now).await?;
+                    for id in &list {
+                        self.inner.index_insert(entry, id).await?;
+                    }
+                    return Ok(());
+                }
+                _ => {}
+            }
+            self.inner.index_insert(entry, id).await
+        }
+
+        async fn index_remove(
+            &self,
+            entry: IndexEntry<'_>,
+            ids: &[SessionId],
+        ) -> Result<(), StoreError> {
+            self.inner.index_remove(self.filed(entry), ids).await
+        }
+
+        async fn index_members(&self, entry: IndexEntry<'_>) -> Result<Vec<SessionId>, StoreError> {
+            self.inner.index_members(self.filed(entry)).await
+        }
+
+        async fn index_keys(&self) -> Result<Vec<String>, StoreError> {
+            self.inner.index_keys().await
         }
     }
 
@@ -820,6 +1024,24 @@ mod tests {
     #[should_panic(expected = "`supports_locking` is false, but `lock` returned a lock")]
     async fn a_lock_the_store_does_not_announce_is_caught() {
         lock_is_exclusive_until_dropped(buggy(Bug::LockUnannounced)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "are not the ids inserted under it")]
+    async fn an_index_that_keeps_one_id_per_value_is_caught() {
+        index_keeps_exactly_the_inserted_ids(buggy(Bug::IndexKeepsLastId)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "are not the ids inserted under it")]
+    async fn an_index_that_ignores_values_is_caught() {
+        index_keeps_exactly_the_inserted_ids(buggy(Bug::IndexIgnoresValue)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[should_panic(expected = "lost an entry or kept a removed one")]
+    async fn an_index_that_races_itself_is_caught() {
+        concurrent_index_writes_lose_nothing(buggy(Bug::IndexRacesItself)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

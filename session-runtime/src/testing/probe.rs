@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{Created, SessionLock, SessionStore, Update, Updated};
+use crate::store::{Created, IndexEntry, SessionLock, SessionStore, Update, Updated};
 use crate::time::{duration_ms, now_ms};
 
 /// How long the lock checks wait for a lock that must be free: long enough
@@ -145,6 +145,42 @@ impl<'a, S: SessionStore> Probe<'a, S> {
              the store while its lock works, or trust a lock that does not exclude",
         );
         false
+    }
+
+    /// Whether the store says it keeps indexes; if not, checks that its index
+    /// methods fail rather than pretending to keep entries.
+    pub(super) async fn indexes(&self) -> bool {
+        if self.store.supports_indexes() {
+            return true;
+        }
+        let entry = IndexEntry::new("user", "1");
+        let id = SessionId::generate();
+        self.ensure(
+            self.store.index_insert(entry, &id).await.is_err()
+                && self.store.index_members(entry).await.is_err(),
+            "`supports_indexes` is false, but the index methods succeed: the layer would refuse \
+             the store while its index works, or trust an index that keeps nothing",
+        );
+        false
+    }
+
+    pub(super) async fn index_insert(&self, entry: IndexEntry<'_>, id: &SessionId) {
+        self.failed("index_insert", self.store.index_insert(entry, id).await);
+    }
+
+    pub(super) async fn index_remove(&self, entry: IndexEntry<'_>, ids: &[SessionId]) {
+        self.failed("index_remove", self.store.index_remove(entry, ids).await);
+    }
+
+    /// The ids under `entry`, sorted.
+    pub(super) async fn index_members(&self, entry: IndexEntry<'_>) -> Vec<SessionId> {
+        let mut ids = self.failed("index_members", self.store.index_members(entry).await);
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        ids
+    }
+
+    pub(super) async fn index_keys(&self) -> Vec<String> {
+        self.failed("index_keys", self.store.index_keys().await)
     }
 
     pub(super) async fn destroy(&self, id: &SessionId) {

@@ -5,6 +5,7 @@ mod io;
 mod lock;
 mod reap;
 mod session_store;
+mod values;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -184,6 +185,8 @@ pub struct ReapStats {
     /// Lock files of [exclusive sessions](crate::SessionLayer::exclusive)
     /// left by a process that ended while it held them, removed.
     pub stale_locks_removed: usize,
+    /// Index entries (`#[session(index)]`) of sessions no longer stored, removed.
+    pub index_entries_removed: usize,
 }
 
 impl FileStore {

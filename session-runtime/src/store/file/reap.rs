@@ -97,6 +97,7 @@ impl Inner {
             self.sync_dir();
         }
         let stale_locks = self.reap_held(&mut pacer);
+        stats.index_entries_removed = self.reap_index(|| pacer.pace());
         removed.and(stale_locks).map(|removed| {
             stats.stale_locks_removed = removed;
             stats

@@ -9,7 +9,9 @@ use super::io::{Loaded, shown};
 use super::{FileStore, Inner};
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::{Created, SessionLock, SessionStore, StoreError, Update, Updated, is_live};
+use crate::store::{
+    Created, IndexEntry, SessionLock, SessionStore, StoreError, Update, Updated, is_live,
+};
 use crate::time::now_ms;
 
 impl Inner {
@@ -108,6 +110,38 @@ impl SessionStore for FileStore {
         self.inner.settings.ttl
     }
 
+    fn supports_indexes(&self) -> bool {
+        true
+    }
+
+    /// `<dir>/.index/<key>/<value>/<id>`, an empty file (see [`FileStore`]).
+    async fn index_insert(&self, entry: IndexEntry<'_>, id: &SessionId) -> Result<(), StoreError> {
+        let (key, value, id) = owned(entry, id.as_str());
+        self.run(move |inner| inner.index_insert(IndexEntry::new(&key, &value), &id))
+            .await
+    }
+
+    async fn index_remove(
+        &self,
+        entry: IndexEntry<'_>,
+        ids: &[SessionId],
+    ) -> Result<(), StoreError> {
+        let (key, value, _) = owned(entry, "");
+        let ids = ids.to_vec();
+        self.run(move |inner| inner.index_remove(IndexEntry::new(&key, &value), &ids))
+            .await
+    }
+
+    async fn index_members(&self, entry: IndexEntry<'_>) -> Result<Vec<SessionId>, StoreError> {
+        let (key, value, _) = owned(entry, "");
+        self.run(move |inner| inner.index_members(IndexEntry::new(&key, &value)))
+            .await
+    }
+
+    async fn index_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|inner| inner.index_keys()).await
+    }
+
     /// `true` on Unix systems; elsewhere [`lock`](Self::lock) fails.
     fn supports_locking(&self) -> bool {
         cfg!(unix)
@@ -122,6 +156,11 @@ impl SessionStore for FileStore {
     ) -> Result<Option<SessionLock>, StoreError> {
         self.hold(id.as_str(), wait).await
     }
+}
+
+/// What a blocking thread needs of an index call: owned copies.
+fn owned(entry: IndexEntry<'_>, id: &str) -> (String, String, String) {
+    (entry.key.to_owned(), entry.value.to_owned(), id.to_owned())
 }
 
 #[cfg(test)]

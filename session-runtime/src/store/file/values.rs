@@ -1,0 +1,235 @@
+//! The file store's index of indexed fields' values (`#[session(index)]`):
+//! `<dir>/.index/<key>/<value>/<id>`, one empty file per session and value,
+//! whose modification time is when it was last written.
+//!
+//! Key and value are named by their base64url text (a value too long for a
+//! file name by `~` and the hex of its SHA-256). Each operation is one file
+//! created or removed, so processes sharing the directory need no lock: an
+//! entry is written before its session, readers check every id against its
+//! session, and the reap removes the entries of sessions that are gone.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest as _, Sha256};
+
+use super::Inner;
+use super::io::io_error;
+use crate::id::{SessionId, is_valid};
+use crate::store::{INDEX_GRACE, IndexEntry, StoreError};
+
+/// The longest name given a key or value as its base64url text; longer
+/// ones are named by their hash (file names stop at 255 bytes).
+const LONGEST_NAME: usize = 200;
+
+/// The file name standing for `text`.
+fn name_of(text: &str) -> String {
+    let encoded = URL_SAFE_NO_PAD.encode(text);
+    if encoded.len() <= LONGEST_NAME {
+        return encoded;
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    let mut name = String::with_capacity(1 + 2 * digest.len());
+    name.push('~');
+    for byte in digest {
+        name.push_str(&format!("{byte:02x}"));
+    }
+    name
+}
+
+/// The text a name stands for, unless it is a hash.
+fn text_of(name: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(name).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+impl Inner {
+    fn index_dir(&self) -> PathBuf {
+        self.settings.dir.join(".index")
+    }
+
+    fn value_dir(&self, entry: IndexEntry<'_>) -> PathBuf {
+        self.index_dir()
+            .join(name_of(entry.key))
+            .join(name_of(entry.value))
+    }
+
+    /// The entry file of `id`; the id is checked first, as for session files.
+    fn entry_path(&self, dir: &Path, id: &str) -> Result<PathBuf, StoreError> {
+        if !is_valid(id) {
+            return Err(StoreError::new(
+                "file store: refusing an invalid session id",
+            ));
+        }
+        Ok(dir.join(id))
+    }
+
+    pub(super) fn index_insert(&self, entry: IndexEntry<'_>, id: &str) -> Result<(), StoreError> {
+        let dir = self.value_dir(entry);
+        let path = self.entry_path(&dir, id)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.settings.mode);
+        // A reap may remove the emptied value directory between its creation
+        // and the entry's: create it again.
+        let mut attempts = 0;
+        let file = loop {
+            match options.open(&path) {
+                Ok(file) => break file,
+                Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                    self.create_dir(&dir)?;
+                }
+                Err(error) => return Err(io_error("create", &path, error)),
+            }
+        };
+        // Written again, it starts its grace again (see `reap_index`).
+        file.set_modified(SystemTime::now())
+            .map_err(|error| io_error("stamp", &path, error))?;
+        if self.settings.fsync {
+            // The entry must be as durable as the session written after it.
+            let parents = [
+                dir.as_path(),
+                dir.parent().unwrap_or(&dir),
+                &self.index_dir(),
+            ];
+            for parent in parents {
+                sync(parent);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn index_remove(
+        &self,
+        entry: IndexEntry<'_>,
+        ids: &[SessionId],
+    ) -> Result<(), StoreError> {
+        let dir = self.value_dir(entry);
+        for id in ids {
+            let path = self.entry_path(&dir, id.as_str())?;
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error("remove", &path, error)),
+            }
+        }
+        remove_if_empty(&dir);
+        if let Some(key_dir) = dir.parent() {
+            remove_if_empty(key_dir);
+        }
+        Ok(())
+    }
+
+    pub(super) fn index_members(
+        &self,
+        entry: IndexEntry<'_>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let dir = self.value_dir(entry);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error("list", &dir, error)),
+        };
+        Ok(entries
+            .filter_map(|entry| SessionId::parse(entry.ok()?.file_name().to_str()?))
+            .collect())
+    }
+
+    pub(super) fn index_keys(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.index_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io_error("list", &dir, error)),
+        };
+        Ok(entries
+            .filter_map(|entry| text_of(entry.ok()?.file_name().to_str()?))
+            .collect())
+    }
+
+    /// Removes the entries, older than [`INDEX_GRACE`], of sessions that have
+    /// no file, then the directories left empty; returns how many entries.
+    /// Run by the reap after it removed the expired sessions.
+    pub(super) fn reap_index(&self, mut pace: impl FnMut()) -> usize {
+        let settled = SystemTime::now()
+            .checked_sub(INDEX_GRACE)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut removed = 0;
+        for key_dir in subdirectories(&self.index_dir()) {
+            for value_dir in subdirectories(&key_dir) {
+                let Ok(entries) = fs::read_dir(&value_dir) else {
+                    continue;
+                };
+                for entry in entries {
+                    pace();
+                    let Ok(entry) = entry else { continue };
+                    let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
+                        continue;
+                    };
+                    let written = entry.metadata().and_then(|meta| meta.modified());
+                    let young = written.is_ok_and(|written| written > settled);
+                    // A session's file, present or not, under this handle's extension.
+                    let stored = self.file_path(&id).map(|path| path.exists());
+                    if !young
+                        && matches!(stored, Ok(false))
+                        && fs::remove_file(entry.path()).is_ok()
+                    {
+                        removed += 1;
+                    }
+                }
+                remove_if_empty(&value_dir);
+            }
+            remove_if_empty(&key_dir);
+        }
+        removed
+    }
+}
+
+fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// Removes `dir` if it is empty; a directory that is not (an entry written
+/// meanwhile) stays, which is the point.
+fn remove_if_empty(dir: &Path) {
+    let _ = fs::remove_dir(dir);
+}
+
+/// Best effort, as the store's other directory syncs.
+fn sync(dir: &Path) {
+    if let Err(error) = File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::debug!(%error, dir = %dir.display(), "file store: cannot fsync the directory");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stand_for_their_text_and_long_ones_are_hashed() {
+        for text in ["user", r#""alice""#, "42", r#""a/b\\..""#] {
+            let name = name_of(text);
+            assert!(!name.contains('/') && !name.starts_with('.'), "{name}");
+            assert_eq!(text_of(&name).as_deref(), Some(text));
+        }
+        let long = format!("\"{}\"", "x".repeat(400));
+        let name = name_of(&long);
+        assert!(name.starts_with('~') && name.len() == 65, "{name}");
+        assert_eq!(text_of(&name), None);
+        assert_ne!(name_of(&long), name_of(&format!("\"{}\"", "y".repeat(400))));
+    }
+}
