@@ -373,6 +373,11 @@ impl IndexedKeys {
         }
     }
 
+    /// Whether the layer knows of any indexed field.
+    pub(crate) fn any(&self) -> bool {
+        !read(&self.0).is_empty()
+    }
+
     /// The indexed values `record` holds, as (key, JSON) pairs, for the keys
     /// `wanted` picks; `null`s are not indexed.
     pub(crate) fn values(

@@ -282,6 +282,17 @@ impl RequestSession {
         })
     }
 
+    /// Gives a session about to be stored under a new id its creation time,
+    /// if it has none and the layer has indexed fields: the sessions of a
+    /// user are listed with it ([`SessionInfo::created`](crate::SessionInfo)).
+    /// Without indexes (and without `absolute_timeout`, which always sets
+    /// it), sessions are stored as express-session stores them, without it.
+    fn stamp_created(&self, record: &mut Record, now: u64) {
+        if record.created.is_none() && self.config.indexed.any() {
+            record.created = Some(now);
+        }
+    }
+
     /// The layer's store.
     pub(crate) fn store(&self) -> Arc<dyn DynStore> {
         Arc::clone(&self.store)
@@ -330,6 +341,9 @@ impl RequestSession {
             let now = now_ms();
             active.record.cookie.touch(now);
             active.record.last_access = Some(now);
+            if !active.persisted {
+                self.stamp_created(&mut active.record, now);
+            }
             Ok((
                 active.id().clone(),
                 active.persisted,

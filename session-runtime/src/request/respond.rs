@@ -134,6 +134,9 @@ impl RequestSession {
             StoreAction::Create | StoreAction::Update => {
                 let id = active.id().clone();
                 let persisted = decision.store == StoreAction::Update;
+                if !persisted {
+                    self.stamp_created(&mut active.record, now);
+                }
                 self.write(id, persisted, &active.record, &active.changed, hold)
                     .await?
             }

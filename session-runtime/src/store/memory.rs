@@ -717,6 +717,37 @@ mod tests {
     }
 
     #[test]
+    fn the_reap_removes_the_index_entries_of_gone_sessions_once_settled() {
+        use crate::store::{INDEX_GRACE, IndexEntry};
+        use crate::time::duration_ms;
+        let store = MemoryStore::new();
+        let shared = &store.inner.shared;
+        let now = 10_000_000;
+        let grace = duration_ms(INDEX_GRACE);
+        let alice = IndexEntry::new("user", r#""alice""#);
+        let id = |text: &str| SessionId::parse(text).unwrap();
+        // `live` is stored and lives on; `expiring` is stored and expires
+        // at `now`; `destroyed` was stored once; `coming` is an entry just
+        // written for a session whose create is still under way.
+        for (name, expires_at) in [("live", now + 10 * grace), ("expiring", now)] {
+            let created = create_at(&store, name, &expiring_at(expires_at), now - 2 * grace);
+            assert_eq!(created, Created::Stored);
+        }
+        for name in ["live", "expiring", "destroyed"] {
+            shared.index.insert(alice, &id(name), now - 2 * grace);
+        }
+        shared.index.insert(alice, &id("coming"), now);
+        assert_eq!(shared.remove_expired(now + 1), 1);
+        let mut left = shared.index.members(alice);
+        left.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(left, [id("coming"), id("live")]);
+        // A grace later, the session still not stored: its entry goes too.
+        shared.remove_expired(now + grace + 1);
+        assert_eq!(shared.index.members(alice), [id("live")]);
+        assert_eq!(shared.index.len(), 1, "nothing else is kept");
+    }
+
+    #[test]
     fn every_operation_sees_a_session_live_until_its_expiry_and_gone_a_ms_later() {
         let store = MemoryStore::new();
         let shared = &store.inner.shared;

@@ -218,6 +218,69 @@ fn sync(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::file::FileStore;
+    use crate::store::file::tests::{TestDir, accessed};
+    use crate::store::{Created, SessionStore as _};
+
+    fn id(text: &str) -> SessionId {
+        SessionId::parse(text).unwrap()
+    }
+
+    /// Sets the entry file of `id` under `entry` to `age` old.
+    fn age(store: &FileStore, entry: IndexEntry<'_>, id: &str, age: std::time::Duration) {
+        let path = store.inner.value_dir(entry).join(id);
+        let file = File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_reap_removes_the_entries_of_gone_sessions_once_settled() {
+        let dir = TestDir::new("index-reap");
+        let store = FileStore::new(dir.path())
+            .with_reap_interval(None)
+            .with_ttl(std::time::Duration::from_secs(3600));
+        let alice = IndexEntry::new("user", r#""alice""#);
+        let settled = INDEX_GRACE + std::time::Duration::from_secs(1);
+        // `live` is stored; `expired` is stored but past its lifetime;
+        // `destroyed` is not stored; `coming` is an entry just written for a
+        // session whose write is still under way.
+        assert_eq!(
+            store.create(&id("live"), &accessed(0)).await.unwrap(),
+            Created::Stored
+        );
+        let old = accessed(2 * 3_600_000);
+        assert_eq!(
+            store.create(&id("expired"), &old).await.unwrap(),
+            Created::Stored
+        );
+        for name in ["live", "expired", "destroyed", "coming"] {
+            store.index_insert(alice, &id(name)).await.unwrap();
+        }
+        for name in ["live", "expired", "destroyed"] {
+            age(&store, alice, name, settled);
+        }
+        let stats = store.remove_expired().await.unwrap();
+        assert_eq!((stats.removed, stats.index_entries_removed), (1, 2));
+        let mut left = store.index_members(alice).await.unwrap();
+        left.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(left, [id("coming"), id("live")]);
+        age(&store, alice, "coming", settled);
+        assert_eq!(
+            store.remove_expired().await.unwrap().index_entries_removed,
+            1
+        );
+        assert_eq!(store.index_members(alice).await.unwrap(), [id("live")]);
+        // A value whose last entry goes leaves no directory behind.
+        store.destroy(&id("live")).await.unwrap();
+        store.index_remove(alice, &[id("live")]).await.unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(".index"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(store.index_keys().await.unwrap().is_empty());
+    }
 
     #[test]
     fn names_stand_for_their_text_and_long_ones_are_hashed() {

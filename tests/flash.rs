@@ -1,0 +1,206 @@
+//! Flash fields (`#[session(flash)]`, `Flash<T>`): set in one request, seen by
+//! the next request that extracts the schema, then gone, read or not; one
+//! save to set, one save to remove; a redirect carries it.
+
+mod support;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use session_runtime::{FileStore, Flash, MemoryStore, Session, SessionLayer, SessionStore};
+use support::{Client, CountingStore, TempDir};
+
+#[derive(Session)]
+struct Notices {
+    #[session(flash)]
+    notice: Flash<String>,
+    #[session(default = 0)]
+    visits: u64,
+}
+
+/// Another schema of the same session, without the flash field.
+#[derive(Session)]
+struct Other {
+    #[session(default = 0)]
+    other: u64,
+}
+
+/// Sets the flash and redirects, as a form handler does.
+async fn save(mut session: Session<Notices>) -> Redirect {
+    session.notice.set("saved".to_owned());
+    Redirect::to("/")
+}
+
+/// Shows the flash, touching nothing else.
+async fn show(session: Session<Notices>) -> String {
+    session.notice.get().cloned().unwrap_or_default()
+}
+
+/// Shows the flash and counts a visit: a mutable access that leaves the flash alone.
+async fn visit(mut session: Session<Notices>) -> String {
+    session.visits += 1;
+    session.notice.get().cloned().unwrap_or_default()
+}
+
+/// Shows what it received, and leaves the same message again.
+async fn again(mut session: Session<Notices>) -> String {
+    let shown = session.notice.get().cloned().unwrap_or_default();
+    session.notice.set(shown.clone());
+    shown
+}
+
+/// Sets a flash, then takes it back.
+async fn cancel(mut session: Session<Notices>) -> &'static str {
+    session.notice.set("never".to_owned());
+    session.notice.clear();
+    "cancelled"
+}
+
+/// A request of the session that does not extract `Notices`.
+async fn elsewhere(mut session: Session<Other>) -> String {
+    session.other += 1;
+    session.other.to_string()
+}
+
+fn app(store: impl SessionStore) -> Router {
+    routes().layer(SessionLayer::new(store, "flash secret"))
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/save", post(save))
+        .route("/", get(show))
+        .route("/visit", get(visit))
+        .route("/again", get(again))
+        .route("/cancel", post(cancel))
+        .route("/elsewhere", get(elsewhere))
+}
+
+/// The whole round trip on one store: set before a redirect, shown once
+/// after it, not on a reload.
+async fn shown_once_after_a_redirect(store: impl SessionStore) {
+    let mut browser = Client::new(app(store));
+    let saved = browser.post("/save").await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(saved.header("location"), Some("/"));
+    assert!(saved.sid().is_some(), "the flash's session gets its cookie");
+    let shown = browser.get("/").await;
+    assert_eq!(
+        (shown.status, shown.body.as_str()),
+        (StatusCode::OK, "saved")
+    );
+    assert_eq!(
+        browser.get("/").await.body,
+        "",
+        "shown once, not on a reload"
+    );
+    assert_eq!(browser.get("/visit").await.body, "");
+}
+
+#[tokio::test]
+async fn a_flash_is_shown_once_after_a_redirect_in_the_memory_store() {
+    shown_once_after_a_redirect(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn a_flash_is_shown_once_after_a_redirect_in_the_file_store() {
+    let dir = TempDir::new("flash");
+    shown_once_after_a_redirect(FileStore::new(dir.path())).await;
+    // Nothing of the flash is left in the session file.
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    assert_eq!(files.len(), 1);
+    let stored = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        !stored.contains("notice") && !stored.contains("saved"),
+        "{stored}"
+    );
+}
+
+#[tokio::test]
+async fn setting_costs_one_save_and_seeing_it_costs_one_save_then_none() {
+    let store = CountingStore::new();
+    let calls = store.calls.clone();
+    let mut browser = Client::new(app(store.clone()));
+    browser.post("/save").await;
+    assert_eq!(calls.saves(), 1, "setting: the new session's one save");
+    browser.get("/").await;
+    assert_eq!(calls.saves(), 2, "seeing it: one save, which removes it");
+    assert_eq!(calls.changed.lock().unwrap().last().unwrap(), &["notice"]);
+    browser.get("/").await;
+    browser.get("/").await;
+    assert_eq!(calls.saves(), 2, "nothing to remove: no save");
+}
+
+#[tokio::test]
+async fn a_request_that_only_mutates_other_fields_still_removes_the_flash() {
+    let mut browser = Client::new(app(MemoryStore::new()));
+    browser.post("/save").await;
+    assert_eq!(browser.get("/visit").await.body, "saved");
+    assert_eq!(browser.get("/visit").await.body, "");
+    assert_eq!(browser.get("/").await.body, "");
+}
+
+#[tokio::test]
+async fn the_same_message_set_again_is_shown_again() {
+    // Received "saved", left "saved" again: not mistaken for no change.
+    let mut browser = Client::new(app(MemoryStore::new()));
+    browser.post("/save").await;
+    assert_eq!(browser.get("/again").await.body, "saved");
+    assert_eq!(browser.get("/again").await.body, "saved");
+    assert_eq!(browser.get("/").await.body, "saved");
+    assert_eq!(browser.get("/").await.body, "");
+}
+
+#[tokio::test]
+async fn a_request_of_another_schema_leaves_the_flash_for_the_next_that_shows_it() {
+    let mut browser = Client::new(app(MemoryStore::new()));
+    browser.post("/save").await;
+    assert_eq!(browser.get("/elsewhere").await.body, "1");
+    assert_eq!(browser.get("/").await.body, "saved");
+    assert_eq!(browser.get("/").await.body, "");
+}
+
+#[tokio::test]
+async fn a_flash_cleared_in_its_request_is_never_shown() {
+    let store = CountingStore::new();
+    let calls = store.calls.clone();
+    let mut browser = Client::new(app(store));
+    browser.post("/save").await;
+    assert_eq!(browser.post("/cancel").await.body, "cancelled");
+    assert_eq!(
+        browser.get("/").await.body,
+        "",
+        "the received one was seen by /cancel"
+    );
+    assert_eq!(browser.get("/").await.body, "");
+    // /cancel saved once (the removal of "saved"), nothing stored for "never".
+    let changed = calls.changed.lock().unwrap();
+    assert!(
+        changed.iter().all(|fields| !fields.is_empty()),
+        "{changed:?}"
+    );
+    assert_eq!(calls.saves(), 2, "{changed:?}");
+}
+
+#[tokio::test]
+async fn a_flash_survives_cycle_id_and_is_seen_under_the_new_id() {
+    async fn login(mut session: Session<Notices>) -> Redirect {
+        session.cycle_id().await.unwrap();
+        session.notice.set("welcome".to_owned());
+        Redirect::to("/")
+    }
+    let router = routes()
+        .route("/login", post(login))
+        .layer(SessionLayer::new(MemoryStore::new(), "flash secret"));
+    let mut browser = Client::new(router);
+    let first = browser.post("/save").await.sid().unwrap();
+    let second = browser.post("/login").await.sid().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(browser.get("/").await.body, "welcome");
+    assert_eq!(browser.get("/").await.body, "");
+}

@@ -1,0 +1,364 @@
+//! Indexed fields (`#[session(index)]`) and `Sessions`: a user's sessions
+//! listed and ended, in a real axum app over the memory and file stores (the
+//! Redis store runs the same in tests/redis_index.rs; the login example runs
+//! them over real HTTP in tests/login_example.rs).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use session_runtime::{FileStore, MemoryStore, Session, SessionLayer, SessionStore, Sessions};
+use support::{Client, CountingStore, LogCapture, TempDir};
+
+#[derive(Session)]
+struct Auth {
+    #[session(index)]
+    user: Option<String>,
+}
+
+#[derive(Session)]
+struct Cart {
+    #[session(default = 0)]
+    items: u64,
+}
+
+async fn login(Path(name): Path<String>, mut session: Session<Auth>) -> String {
+    session.cycle_id().await.unwrap();
+    session.user = Some(name);
+    session.id().to_string()
+}
+
+/// Changes the user without a new id (a bad practice the index must survive).
+async fn become_user(Path(name): Path<String>, mut session: Session<Auth>) -> &'static str {
+    session.user = Some(name);
+    "ok"
+}
+
+async fn whoami(session: Session<Auth>) -> String {
+    session.user.clone().unwrap_or_default()
+}
+
+/// The current user's sessions: `id*` for this one, one per line.
+async fn list(session: Session<Auth>, sessions: Sessions) -> String {
+    let current = session.id();
+    let mut lines: Vec<String> = sessions
+        .list(Auth::user_index(), &session.user)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|info| {
+            assert_eq!(info.data.user, session.user, "listed under another user");
+            assert!(info.last_access.is_some() && info.created.is_some() && info.expires.is_some());
+            let mark = if info.id == current { "*" } else { "" };
+            format!("{}{mark}", info.id)
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+async fn logout_everywhere(session: Session<Auth>, sessions: Sessions) -> String {
+    let ended = sessions
+        .destroy_all(Auth::user_index(), &session.user)
+        .await
+        .unwrap();
+    session.destroy();
+    ended.to_string()
+}
+
+async fn logout_others(session: Session<Auth>, sessions: Sessions) -> String {
+    let ended = sessions
+        .destroy_all_except(Auth::user_index(), &session.user, &session.id())
+        .await
+        .unwrap();
+    ended.to_string()
+}
+
+async fn logout(session: Session<Auth>) -> &'static str {
+    session.destroy();
+    "bye"
+}
+
+/// A handler that knows only the cart, and gives the session a new id.
+async fn cart_cycle(mut cart: Session<Cart>) -> String {
+    cart.cycle_id().await.unwrap();
+    cart.items += 1;
+    cart.id().to_string()
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/login/{name}", post(login))
+        .route("/become/{name}", post(become_user))
+        .route("/", get(whoami))
+        .route("/sessions", get(list))
+        .route("/logout-everywhere", post(logout_everywhere))
+        .route("/logout-others", post(logout_others))
+        .route("/logout", post(logout))
+        .route("/cart-cycle", post(cart_cycle))
+}
+
+fn app(layer: SessionLayer) -> Router {
+    routes().layer(layer)
+}
+
+fn layer(store: impl SessionStore) -> SessionLayer {
+    SessionLayer::new(store, "index secret")
+}
+
+/// Three browsers log in as alice, one as bob; the lists, "all but this
+/// one", and "everywhere", on one store.
+async fn three_browsers(store: impl SessionStore + Clone) {
+    let router = app(layer(store));
+    let mut browsers: Vec<Client> = (0..3).map(|_| Client::new(router.clone())).collect();
+    let mut ids = Vec::new();
+    for browser in &mut browsers {
+        ids.push(browser.post("/login/alice").await.body);
+    }
+    let mut bob = Client::new(router.clone());
+    let bob_id = bob.post("/login/bob").await.body;
+
+    for (n, browser) in browsers.iter_mut().enumerate() {
+        let listed = browser.get("/sessions").await.body;
+        let mut expected: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                if *id == ids[n] {
+                    format!("{id}*")
+                } else {
+                    id.clone()
+                }
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(listed, expected.join("\n"), "browser {n}'s list");
+    }
+    assert_eq!(bob.get("/sessions").await.body, format!("{bob_id}*"));
+
+    // All but this one, from the first browser.
+    assert_eq!(browsers[0].post("/logout-others").await.body, "2");
+    assert_eq!(browsers[0].get("/").await.body, "alice");
+    assert_eq!(
+        browsers[0].get("/sessions").await.body,
+        format!("{}*", ids[0])
+    );
+    for browser in &mut browsers[1..] {
+        assert_eq!(
+            browser.get("/").await.body,
+            "",
+            "its next request has no user"
+        );
+    }
+    assert_eq!(
+        bob.get("/").await.body,
+        "bob",
+        "another user's session stays"
+    );
+
+    // Log in again from the others, then everywhere from the last.
+    for browser in &mut browsers[1..] {
+        browser.post("/login/alice").await;
+    }
+    let everywhere = browsers[2].post("/logout-everywhere").await;
+    assert_eq!(everywhere.body, "3");
+    assert!(
+        everywhere
+            .set_cookie()
+            .is_some_and(|cookie| cookie.contains("Expires=Thu, 01 Jan 1970")),
+        "the caller's cookie is cleared"
+    );
+    for browser in &mut browsers {
+        assert_eq!(
+            browser.get("/").await.body,
+            "",
+            "every browser is logged out"
+        );
+    }
+    assert_eq!(bob.get("/").await.body, "bob");
+    assert_eq!(bob.get("/sessions").await.body, format!("{bob_id}*"));
+}
+
+#[tokio::test]
+async fn three_browsers_of_one_user_are_listed_and_ended_in_the_memory_store() {
+    three_browsers(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn three_browsers_of_one_user_are_listed_and_ended_in_the_file_store() {
+    let dir = TempDir::new("index-browsers");
+    three_browsers(FileStore::new(dir.path())).await;
+}
+
+#[tokio::test]
+async fn a_session_that_changed_user_is_listed_under_its_new_user_only() {
+    let router = app(layer(MemoryStore::new()));
+    let mut browser = Client::new(router.clone());
+    let id = browser.post("/login/alice").await.body;
+    browser.post("/become/bob").await;
+    assert_eq!(browser.get("/sessions").await.body, format!("{id}*"));
+    let mut alice = Client::new(router);
+    alice.post("/login/alice").await;
+    let listed = alice.get("/sessions").await.body;
+    assert!(
+        !listed.contains(&id),
+        "bob's session listed under alice: {listed}"
+    );
+    assert_eq!(
+        alice.post("/logout-everywhere").await.body,
+        "1",
+        "bob's session is not alice's to end"
+    );
+    assert_eq!(browser.get("/").await.body, "bob");
+}
+
+#[tokio::test]
+async fn an_expired_session_disappears_from_the_list() {
+    let store = MemoryStore::new();
+    let router = app(layer(store.clone()).max_age(Duration::from_millis(1500)));
+    let (mut kept, mut left) = (Client::new(router.clone()), Client::new(router));
+    let kept_id = kept.post("/login/alice").await.body;
+    left.post("/login/alice").await;
+    assert_eq!(kept.get("/sessions").await.body.lines().count(), 2);
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // A session past half its life is extended by a request: this one stays.
+        kept.post("/become/alice").await;
+    }
+    assert_eq!(kept.get("/sessions").await.body, format!("{kept_id}*"));
+}
+
+#[tokio::test]
+async fn cycle_id_from_a_handler_that_does_not_know_the_index_keeps_the_session_listed() {
+    // A second layer on the same store: like a freshly started process, it
+    // has seen no schema with an index when its handler cycles the id.
+    let store = MemoryStore::new();
+    let mut browser = Client::new(app(layer(store.clone())));
+    browser.post("/login/alice").await;
+    let cookie = browser.cookie.clone();
+    let mut restarted = Client::new(app(layer(store)));
+    restarted.cookie = cookie;
+    let new_id = restarted.post("/cart-cycle").await.body;
+    assert_eq!(restarted.get("/sessions").await.body, format!("{new_id}*"));
+}
+
+#[tokio::test]
+async fn a_schema_with_an_index_on_a_store_without_indexes_is_refused_loudly() {
+    let logs = LogCapture::install();
+    let store = CountingStore::new();
+    let calls = store.calls.clone();
+    let mut browser = Client::new(app(layer(store)));
+    let refused = browser.post("/login/alice").await;
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        refused.body.contains("keeps no indexes"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.set_cookie().is_none());
+    assert_eq!(calls.saves(), 0, "nothing stored that could not be listed");
+    assert!(
+        logs.contents().contains("keeps no indexes"),
+        "{}",
+        logs.contents()
+    );
+    // A schema without an index works on that store.
+    assert_eq!(browser.post("/cart-cycle").await.status, StatusCode::OK);
+}
+
+/// Logins and logouts of one user at once, from many browsers, with
+/// exclusive sessions off: afterwards the list is exactly the sessions that
+/// are logged in (no id listed that is not stored, none missing).
+async fn concurrent_logins_and_logouts(store: impl SessionStore + Clone) {
+    let router = app(layer(store));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..24 {
+        let router = router.clone();
+        tasks.spawn(async move {
+            let mut browser = Client::new(router);
+            let mut id = browser.post("/login/alice").await.body;
+            tokio::task::yield_now().await;
+            if n % 3 == 0 {
+                browser.post("/logout").await;
+                return None;
+            }
+            if n % 3 == 1 {
+                // Log in again: a new id, the old one gone.
+                id = browser.post("/login/alice").await.body;
+            }
+            Some((id, browser))
+        });
+    }
+    let mut logged_in = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        logged_in.extend(joined.unwrap());
+    }
+    let expected: BTreeSet<String> = logged_in.iter().map(|(id, _)| id.clone()).collect();
+    let (_, browser) = logged_in.first_mut().unwrap();
+    let listed: BTreeSet<String> = browser
+        .get("/sessions")
+        .await
+        .body
+        .lines()
+        .map(|line| line.trim_end_matches('*').to_owned())
+        .collect();
+    assert_eq!(listed, expected);
+    for (_, browser) in &mut logged_in {
+        assert_eq!(browser.get("/").await.body, "alice");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_logins_and_logouts_leave_the_memory_stores_index_exact() {
+    concurrent_logins_and_logouts(MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_logins_and_logouts_leave_the_file_stores_index_exact() {
+    let dir = TempDir::new("index-concurrent");
+    concurrent_logins_and_logouts(FileStore::new(dir.path())).await;
+}
+
+#[tokio::test]
+async fn sessions_work_outside_requests_and_ignore_none() {
+    let store = MemoryStore::new();
+    let layer = layer(store.clone());
+    let sessions = layer.sessions();
+    let mut browser = Client::new(app(layer));
+    browser.post("/login/alice").await;
+    let listed = sessions
+        .list(Auth::user_index(), &Some("alice".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].data.user.as_deref(), Some("alice"));
+    assert!(
+        sessions
+            .list(Auth::user_index(), &None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "None is not a value of the index"
+    );
+    assert_eq!(
+        sessions
+            .destroy_all(Auth::user_index(), &None)
+            .await
+            .unwrap(),
+        0
+    );
+    let standalone = Sessions::new(store);
+    assert_eq!(
+        standalone
+            .destroy_all(Auth::user_index(), &Some("alice".to_owned()))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(browser.get("/").await.body, "");
+    assert!(format!("{standalone:?}").contains("MemoryStore"));
+}
