@@ -193,26 +193,17 @@ fn expand(schema: &Schema<'_>, krate: &TokenStream) -> TokenStream {
         let aliases = field.aliases.iter().map(syn::LitStr::value);
         let field_name = unraw(name);
         if field.flash.is_some() {
-            // One check of the type, on the whole type: `Flash<T>` with a
-            // serde `T`. The visit then goes through the decoded value's type.
-            let decode_fn = format_ident!("__session_flash_{}", index);
-            let decode = around_type(
-                quote!(<),
-                ty,
-                quote!(as #private::FlashField>::decode_flash(fields, #type_name, #field_name, &[#key #(, #aliases)*])),
-            );
+            // Its type must be `Flash<T>`: one check, on the whole type. It is
+            // stored through serde like any field (see `Flash`'s serde impls).
+            let check_fn = format_ident!("__session_flash_{}", index);
+            let check = around_type(quote!(#private::flash_field::<), ty, quote!(>()));
             helpers.push(quote! {
-                fn #decode_fn(fields: &#private::Fields) -> #ty {
-                    #decode
+                #[allow(dead_code)]
+                fn #check_fn() {
+                    #check
                 }
             });
-            decode_inits.push(quote!(#name: #decode_fn(fields)));
-            visits.push(quote! {
-                #private::FieldVisitor::field(visitor, #private::FlashField::pending_value(&self.#name));
-            });
             flash.push(key.clone());
-            keys.push(key);
-            continue;
         }
         if field.index.is_some() {
             send_bounds.push(around_type(quote!(), ty, quote!(: #krate::IndexKey)));

@@ -44,7 +44,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use crate::flash::FlashField;
+pub use crate::flash::{FlashField, flash_field};
 pub use crate::index::Index;
 pub use crate::record::Fields;
 pub use crate::schema::{FieldVisitor, decode_field};
@@ -233,6 +233,7 @@ peel_containers! {
     [T] BTreeSet<T> => T;
     [V, S] HashMap<String, V, S> => V;
     [V] BTreeMap<String, V> => V;
+    [T] crate::Flash<T> => T;
 }
 
 /// The start value of a field without `#[session(default = ...)]`.

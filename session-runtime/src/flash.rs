@@ -2,11 +2,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use crate::record::Fields;
-use crate::schema::decode_field;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A flash message: set in one request, readable in the next request that
 /// extracts the schema, then gone, whether that request read it or not.
@@ -96,75 +92,55 @@ impl<T: fmt::Debug> fmt::Debug for Flash<T> {
     }
 }
 
-/// What `#[derive(Session)]` needs of a `#[session(flash)]` field's type:
-/// implemented by [`Flash<T>`] alone.
+/// Stored as the value this request leaves (`null` when none); read as the
+/// value the previous request left. Serde is how the derive stores every
+/// field; a `Flash` is only ever a `#[session(flash)]` field.
+impl<T: Serialize> Serialize for Flash<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.pending.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Flash<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Flash {
+            received: Option::deserialize(deserializer)?,
+            pending: None,
+        })
+    }
+}
+
+/// The type of a `#[session(flash)]` field: [`Flash<T>`] alone.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`#[session(flash)]` needs a field of type `Flash<T>`, not `{Self}`",
     label = "not a `Flash<T>`",
-    note = "write the field as `Flash<T>` (from `session_runtime::Flash`), with `T` serde's `Serialize` and `Deserialize`; or remove `flash`"
+    note = "write the field as `Flash<T>` (`session_runtime::Flash`), or remove `flash`"
 )]
-pub trait FlashField: Sized {
-    /// The value stored under the first of `keys` present, as received.
-    fn decode_flash(
-        fields: &Fields,
-        schema: &'static str,
-        field: &'static str,
-        keys: &[&'static str],
-    ) -> Self;
+pub trait FlashField {}
 
-    /// What is stored: the pending value, `null` when there is none.
-    fn pending_value(&self) -> &impl Serialize;
-}
+impl<T> FlashField for Flash<T> {}
 
-impl<T: Serialize + DeserializeOwned> FlashField for Flash<T> {
-    fn decode_flash(
-        fields: &Fields,
-        schema: &'static str,
-        field: &'static str,
-        keys: &[&'static str],
-    ) -> Self {
-        Flash {
-            received: decode_field(fields, schema, field, keys, || None),
-            pending: None,
-        }
-    }
-
-    fn pending_value(&self) -> &impl Serialize {
-        &self.pending
-    }
-}
+/// Checks, for the derive, that a `#[session(flash)]` field is a [`Flash<T>`].
+#[doc(hidden)]
+pub fn flash_field<F: FlashField>() {}
 
 #[cfg(test)]
 mod tests {
-    use serde_json::value::RawValue;
-
     use super::*;
 
     #[test]
-    fn a_received_value_is_read_and_a_set_one_is_what_is_stored() {
-        let mut fields = Fields::default();
-        fields.set(
-            "notice",
-            RawValue::from_string(r#""hello""#.to_owned()).unwrap(),
-        );
-        let mut flash: Flash<String> = Flash::decode_flash(&fields, "S", "notice", &["notice"]);
+    fn it_reads_what_was_left_and_stores_what_it_leaves() {
+        let mut flash: Flash<String> = serde_json::from_str(r#""hello""#).unwrap();
         assert_eq!(flash.get().map(String::as_str), Some("hello"));
-        assert_eq!(
-            serde_json::to_string(flash.pending_value()).unwrap(),
-            "null"
-        );
+        assert_eq!(serde_json::to_string(&flash).unwrap(), "null");
         flash.set("again".to_owned());
         assert_eq!(flash.get().map(String::as_str), Some("hello"));
         assert_eq!(flash.pending().map(String::as_str), Some("again"));
-        assert_eq!(
-            serde_json::to_string(flash.pending_value()).unwrap(),
-            r#""again""#
-        );
+        assert_eq!(serde_json::to_string(&flash).unwrap(), r#""again""#);
         assert_eq!(flash.clear().as_deref(), Some("again"));
         assert_eq!(flash.pending(), None);
-        let empty: Flash<String> =
-            Flash::decode_flash(&Fields::default(), "S", "notice", &["notice"]);
+        let empty: Flash<String> = serde_json::from_str("null").unwrap();
         assert_eq!(empty, Flash::default());
         assert_eq!(
             format!("{empty:?}"),

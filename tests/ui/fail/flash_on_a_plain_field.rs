@@ -1,0 +1,9 @@
+use session_runtime::Session;
+
+#[derive(Session)]
+struct Notices {
+    #[session(flash)]
+    notice: Option<String>,
+}
+
+fn main() {}
