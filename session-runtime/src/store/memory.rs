@@ -33,6 +33,10 @@ use crate::time::now_ms;
 /// - **Bounded, if asked**: [`with_max_sessions`](MemoryStore::with_max_sessions)
 ///   caps how many sessions it holds; a create over the cap fails, and no live
 ///   session is ever evicted.
+/// - **Indexed** ([`#[session(index)]`](crate::Sessions)): the ids of the
+///   sessions holding each value of an indexed field, in a map beside the
+///   shards; each reap also removes the entries of sessions no longer stored
+///   once they are a minute old ([`INDEX_GRACE`](super::INDEX_GRACE)).
 /// - **Encoded**: records are kept as JSON text, never as live objects, so a
 ///   handler can never alias stored state.
 /// - **Field merge**: a save that names its changed fields merges just those
@@ -288,8 +292,9 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// Removes every expired session now; returns how many were removed.
-    /// The background task calls this every reap interval, on tokio's
+    /// Removes every expired session now, and the index entries of sessions
+    /// no longer stored that are older than [`INDEX_GRACE`](super::INDEX_GRACE);
+    /// returns how many sessions were removed. The background task calls this every reap interval, on tokio's
     /// blocking pool: it takes time in proportion to the sessions stored, so
     /// call it from a blocking context too when the store is large.
     ///

@@ -54,6 +54,15 @@ use super::{StoreError, spawn_reaper};
 ///   the file, pausing 1 ms at first and up to 20 ms, so another process's
 ///   next request may go first. It needs a Unix system and a file system on
 ///   which `flock` holds between the processes sharing it (any local one).
+/// - **Indexes** ([`#[session(index)]`](crate::Sessions)): the sessions of
+///   each value of an indexed field are empty files
+///   `<dir>/.index/<key>/<value>/<id>` (key and value in base64url, a value
+///   too long for a file name as `~` and its SHA-256), each written before
+///   its session and, with fsync on, made durable first. Listing a value
+///   reads one directory. The layer removes a logged-out session's files;
+///   the reap removes those of sessions that are gone once they are a minute
+///   old ([`INDEX_GRACE`](crate::store::INDEX_GRACE)), and the directories
+///   left empty. Processes sharing the directory share the index.
 /// - **Quiet misses**: a missing file is "no session" at once, without
 ///   retries or logs. A corrupt or foreign file (not JSON, not an object, no
 ///   `__lastAccess`, binary) is "no session" plus one warning, never an error
