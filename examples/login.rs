@@ -6,8 +6,9 @@
 //! cargo run --features redis --example login -- --store redis [--url redis://HOST:PORT] [--max-age SECONDS]
 //! ```
 //!
-//! - `GET /`: the login form, or the user's name, their sessions (last
-//!   access, this one marked) and the logout buttons; a flash message once.
+//! - `GET /`: the login form, or the user's name, their sessions (oldest
+//!   login first, with its last access, this one marked) and the logout
+//!   buttons; a flash message once.
 //!   Without a logged-in session it stores nothing and sets no cookie.
 //! - `POST /login` (form field `name`): a new session id (against session
 //!   fixation), the user, and `303` to `/` with "logged in as NAME". An empty
@@ -46,6 +47,9 @@ struct Login {
     /// Indexed: `Sessions` finds every session of a user by it.
     #[session(index)]
     user: Option<String>,
+    /// When the user logged in (the store records a session's creation only
+    /// under an absolute timeout, and a login is what the list shows).
+    logged_in_at: Option<SystemTime>,
     /// Shown by the next page, once.
     #[session(flash)]
     notice: Flash<String>,
@@ -61,10 +65,13 @@ async fn home(session: Session<Login>, sessions: Sessions) -> Result<Html<String
         return Ok(page(&body));
     };
     let _ = writeln!(body, "<h1>Hello, {}</h1>", escape(user));
-    body.push_str("<table>\n<tr><th>last access</th><th></th></tr>\n");
+    body.push_str("<table>\n<tr><th>logged in</th><th>last access</th><th></th></tr>\n");
     let current = session.id();
-    for info in sessions.list(Login::user_index(), &session.user).await? {
-        body.push_str(&session_row(&info, info.id == current));
+    let mut list = sessions.list(Login::user_index(), &session.user).await?;
+    // Oldest login first, so that rows stay put as sessions are used.
+    list.sort_by_key(|info| info.data.logged_in_at);
+    for info in &list {
+        body.push_str(&session_row(info, info.id == current));
     }
     body.push_str("</table>\n");
     body.push_str(LOGOUT_FORMS);
@@ -84,6 +91,7 @@ async fn login(
     // (session fixation) names nothing afterwards.
     session.cycle_id().await?;
     session.user = Some(name.to_owned());
+    session.logged_in_at = Some(SystemTime::now());
     session.notice.set(format!("logged in as {name}"));
     Ok(Redirect::to("/"))
 }
@@ -143,7 +151,8 @@ fn page(body: &str) -> Html<String> {
 fn session_row(info: &SessionInfo<Login>, current: bool) -> String {
     let mark = if current { "this session" } else { "" };
     format!(
-        "<tr class=\"session\"><td>{}</td><td>{mark}</td></tr>\n",
+        "<tr class=\"session\"><td>{}</td><td>{}</td><td>{mark}</td></tr>\n",
+        ago(info.data.logged_in_at),
         ago(info.last_access)
     )
 }
