@@ -30,6 +30,18 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, cookie: Option<
     read_reply(stream, addr).await
 }
 
+/// `POST path` with the form `body` (`application/x-www-form-urlencoded`,
+/// already encoded) and an optional `Cookie` header.
+pub async fn post_form(addr: SocketAddr, path: &str, cookie: Option<&str>, body: &str) -> Reply {
+    let framing = format!(
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}",
+        body.len()
+    );
+    let mut stream = open(addr, "POST", path, cookie, &framing).await;
+    stream.write_all(body.as_bytes()).await.unwrap();
+    read_reply(stream, addr).await
+}
+
 /// `POST path` whose body is sent chunked, each chunk after its delay in
 /// milliseconds: a request that arrives in pieces over time.
 pub async fn request_chunked(
@@ -48,8 +60,9 @@ pub async fn request_chunked(
     read_reply(stream, addr).await
 }
 
-/// Connects and sends a request head with `framing` (`Content-Length: 0` or
-/// `Transfer-Encoding: chunked`); the caller sends the body and reads.
+/// Connects and sends a request head with `framing`, the body's header lines
+/// (`Content-Length: 0`, `Transfer-Encoding: chunked`, or a `Content-Type`
+/// and a length); the caller sends the body and reads.
 pub async fn open(
     addr: SocketAddr,
     method: &str,
