@@ -47,8 +47,8 @@ struct Login {
     /// Indexed: `Sessions` finds every session of a user by it.
     #[session(index)]
     user: Option<String>,
-    /// When the user logged in (the store records a session's creation only
-    /// under an absolute timeout, and a login is what the list shows).
+    /// When the user logged in: the list shows logins, and a session may
+    /// have been created earlier, anonymous (`SessionInfo::created`).
     logged_in_at: Option<SystemTime>,
     /// Shown by the next page, once.
     #[session(flash)]

@@ -132,9 +132,13 @@ impl<T, V> fmt::Debug for Index<T, V> {
 pub struct SessionInfo<T> {
     /// Its id (shown redacted by `Debug`).
     pub id: SessionId,
-    /// When it was created, where the store knows.
+    /// When it was first stored: recorded for every session of a layer that
+    /// knows an indexed field (and under an absolute timeout); `None` for a
+    /// session stored before. `cycle_id` keeps it.
     pub created: Option<SystemTime>,
-    /// When a request last used it.
+    /// When a request last saved or touched it. A request that changes
+    /// nothing writes it only once half the session's lifetime has passed,
+    /// so it can lag the last request by up to half a lifetime.
     pub last_access: Option<SystemTime>,
     /// When it expires unless used again.
     pub expires: Option<SystemTime>,
