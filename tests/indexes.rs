@@ -6,6 +6,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,7 +14,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use session_runtime::{FileStore, MemoryStore, Session, SessionLayer, SessionStore, Sessions};
-use support::{Client, CountingStore, LogCapture, TempDir};
+use support::{Client, CountingStore, Gate, LogCapture, TempDir};
 
 #[derive(Session)]
 struct Auth {
@@ -87,6 +88,29 @@ async fn logout(session: Session<Auth>) -> &'static str {
 /// A handler that knows only the cart, and gives the session a new id.
 async fn cart_cycle(mut cart: Session<Cart>) -> String {
     cart.cycle_id().await.unwrap();
+    cart.items += 1;
+    cart.id().to_string()
+}
+
+/// Loads the session, waits on the gate, then logs in again (a new id for
+/// the same data, as a "remember me" or a re-login does) and marks it.
+async fn slow_cycle(
+    axum::extract::State(gate): axum::extract::State<Arc<Gate>>,
+    mut cart: Session<Cart>,
+) -> String {
+    gate.hold().await;
+    cart.cycle_id().await.unwrap();
+    cart.items += 1;
+    cart.id().to_string()
+}
+
+/// Loads the session, gives it a new id, then waits on the gate.
+async fn cycle_then_wait(
+    axum::extract::State(gate): axum::extract::State<Arc<Gate>>,
+    mut cart: Session<Cart>,
+) -> String {
+    cart.cycle_id().await.unwrap();
+    gate.hold().await;
     cart.items += 1;
     cart.id().to_string()
 }
@@ -361,4 +385,101 @@ async fn sessions_work_outside_requests_and_ignore_none() {
     );
     assert_eq!(browser.get("/").await.body, "");
     assert!(format!("{standalone:?}").contains("MemoryStore"));
+}
+
+/// The router of `routes()` plus the two gated handlers, on `store`.
+fn gated_app(store: MemoryStore, gate: &Arc<Gate>) -> Router {
+    let gated = Router::new()
+        .route("/slow-cycle", post(slow_cycle))
+        .route("/cycle-then-wait", post(cycle_then_wait))
+        .with_state(Arc::clone(gate));
+    routes().merge(gated).layer(layer(store))
+}
+
+/// Runs `slow` with `browser`'s cookie; once its handler waits on the gate,
+/// runs `other`, then lets `slow` finish. Returns `slow`'s reply.
+async fn while_held(
+    router: &Router,
+    browser: &Client,
+    gate: &Arc<Gate>,
+    slow: &'static str,
+    other: impl std::future::Future<Output = ()>,
+) -> support::Reply {
+    let mut held = Client::new(router.clone());
+    held.cookie = browser.cookie.clone();
+    let task = tokio::spawn(async move { held.post(slow).await });
+    tokio::time::timeout(Duration::from_secs(10), gate.entered.notified())
+        .await
+        .expect("the slow handler loaded the session");
+    other.await;
+    gate.release.notify_one();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the slow request finished")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_request_that_loaded_a_session_before_its_logout_cannot_carry_it_to_a_new_id() {
+    let gate = Arc::new(Gate::default());
+    let store = MemoryStore::new();
+    let router = gated_app(store.clone(), &gate);
+    let mut browser = Client::new(router.clone());
+    browser.post("/login/alice").await;
+    let mut logout = Client::new(router.clone());
+    logout.cookie = browser.cookie.clone();
+    let slow = while_held(&router, &browser, &gate, "/slow-cycle", async {
+        assert_eq!(logout.post("/logout").await.body, "bye");
+    })
+    .await;
+    assert_eq!(slow.status, StatusCode::OK);
+    // The handler went on with a new, empty session: no user came with it.
+    let mut after = Client::new(router);
+    after.cookie = slow
+        .set_cookie()
+        .map(|c| support::cookie_pair(&c).to_owned());
+    assert_eq!(after.get("/").await.body, "", "the logged-out user is back");
+    let sessions = layer(store).sessions();
+    let alice = Some("alice".to_owned());
+    assert!(
+        sessions
+            .list(Auth::user_index(), &alice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_a_session_whose_request_gave_it_a_new_id_meanwhile() {
+    let gate = Arc::new(Gate::default());
+    let store = MemoryStore::new();
+    let router = gated_app(store.clone(), &gate);
+    let mut browser = Client::new(router.clone());
+    browser.post("/login/alice").await;
+    let mut other = Client::new(router.clone());
+    other.post("/login/alice").await;
+    let slow = while_held(&router, &browser, &gate, "/cycle-then-wait", async {
+        assert_eq!(other.post("/logout-everywhere").await.body, "2");
+    })
+    .await;
+    assert_eq!(slow.status, StatusCode::OK);
+    let mut after = Client::new(router);
+    after.cookie = slow
+        .set_cookie()
+        .map(|c| support::cookie_pair(&c).to_owned());
+    assert_eq!(
+        after.get("/").await.body,
+        "",
+        "a session of alice outlived log out everywhere"
+    );
+    let sessions = layer(store).sessions();
+    let alice = Some("alice".to_owned());
+    assert!(
+        sessions
+            .list(Auth::user_index(), &alice)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -260,18 +260,31 @@ impl RequestSession {
 
     /// A new id for the session: `keep_data` keeps its fields (login), else it
     /// starts over as a new session (express's `regenerate`). The old entry is
-    /// removed now, as express does.
+    /// removed now, as express does; a stored session keeping its data is
+    /// first stored under the new id (see `move_to`).
     pub(crate) async fn renew(&self, keep_data: bool) -> Result<(), SessionError> {
         let (stale, record) =
             self.with_live(|active| Ok((active.stored_ids(), active.record.clone())))?;
         let new_id = self.config.generate_id()?;
-        if keep_data {
-            self.learn_index_keys().await?;
-        }
         let hold = self.held();
+        if keep_data && !stale.is_empty() {
+            self.learn_index_keys().await?;
+            if self.still_stored(&stale).await? {
+                return self.move_to(new_id, &stale, hold.as_deref(), &record).await;
+            }
+            // Ended by another request (a logout, "log out everywhere")
+            // since this one loaded it: its data is not carried to a new
+            // id, which would undo that logout. The handler goes on with a
+            // new, empty session, as after `regenerate`.
+            tracing::debug!(
+                "cycle_id: the session was ended by another request; starting a new one"
+            );
+        }
         self.remove(&stale, hold.as_deref(), &record).await?;
+        // Its data starts over unless it is a new session not stored yet.
+        let fresh = !keep_data || !stale.is_empty();
         self.with_live(|active| {
-            if !keep_data {
+            if fresh {
                 active.record = self.fresh_record();
                 active.changed.clear();
             }
@@ -280,6 +293,39 @@ impl RequestSession {
             active.marks.id_changed();
             Ok(())
         })
+    }
+
+    /// Whether the session is still stored under each of `ids`.
+    async fn still_stored(&self, ids: &[SessionId]) -> Result<bool, StoreError> {
+        for id in ids {
+            if self.fetch(id).await?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// `cycle_id` of a stored session: the session is stored under `new_id`
+    /// at once (with its index entries), then removed from `stale`. Written
+    /// now rather than at the end of the request, so that a "log out
+    /// everywhere" running meanwhile finds the new id stored and ends it; and
+    /// in that order, so that a failure leaves the session where it was.
+    async fn move_to(
+        &self,
+        new_id: SessionId,
+        stale: &[SessionId],
+        hold: Option<&SessionLock>,
+        record: &Record,
+    ) -> Result<(), SessionError> {
+        self.with_live(|active| {
+            active.id = Some(new_id);
+            active.persisted = false;
+            active.marks.id_changed();
+            Ok(())
+        })?;
+        self.save_now(Vec::new()).await?;
+        self.remove(stale, hold, record).await?;
+        Ok(())
     }
 
     /// Gives a session about to be stored under a new id its creation time,
