@@ -154,6 +154,23 @@ fn check_index_and_flash(cx: &mut Ctxt, field: &Field<'_>) {
         }
         return;
     }
+    if let Some(alias) = field.aliases.first() {
+        if field.index.is_some() {
+            cx.error_spanned_by(
+                alias,
+                "an indexed field cannot have an `alias`: a session that holds the value under the \
+                 old key has no index entry for it, and \"log out everywhere\" would miss it; \
+                 remove the `alias` (sessions are indexed when they next store the field, or at `cycle_id`)",
+            );
+        }
+        if field.flash.is_some() {
+            cx.error_spanned_by(
+                alias,
+                "a flash field cannot have an `alias`: a flash lives for one request, so there is \
+                 no older key to read; remove the `alias`",
+            );
+        }
+    }
     if let (Some(index), Some(_)) = (&field.index, &field.flash) {
         cx.error_spanned_by(
             index,

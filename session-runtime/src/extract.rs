@@ -13,7 +13,7 @@ use crate::config::OnStoreError;
 use crate::error::{SessionError, SessionRejection};
 use crate::id::SessionId;
 use crate::record::{CookieMeta, SameSite};
-use crate::request::{LoadError, OutOfScope, RequestSession, SessionHandle, ViewConflict};
+use crate::request::{Active, LoadError, OutOfScope, RequestSession, SessionHandle, ViewConflict};
 use crate::schema::{SessionSchema, Snapshot};
 use crate::time::{duration_ms, now_ms, to_ms};
 
@@ -179,11 +179,7 @@ impl<T: SessionSchema> Session<T> {
         self.handle.reload().await?;
         let value = self
             .handle
-            .with_active(|active| {
-                let value = T::decode_session(&active.record.fields);
-                active.consume(T::FLASH);
-                value
-            })
+            .with_active(Active::open::<T>)
             .ok_or(SessionError::Ended)?;
         self.value = value;
         self.snapshot = None;
@@ -439,9 +435,7 @@ impl<T: SessionSchema, S: Send + Sync> FromRequestParts<S> for Session<T> {
         let opened = handle
             .with_active(|active| {
                 let view = active.open_view(std::any::type_name::<T>(), T::KEYS)?;
-                let value = T::decode_session(&active.record.fields);
-                active.consume(T::FLASH);
-                Ok((view, value))
+                Ok((view, active.open::<T>()))
             })
             .ok_or(SessionRejection::Store)?;
         let (view, value) = opened.map_err(|conflict: ViewConflict| {

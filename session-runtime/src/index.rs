@@ -10,12 +10,14 @@ use axum_core::extract::FromRequestParts;
 use http::request::Parts;
 use serde::Serialize;
 
+use crate::config::DEFAULT_STORE_TIMEOUT;
 use crate::error::{SessionRejection, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::request::SessionHandle;
+use crate::request::bounded_call;
 use crate::schema::SessionSchema;
-use crate::store::{DynStore, IndexEntry, SessionStore, expires_at, is_live};
+use crate::store::{BoxFuture, DynStore, IndexEntry, SessionStore, expires_at, is_live};
 use crate::sync::{read, write};
 use crate::time::now_ms;
 
@@ -52,6 +54,8 @@ pub trait IndexKey: Serialize {}
 macro_rules! index_keys {
     ($($ty:ty),*) => { $(impl IndexKey for $ty {})* };
 }
+// Not `u128`/`i128`: JSON readers that parse numbers as doubles (the
+// index's value comparison among them) cannot tell large ones apart.
 index_keys!(
     String,
     Box<str>,
@@ -61,13 +65,11 @@ index_keys!(
     u16,
     u32,
     u64,
-    u128,
     usize,
     i8,
     i16,
     i32,
     i64,
-    i128,
     isize
 );
 impl<T: IndexKey> IndexKey for Option<T> {}
@@ -149,6 +151,10 @@ pub struct SessionInfo<T> {
 /// The sessions of a store, by the values of their indexed fields: "your
 /// devices", "log out everywhere", "log out my other sessions".
 ///
+/// Every store call is bounded by the layer's `store_timeout` (a stuck or
+/// panicking store is an error, never a hang or a panic), and ending
+/// sessions goes on past a failure, then reports it.
+///
 /// Usable in a handler (it is an extractor, for the layer's store) and
 /// outside requests (from [`SessionLayer::sessions`](crate::SessionLayer::sessions)
 /// or [`Sessions::new`], for an admin route or a background job). Each call
@@ -176,6 +182,8 @@ pub struct SessionInfo<T> {
 #[derive(Clone)]
 pub struct Sessions {
     store: Arc<dyn DynStore>,
+    /// Bound on each store call, as the layer's `store_timeout`.
+    timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Sessions {
@@ -187,15 +195,30 @@ impl fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    /// The sessions of `store`.
+    /// The sessions of `store`. Each store call is bounded as the layer
+    /// bounds it by default (5 seconds; [`with_timeout`](Self::with_timeout)).
     pub fn new(store: impl SessionStore) -> Self {
-        Sessions {
-            store: Arc::new(store),
-        }
+        Self::shared(Arc::new(store), Some(DEFAULT_STORE_TIMEOUT))
     }
 
-    pub(crate) fn shared(store: Arc<dyn DynStore>) -> Self {
-        Sessions { store }
+    pub(crate) fn shared(store: Arc<dyn DynStore>, timeout: Option<Duration>) -> Self {
+        Sessions { store, timeout }
+    }
+
+    /// The longest one store call may take before it counts as a store
+    /// error (`None`: as long as the store takes). A store that panics is an
+    /// error too, never a panic out of these methods.
+    #[must_use]
+    pub fn with_timeout(self, timeout: Option<Duration>) -> Self {
+        Sessions { timeout, ..self }
+    }
+
+    async fn call<T>(
+        &self,
+        call: &'static str,
+        future: BoxFuture<'_, Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        bounded_call(call, self.timeout, future).await
     }
 
     /// The live sessions whose field `index` holds `value`, oldest first by
@@ -260,26 +283,56 @@ impl Sessions {
         let Some(json) = index_value(value)? else {
             return Ok(0);
         };
-        let ids: Vec<SessionId> = self
-            .holding_json(key, &json)
-            .await?
-            .into_iter()
-            .map(|(id, _)| id)
-            .filter(|id| Some(id) != keep)
-            .collect();
-        for id in &ids {
-            self.store.destroy(id).await?;
+        let mut ended = Vec::new();
+        let mut failed_ids: Vec<SessionId> = Vec::new();
+        let mut failed: Option<StoreError> = None;
+        // A second pass finds a session given a new id (`cycle_id`) while the
+        // first one ran: it is stored under the new id before its old one is
+        // removed, so one of the two passes sees it.
+        for _ in 0..2 {
+            let found: Vec<SessionId> = self
+                .holding_json(key, &json)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| Some(id) != keep && !ended.contains(id) && !failed_ids.contains(id))
+                .collect();
+            if found.is_empty() {
+                break;
+            }
+            // Every session is tried, whatever fails on the way.
+            for id in found {
+                match self.call("destroy", self.store.destroy(&id)).await {
+                    Ok(()) => ended.push(id),
+                    Err(error) => {
+                        failed_ids.push(id);
+                        failed.get_or_insert(error);
+                    }
+                }
+            }
         }
-        if !ids.is_empty()
+        if !ended.is_empty()
             && let Err(error) = self
-                .store
-                .index_remove(IndexEntry::new(key, &json), &ids)
+                .call(
+                    "index_remove",
+                    self.store.index_remove(IndexEntry::new(key, &json), &ended),
+                )
                 .await
         {
             // The store's reap removes them: their sessions are gone.
             tracing::warn!(%error, "could not remove the index entries of ended sessions");
         }
-        Ok(ids.len())
+        match failed {
+            None => Ok(ended.len()),
+            Some(first) => Err(StoreError::with_source(
+                format!(
+                    "{} session(s) could not be ended ({} were)",
+                    failed_ids.len(),
+                    ended.len()
+                ),
+                first,
+            )),
+        }
     }
 
     /// The live sessions stored with `value` under `key`, with their records.
@@ -304,12 +357,17 @@ impl Sessions {
         key: &'static str,
         json: &str,
     ) -> Result<Vec<(SessionId, Record)>, StoreError> {
-        let ids = self.store.index_members(IndexEntry::new(key, json)).await?;
+        let ids = self
+            .call(
+                "index_members",
+                self.store.index_members(IndexEntry::new(key, json)),
+            )
+            .await?;
         let now = now_ms();
         let ttl = self.store.ttl();
         let mut live = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(record) = self.store.load(&id).await?
+            if let Some(record) = self.call("load", self.store.load(&id)).await?
                 && expires_at(&record, ttl).is_none_or(|expires| is_live(expires, now))
                 && record
                     .fields
@@ -345,7 +403,7 @@ pub(crate) fn index_value<V: Serialize + ?Sized>(value: &V) -> Result<Option<Str
 /// Whether two JSON texts are the same value: byte-equal, as this crate
 /// writes them, or equal once parsed (a value another program stored, with
 /// other spacing or escapes).
-fn same_json(stored: &str, json: &str) -> bool {
+pub(crate) fn same_json(stored: &str, json: &str) -> bool {
     stored == json
         || serde_json::from_str::<serde_json::Value>(stored)
             .ok()
@@ -405,7 +463,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Sessions {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<SessionHandle>() {
-            Some(SessionHandle(handle)) => Ok(Sessions::shared(handle.store())),
+            Some(SessionHandle(handle)) => Ok(Sessions::shared(
+                handle.store(),
+                handle.config.store_timeout,
+            )),
             None => Err(SessionRejection::MissingLayer),
         }
     }

@@ -108,7 +108,7 @@ impl SessionLayer {
     /// ```
     #[must_use]
     pub fn sessions(&self) -> Sessions {
-        Sessions::shared(Arc::clone(&self.store))
+        Sessions::shared(Arc::clone(&self.store), self.config.store_timeout)
     }
 
     fn configure(mut self, apply: impl FnOnce(&mut Config)) -> Self {

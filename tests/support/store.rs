@@ -21,6 +21,8 @@ pub struct Calls {
     /// The fields each save wrote: every field of a create, the `changed`
     /// fields of an update.
     pub changed: Mutex<Vec<Vec<String>>>,
+    /// The flash fields each update removes (`Update::taken`).
+    pub taken: Mutex<Vec<Vec<String>>>,
 }
 
 impl Calls {
@@ -114,6 +116,12 @@ impl SessionStore for CountingStore {
 
     async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
         self.calls.updates.fetch_add(1, Ordering::SeqCst);
+        let taken = update
+            .taken
+            .iter()
+            .map(|(key, _)| (*key).to_owned())
+            .collect();
+        self.calls.taken.lock().unwrap().push(taken);
         let fields = update.changed.iter().map(|s| (*s).to_owned()).collect();
         self.before_save(fields).await?;
         let result = self.inner.update(id, update).await;

@@ -7,6 +7,7 @@ use super::decide::{End, Marks};
 use crate::error::{EncodeError, SessionError};
 use crate::id::SessionId;
 use crate::record::Record;
+use crate::schema::SessionSchema;
 
 pub(crate) struct Active {
     /// `None` for a new session until something needs its id (a save, a cookie,
@@ -17,6 +18,9 @@ pub(crate) struct Active {
     pub(crate) record: Record,
     /// Fields changed since the session was loaded or last written.
     pub(super) changed: Vec<&'static str>,
+    /// Flash fields a view has seen since then, with the values seen: to be
+    /// removed from the store, unless another request stored a newer one.
+    pub(super) consumed: Vec<(&'static str, Box<RawValue>)>,
     pub(super) marks: Marks,
     /// The store holds the session under `id`: loaded under it, or created
     /// under it during this request. Decides create or update.
@@ -62,6 +66,7 @@ impl Active {
             loaded_id: None,
             record,
             changed: Vec::new(),
+            consumed: Vec::new(),
             marks: Marks::default(),
             persisted: false,
             ended: None,
@@ -122,17 +127,43 @@ impl Active {
         }
     }
 
-    /// Removes the flash fields `keys` from the session, to be saved so: the
-    /// view that opens now has read them, and no later request sees them.
-    pub(crate) fn consume(&mut self, keys: &'static [&'static str]) {
-        for key in keys {
-            if self.record.fields.remove(key).is_some() {
-                if !self.changed.contains(key) {
-                    self.changed.push(key);
+    /// Decodes a view of `T`, then takes its flash fields out of the record:
+    /// this view shows them, and the save removes them from the store (see
+    /// [`Update::taken`](crate::store::Update)). A later view of the request
+    /// sees what the first one saw.
+    pub(crate) fn open<T: SessionSchema>(&mut self) -> T {
+        let seen_before = T::FLASH
+            .iter()
+            .any(|key| self.consumed.iter().any(|(taken, _)| taken == key));
+        let value = if seen_before {
+            let mut fields = self.record.fields.clone();
+            for (key, raw) in &self.consumed {
+                if T::FLASH.contains(key) && fields.get(key).is_none() {
+                    fields.set(key, raw.clone());
                 }
+            }
+            T::decode_session(&fields)
+        } else {
+            T::decode_session(&self.record.fields)
+        };
+        for key in T::FLASH {
+            if let Some(raw) = self.record.fields.remove(key) {
+                self.consumed.retain(|(taken, _)| taken != key);
+                self.consumed.push((key, raw));
                 self.marks.field_changed();
             }
         }
+        value
+    }
+
+    /// The flash values to remove with the next write: those seen and not
+    /// set again since (a changed field is written as it is now).
+    pub(super) fn taken(&self) -> Vec<(&'static str, Box<RawValue>)> {
+        self.consumed
+            .iter()
+            .filter(|(key, _)| !self.changed.contains(key))
+            .cloned()
+            .collect()
     }
 
     /// A cookie-settings change: saved and re-sent at the end of the request.

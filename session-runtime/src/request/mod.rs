@@ -21,6 +21,7 @@ pub(crate) use active::{Active, ViewConflict};
 
 use self::decide::End;
 use self::persist::Written;
+pub(crate) use self::persist::bounded_call;
 use crate::config::{Config, OnStoreError};
 use crate::error::{EncodeError, InvalidId, SessionError, StoreError};
 use crate::id::SessionId;
@@ -287,6 +288,7 @@ impl RequestSession {
             if fresh {
                 active.record = self.fresh_record();
                 active.changed.clear();
+                active.consumed.clear();
             }
             active.id = Some(new_id);
             active.persisted = false;
@@ -364,6 +366,7 @@ impl RequestSession {
         self.with_live(|active| {
             active.record = record;
             active.changed.clear();
+            active.consumed.clear();
             active.marks.meta_unsaved = false;
             if active.loaded_id.is_none() {
                 active.loaded_id = Some(id);
@@ -378,7 +381,7 @@ impl RequestSession {
         &self,
         changes: Vec<(&'static str, Box<RawValue>)>,
     ) -> Result<(), SessionError> {
-        let (id, persisted, record, changed) = self.with_live(|active| {
+        let (id, persisted, record, changed, taken) = self.with_live(|active| {
             if let Some(failure) = &active.failure {
                 // It stays recorded: the end of the request saves nothing either.
                 return Err(SessionError::Encode(failure.duplicate()));
@@ -395,17 +398,21 @@ impl RequestSession {
                 active.persisted,
                 active.record.clone(),
                 active.changed.clone(),
+                active.taken(),
             ))
         })?;
         let hold = self.held();
         let written = self
-            .write(id, persisted, &record, &changed, hold.as_deref())
+            .write(id, persisted, &record, &changed, &taken, hold.as_deref())
             .await?;
         self.with_live(|active| match written {
             Written::Stored(id) => {
                 active.id = Some(id);
                 active.persisted = true;
                 active.changed.retain(|key| !changed.contains(key));
+                active
+                    .consumed
+                    .retain(|(key, _)| !taken.iter().any(|(done, _)| done == key));
                 active.marks.written();
                 Ok(())
             }

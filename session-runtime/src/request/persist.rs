@@ -8,6 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::RequestSession;
+use serde_json::value::RawValue;
+
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 use crate::record::Record;
@@ -48,23 +50,7 @@ impl RequestSession {
         limit: Option<Duration>,
         future: BoxFuture<'_, Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let guarded = CatchUnwind(future);
-        let outcome = match limit {
-            Some(limit) => match tokio::time::timeout(limit, guarded).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    return Err(StoreError::new(format!(
-                        "the session store did not answer `{call}` within {limit:?}"
-                    )));
-                }
-            },
-            None => guarded.await,
-        };
-        outcome.unwrap_or_else(|panic| {
-            Err(StoreError::new(format!(
-                "the session store panicked in `{call}`: {panic}"
-            )))
-        })
+        bounded_call(call, limit, future).await
     }
 
     /// `hold` if it is the lock on `id`: the lock is the id the cookie named;
@@ -137,6 +123,7 @@ impl RequestSession {
         persisted: bool,
         record: &Record,
         changed: &[&str],
+        taken: &[(&'static str, Box<RawValue>)],
         hold: Option<&SessionLock>,
     ) -> Result<Written, SessionError> {
         let size = record.fields_len();
@@ -146,19 +133,23 @@ impl RequestSession {
                 limit: self.config.max_record_size,
             });
         }
+        let started = tokio::time::Instant::now();
         if persisted {
             self.index_before_write(&id, record, Some(changed)).await?;
             let hold = self.lock_on(&id, hold);
+            let taken: Vec<(&str, &RawValue)> =
+                taken.iter().map(|(key, raw)| (*key, &**raw)).collect();
+            let update = Update::new(record, changed).under(hold).taking(&taken);
             return Ok(
                 match self
-                    .bounded(
-                        "update",
-                        self.store
-                            .update(&id, Update::new(record, changed).under(hold)),
-                    )
+                    .bounded("update", self.store.update(&id, update))
                     .await?
                 {
-                    Updated::Stored => Written::Stored(id),
+                    Updated::Stored => {
+                        self.index_after_slow_write(started, &id, record, Some(changed))
+                            .await?;
+                        Written::Stored(id)
+                    }
                     Updated::Gone => {
                         tracing::debug!(
                             "the session was destroyed or expired while this request used it; its changes are dropped"
@@ -174,7 +165,11 @@ impl RequestSession {
                 .bounded("create", self.store.create(&id, record))
                 .await?
             {
-                Created::Stored => return Ok(Written::Stored(id)),
+                Created::Stored => {
+                    self.index_after_slow_write(started, &id, record, None)
+                        .await?;
+                    return Ok(Written::Stored(id));
+                }
                 Created::IdTaken if self.config.genid.is_some() => break,
                 Created::IdTaken => {
                     tracing::warn!("a freshly drawn session id is already stored; drawing another");
@@ -238,9 +233,36 @@ impl RequestSession {
         if !self.store.supports_indexes() {
             return Ok(());
         }
-        let keys = self.bounded("index_keys", self.store.index_keys()).await?;
-        self.config.indexed.learn(&keys);
-        Ok(())
+        match self.bounded("index_keys", self.store.index_keys()).await {
+            Ok(keys) => {
+                self.config.indexed.learn(&keys);
+                Ok(())
+            }
+            // A layer with indexed fields cannot carry a session's entries
+            // without knowing them; one without can go on.
+            Err(error) if self.config.indexed.any() => Err(error),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the store's indexed keys; cycle_id goes on");
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the index entries of a write again when the write took half
+    /// [`INDEX_GRACE`](crate::store::INDEX_GRACE) or more since they were
+    /// first written (a store timeout that long, or none): a reap may have
+    /// judged them, session not yet stored, as left over.
+    async fn index_after_slow_write(
+        &self,
+        started: tokio::time::Instant,
+        id: &SessionId,
+        record: &Record,
+        changed: Option<&[&str]>,
+    ) -> Result<(), StoreError> {
+        if started.elapsed() < crate::store::INDEX_GRACE / 2 {
+            return Ok(());
+        }
+        self.index_before_write(id, record, changed).await
     }
 
     /// Records the session `id` under the indexed values of `record` that the
@@ -266,6 +288,33 @@ impl RequestSession {
         }
         Ok(())
     }
+}
+
+/// Runs one store call bounded by `limit`: a store that takes longer, or
+/// panics, fails the call instead of hanging its caller or unwinding
+/// through it.
+pub(crate) async fn bounded_call<T>(
+    call: &'static str,
+    limit: Option<Duration>,
+    future: BoxFuture<'_, Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let guarded = CatchUnwind(future);
+    let outcome = match limit {
+        Some(limit) => match tokio::time::timeout(limit, guarded).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                return Err(StoreError::new(format!(
+                    "the session store did not answer `{call}` within {limit:?}"
+                )));
+            }
+        },
+        None => guarded.await,
+    };
+    outcome.unwrap_or_else(|panic| {
+        Err(StoreError::new(format!(
+            "the session store panicked in `{call}`: {panic}"
+        )))
+    })
 }
 
 /// A boxed future whose panic becomes an error value: the panic's message.

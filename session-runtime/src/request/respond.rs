@@ -26,7 +26,7 @@ impl RequestSession {
             persisted: active.persisted,
             loaded: active.loaded_id.is_some(),
             had_cookie: self.had_cookie,
-            fields_unsaved: !active.changed.is_empty(),
+            fields_unsaved: !active.changed.is_empty() || !active.taken().is_empty(),
             marks: active.marks,
             cookie_has_expiry: cookie.has_expiry(),
             cookie_needs_https: cookie.secure == Some(true) && !self.secure_request,
@@ -137,7 +137,8 @@ impl RequestSession {
                 if !persisted {
                     self.stamp_created(&mut active.record, now);
                 }
-                self.write(id, persisted, &active.record, &active.changed, hold)
+                let taken = active.taken();
+                self.write(id, persisted, &active.record, &active.changed, &taken, hold)
                     .await?
             }
         };

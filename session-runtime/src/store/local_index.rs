@@ -4,7 +4,7 @@
 //! ids recorded under it. A value whose last id goes is removed with it, and a
 //! key with it, so the index holds nothing for a value nobody has.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::{INDEX_GRACE, IndexEntry};
@@ -80,37 +80,53 @@ impl LocalIndex {
             .sum()
     }
 
-    /// Removes every entry recorded before [`INDEX_GRACE`] ago whose id
-    /// `live` says is gone; returns how many. A younger entry may be one
-    /// written just before its session: it stays until the next sweep.
+    /// Removes every entry recorded before [`INDEX_GRACE`] ago for which
+    /// `holds(key, value, id)` is false (the session is gone, or holds
+    /// another value now); returns how many. A younger entry may be one
+    /// written just before its session: it stays until a later sweep.
     ///
-    /// The ids are checked outside the index's lock, so that logins do not
-    /// wait for a whole sweep; an id found gone is never live again (ids are
-    /// not reused), so removing it after the check is safe.
-    pub(crate) fn retain_live(&self, now: u64, live: impl Fn(&SessionId) -> bool) -> usize {
+    /// The entries are checked outside the index's lock; one written again
+    /// meanwhile (a request setting the value back) is young again, and stays.
+    pub(crate) fn retain_live(
+        &self,
+        now: u64,
+        holds: impl Fn(&str, &str, &SessionId) -> bool,
+    ) -> usize {
         let settled = now.saturating_sub(duration_ms(INDEX_GRACE));
-        let ids: HashSet<SessionId> = lock(&self.keys)
-            .values()
-            .flat_map(HashMap::values)
-            .flatten()
-            .filter(|&(_, &since)| since <= settled)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let gone: HashSet<SessionId> = ids.into_iter().filter(|id| !live(id)).collect();
-        if gone.is_empty() {
+        let mut candidates: Vec<(Box<str>, Box<str>, SessionId)> = Vec::new();
+        for (key, values) in lock(&self.keys).iter() {
+            for (value, ids) in values {
+                for (id, since) in ids {
+                    if *since <= settled {
+                        candidates.push((key.clone(), value.clone(), id.clone()));
+                    }
+                }
+            }
+        }
+        candidates.retain(|(key, value, id)| !holds(key, value, id));
+        if candidates.is_empty() {
             return 0;
         }
         let mut removed = 0;
         let mut keys = lock(&self.keys);
-        keys.retain(|_, values| {
-            values.retain(|_, ids| {
-                let before = ids.len();
-                ids.retain(|id, since| *since > settled || !gone.contains(id));
-                removed += before - ids.len();
-                !ids.is_empty()
-            });
-            !values.is_empty()
-        });
+        for (key, value, id) in candidates {
+            let Some(values) = keys.get_mut(&key) else {
+                continue;
+            };
+            let Some(ids) = values.get_mut(&value) else {
+                continue;
+            };
+            if ids.get(&id).is_some_and(|since| *since <= settled) {
+                ids.remove(&id);
+                removed += 1;
+            }
+            if ids.is_empty() {
+                values.remove(&value);
+            }
+            if values.is_empty() {
+                keys.remove(&key);
+            }
+        }
         removed
     }
 }
@@ -150,17 +166,20 @@ mod tests {
         index.insert(bob, &id("b"), 1000);
         index.insert(bob, &id("c"), 1000);
         // Written a moment ago, perhaps just before their session: kept.
-        assert_eq!(index.retain_live(1000 + grace - 1, |_| false), 0);
+        assert_eq!(index.retain_live(1000 + grace - 1, |_, _, _| false), 0);
         assert_eq!(index.len(), 4);
-        assert_eq!(index.retain_live(1000 + grace, |id| id.as_str() != "b"), 2);
+        assert_eq!(
+            index.retain_live(1000 + grace, |_, _, id| id.as_str() != "b"),
+            2
+        );
         assert_eq!(index.members(alice), vec![id("a")]);
         assert_eq!(index.members(bob), vec![id("c")]);
-        assert_eq!(index.retain_live(1000 + grace, |_| true), 0);
+        assert_eq!(index.retain_live(1000 + grace, |_, _, _| true), 0);
         // Written again: the grace starts again.
         index.insert(bob, &id("c"), 5000);
-        assert_eq!(index.retain_live(1000 + grace, |_| false), 1);
+        assert_eq!(index.retain_live(1000 + grace, |_, _, _| false), 1);
         assert_eq!(index.members(bob), vec![id("c")]);
-        assert_eq!(index.retain_live(5000 + grace, |_| false), 1);
+        assert_eq!(index.retain_live(5000 + grace, |_, _, _| false), 1);
         assert!(index.keys().is_empty());
     }
 }

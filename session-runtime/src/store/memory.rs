@@ -15,6 +15,7 @@ use super::{
 };
 use crate::error::DecodeError;
 use crate::id::SessionId;
+use crate::index::same_json;
 use crate::record::{CookieMeta, Record, SameSite};
 use crate::sync::{read, write};
 use crate::time::now_ms;
@@ -128,6 +129,16 @@ impl StoredCookie {
 }
 
 impl Entry {
+    /// Whether the session holds `value` (JSON) under `key`.
+    fn holds(&self, key: &str, value: &str) -> bool {
+        self.decode().is_ok_and(|record| {
+            record
+                .fields
+                .get(key)
+                .is_some_and(|stored| same_json(stored.get(), value))
+        })
+    }
+
     fn new(record: &Record, ttl: Duration) -> Self {
         let mut entry = Entry {
             expires_at: 0,
@@ -404,7 +415,8 @@ impl Shared {
         let Some(entry) = map.get_mut(id).filter(|entry| entry.is_live(now)) else {
             return Updated::Gone;
         };
-        if !update.changed.is_empty() || update.record.created.is_some() {
+        if !update.changed.is_empty() || !update.taken.is_empty() || update.record.created.is_some()
+        {
             // Merge into what other requests may have saved meanwhile.
             let mut current = match Record::from_json(&entry.fields) {
                 Ok(current) => current,
@@ -434,8 +446,9 @@ impl Shared {
                 removed
             })
             .sum();
-        self.index.retain_live(now, |id| {
-            self.load_entry(id.as_str(), now, |_| ()).is_some()
+        self.index.retain_live(now, |key, value, id| {
+            self.load_entry(id.as_str(), now, |entry| entry.holds(key, value))
+                .unwrap_or(false)
         });
         removed
     }
@@ -731,14 +744,21 @@ mod tests {
         let grace = duration_ms(INDEX_GRACE);
         let alice = IndexEntry::new("user", r#""alice""#);
         let id = |text: &str| SessionId::parse(text).unwrap();
-        // `live` is stored and lives on; `expiring` is stored and expires
-        // at `now`; `destroyed` was stored once; `coming` is an entry just
-        // written for a session whose create is still under way.
-        for (name, expires_at) in [("live", now + 10 * grace), ("expiring", now)] {
-            let created = create_at(&store, name, &expiring_at(expires_at), now - 2 * grace);
+        // `live` holds alice and lives on; `switched` lives on but holds bob
+        // now; `expiring` holds alice and expires at `now`; `destroyed` was
+        // stored once; `coming` is an entry just written for a session whose
+        // create is still under way.
+        let holding =
+            |user: &str, expires_at: u64| record(&[("user", user)], expires_at - 1000, Some(1000));
+        for (name, user, expires_at) in [
+            ("live", r#""alice""#, now + 10 * grace),
+            ("switched", r#""bob""#, now + 10 * grace),
+            ("expiring", r#""alice""#, now),
+        ] {
+            let created = create_at(&store, name, &holding(user, expires_at), now - 2 * grace);
             assert_eq!(created, Created::Stored);
         }
-        for name in ["live", "expiring", "destroyed"] {
+        for name in ["live", "switched", "expiring", "destroyed"] {
             shared.index.insert(alice, &id(name), now - 2 * grace);
         }
         shared.index.insert(alice, &id("coming"), now);

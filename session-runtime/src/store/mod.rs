@@ -62,6 +62,11 @@ pub struct Update<'a> {
     /// holder that stalled past its lease cannot overwrite what a later holder
     /// saved. A store whose locks are held until dropped ignores it.
     pub lock: Option<&'a SessionLock>,
+    /// Flash fields this request read (`#[session(flash)]`), each with the
+    /// value it saw: each is removed, unless the stored value is no longer
+    /// that one (another request left a newer message meanwhile, which the
+    /// next request must see). Empty for most updates.
+    pub taken: &'a [(&'a str, &'a serde_json::value::RawValue)],
 }
 
 impl<'a> Update<'a> {
@@ -73,7 +78,15 @@ impl<'a> Update<'a> {
             record,
             changed,
             lock: None,
+            taken: &[],
         }
+    }
+
+    /// This update, also removing the flash values `taken` (see
+    /// [`taken`](Self::taken)).
+    #[must_use]
+    pub fn taking(self, taken: &'a [(&'a str, &'a serde_json::value::RawValue)]) -> Self {
+        Update { taken, ..self }
     }
 
     /// This update, made under `lock` (see [`lock`](Self::lock)).
@@ -85,8 +98,18 @@ impl<'a> Update<'a> {
     /// Applies this update to `current`, what the store holds: the changed
     /// fields and the metadata are taken from the request, every other field
     /// stays as stored. A changed field that the request's record no longer
-    /// holds is removed.
+    /// holds is removed, and a [taken](Self::taken) flash value that is still
+    /// the one stored.
     pub fn apply_to(&self, current: &mut Record) {
+        for (key, seen) in self.taken {
+            if current
+                .fields
+                .get(key)
+                .is_some_and(|stored| stored.get() == seen.get())
+            {
+                current.fields.remove(key);
+            }
+        }
         for key in self.changed {
             match self.record.fields.get(key) {
                 Some(value) => current.fields.set(key, value.to_owned()),
@@ -230,10 +253,12 @@ impl<'a> IndexEntry<'a> {
 /// entries; entries are a superset of the truth, which readers check against
 /// the sessions themselves. The layer removes a destroyed session's entries;
 /// the store's reap removes those of sessions that are gone otherwise
-/// (expired, or destroyed by a process that died before it could), once they
-/// are [`INDEX_GRACE`] old (an entry is written before its session, so a
-/// younger one may belong to a write under way). No entry outlives its
-/// session by more than a reap interval and that grace.
+/// (expired, or destroyed by a process that died before it could) and those
+/// of live sessions that no longer hold the entry's value, once they are
+/// [`INDEX_GRACE`] old (an entry is written before its session, so a younger
+/// one may belong to a write under way). No entry outlives its session, or
+/// its session's holding the value, by more than a reap interval and that
+/// grace.
 ///
 /// # Checking a store
 ///

@@ -687,6 +687,59 @@ pub async fn locked_read_modify_writes_lose_nothing(fixture: impl StoreFixture) 
     );
 }
 
+/// Flash fields (`Update::taken`): an update removes a field it took only
+/// while the stored value is still the one it saw; a value another request
+/// stored meanwhile stays, and so do the fields the update did not name.
+pub async fn update_removes_a_taken_flash_only_if_unchanged(fixture: impl StoreFixture) {
+    let kit = Probe::new(
+        "update_removes_a_taken_flash_only_if_unchanged",
+        fixture.store(),
+    );
+    let seen = raw(r#""saved""#);
+    let taken = [("notice", &*seen)];
+    let id = SessionId::generate();
+    kit.create_new(&id, &record(&[("notice", r#""saved""#), ("n", "1")]))
+        .await;
+    let mut view = record(&[("n", "1")]);
+    view.created = None;
+    let updated = kit
+        .store_update(&id, Update::new(&view, &[]).taking(&taken))
+        .await;
+    kit.ensure(
+        updated == Updated::Stored,
+        "an update of a live session was not stored",
+    );
+    let loaded = kit.load_live(&id, "it was updated").await;
+    kit.ensure(
+        loaded.fields.get("notice").is_none(),
+        "a taken flash still holding the value seen was not removed",
+    );
+    kit.expect_field(
+        &loaded,
+        "n",
+        "1",
+        "a field the update did not name must stay",
+    );
+
+    let other = SessionId::generate();
+    kit.create_new(&other, &record(&[("notice", r#""newer""#)]))
+        .await;
+    let updated = kit
+        .store_update(&other, Update::new(&view, &[]).taking(&taken))
+        .await;
+    kit.ensure(
+        updated == Updated::Stored,
+        "an update of a live session was not stored",
+    );
+    let loaded = kit.load_live(&other, "it was updated").await;
+    kit.expect_field(
+        &loaded,
+        "notice",
+        r#""newer""#,
+        "a taken flash removed a newer value another request stored",
+    );
+}
+
 /// Ids sorted as [`Probe::index_members`] returns them.
 fn sorted(mut ids: Vec<SessionId>) -> Vec<SessionId> {
     ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));

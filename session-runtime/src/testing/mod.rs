@@ -266,6 +266,7 @@ macro_rules! __store_kit_checks {
             create_on_a_live_id_does_not_merge,
             lock_is_exclusive_until_dropped,
             locked_read_modify_writes_lose_nothing,
+            update_removes_a_taken_flash_only_if_unchanged,
             index_keeps_exactly_the_inserted_ids,
             concurrent_index_writes_lose_nothing,
         );

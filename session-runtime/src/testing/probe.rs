@@ -147,6 +147,11 @@ impl<'a, S: SessionStore> Probe<'a, S> {
         false
     }
 
+    /// `update(id, update)` as given, which must not fail.
+    pub(super) async fn store_update(&self, id: &SessionId, update: Update<'_>) -> Updated {
+        self.failed("update", self.store.update(id, update).await)
+    }
+
     /// Whether the store says it keeps indexes; if not, checks that its index
     /// methods fail rather than pretending to keep entries.
     pub(super) async fn indexes(&self) -> bool {

@@ -12,7 +12,7 @@ impl IndexKey for UserId {}
 struct Auth {
     #[session(index)]
     user: Option<String>,
-    #[session(index, rename = "uid", alias = "userId")]
+    #[session(index, rename = "uid")]
     id: Option<UserId>,
     #[session(index)]
     tenant: u32,

@@ -56,7 +56,7 @@ use super::{StoreError, spawn_reaper};
 ///   which `flock` holds between the processes sharing it (any local one).
 /// - **Indexes** ([`#[session(index)]`](crate::Sessions)): the sessions of
 ///   each value of an indexed field are empty files
-///   `<dir>/.index/<key>/<value>/<id>` (key and value in base64url, a value
+///   `<dir>/.index/<extension>/<key>/<value>/<id>` (each name in base64url, a value
 ///   too long for a file name as `~` and its SHA-256), each written before
 ///   its session and, with fsync on, made durable first. Listing a value
 ///   reads one directory. The layer removes a logged-out session's files;

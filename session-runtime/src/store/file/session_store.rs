@@ -3,6 +3,8 @@
 //! to write; a session destroyed or expired meanwhile is never written back.
 
 use std::path::Path;
+
+use serde_json::value::RawValue;
 use std::time::Duration;
 
 use super::io::{Loaded, shown};
@@ -53,7 +55,13 @@ impl Inner {
 
     /// Merges `update` into what other requests and processes saved
     /// meanwhile; writes nothing for a session destroyed or expired since.
-    fn update(&self, id: &str, record: &Record, changed: &[String]) -> Result<Updated, StoreError> {
+    fn update(
+        &self,
+        id: &str,
+        record: &Record,
+        changed: &[String],
+        taken: &[(String, Box<RawValue>)],
+    ) -> Result<Updated, StoreError> {
         let path = self.file_path(id)?;
         let Some(_lock) = self.lock_session(id, false)? else {
             return Ok(Updated::Gone);
@@ -62,7 +70,13 @@ impl Inner {
             return Ok(Updated::Gone);
         };
         let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
-        Update::new(record, &changed).apply_to(&mut current);
+        let taken: Vec<(&str, &RawValue)> = taken
+            .iter()
+            .map(|(key, raw)| (key.as_str(), &**raw))
+            .collect();
+        Update::new(record, &changed)
+            .taking(&taken)
+            .apply_to(&mut current);
         current.last_access.get_or_insert_with(now_ms);
         self.write_record(id, &path, &current)?;
         Ok(Updated::Stored)
@@ -97,7 +111,12 @@ impl SessionStore for FileStore {
         let id = id.as_str().to_owned();
         let record = update.record.clone();
         let changed: Vec<String> = update.changed.iter().map(|&key| key.to_owned()).collect();
-        self.run(move |inner| inner.update(&id, &record, &changed))
+        let taken: Vec<(String, Box<RawValue>)> = update
+            .taken
+            .iter()
+            .map(|(key, raw)| ((*key).to_owned(), (*raw).to_owned()))
+            .collect();
+        self.run(move |inner| inner.update(&id, &record, &changed, &taken))
             .await
     }
 

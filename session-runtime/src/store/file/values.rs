@@ -1,8 +1,8 @@
 //! The file store's index of indexed fields' values (`#[session(index)]`):
-//! `<dir>/.index/<key>/<value>/<id>`, one empty file per session and value,
-//! whose modification time is when it was last written.
+//! `<dir>/.index/<extension>/<key>/<value>/<id>`, one empty file per session
+//! and value, whose modification time is when it was last written.
 //!
-//! Key and value are named by their base64url text (a value too long for a
+//! Extension, key and value are named by their base64url text (a value too long for a
 //! file name by `~` and the hex of its SHA-256). Each operation is one file
 //! created or removed, so processes sharing the directory need no lock: an
 //! entry is written before its session, readers check every id against its
@@ -18,9 +18,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 
 use super::Inner;
-use super::io::io_error;
+use super::io::{Loaded, io_error};
 use crate::id::{SessionId, is_valid};
-use crate::store::{INDEX_GRACE, IndexEntry, StoreError};
+use crate::index::same_json;
+use crate::store::{INDEX_GRACE, IndexEntry, StoreError, is_live};
+use crate::time::now_ms;
 
 /// The longest name given a key or value as its base64url text; longer
 /// ones are named by their hash (file names stop at 255 bytes).
@@ -48,8 +50,14 @@ fn text_of(name: &str) -> Option<String> {
 }
 
 impl Inner {
+    /// `<dir>/.index/<extension>`: stores on one directory with different
+    /// extensions keep different sessions, so each keeps its own index (and
+    /// a reap never judges another extension's entries by its own files).
     fn index_dir(&self) -> PathBuf {
-        self.settings.dir.join(".index")
+        self.settings
+            .dir
+            .join(".index")
+            .join(name_of(&self.settings.extension))
     }
 
     fn value_dir(&self, entry: IndexEntry<'_>) -> PathBuf {
@@ -153,16 +161,19 @@ impl Inner {
             .collect())
     }
 
-    /// Removes the entries, older than [`INDEX_GRACE`], of sessions that have
-    /// no file, then the directories left empty; returns how many entries.
-    /// Run by the reap after it removed the expired sessions.
+    /// Removes the entries, older than [`INDEX_GRACE`], of sessions that are
+    /// not stored or no longer hold the entry's value, then the directories
+    /// left empty; returns how many entries. Run by the reap after it
+    /// removed the expired sessions.
     pub(super) fn reap_index(&self, mut pace: impl FnMut()) -> usize {
         let settled = SystemTime::now()
             .checked_sub(INDEX_GRACE)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let mut removed = 0;
         for key_dir in subdirectories(&self.index_dir()) {
+            let key = file_text(&key_dir);
             for value_dir in subdirectories(&key_dir) {
+                let value = file_text(&value_dir);
                 let Ok(entries) = fs::read_dir(&value_dir) else {
                     continue;
                 };
@@ -173,11 +184,10 @@ impl Inner {
                         continue;
                     };
                     let written = entry.metadata().and_then(|meta| meta.modified());
-                    let young = written.is_ok_and(|written| written > settled);
-                    // A session's file, present or not, under this handle's extension.
-                    let stored = self.file_path(&id).map(|path| path.exists());
-                    if !young
-                        && matches!(stored, Ok(false))
+                    if written.is_ok_and(|written| written > settled) {
+                        continue;
+                    }
+                    if !self.holds(&id, key.as_deref(), value.as_deref())
                         && fs::remove_file(entry.path()).is_ok()
                     {
                         removed += 1;
@@ -189,6 +199,33 @@ impl Inner {
         }
         removed
     }
+
+    /// Whether the live session `id` holds `value` under `key`; with a key or
+    /// value known only by its hash, whether the session is live at all.
+    fn holds(&self, id: &str, key: Option<&str>, value: Option<&str>) -> bool {
+        let Ok(path) = self.file_path(id) else {
+            return true;
+        };
+        match self.read(id, &path) {
+            Ok(Loaded::Session(record, seen)) if is_live(seen.expires_at, now_ms()) => {
+                match (key, value) {
+                    (Some(key), Some(value)) => record
+                        .fields
+                        .get(key)
+                        .is_some_and(|stored| same_json(stored.get(), value)),
+                    _ => true,
+                }
+            }
+            Ok(_) => false,
+            // Unreadable now (permissions, I/O): judged at a later reap.
+            Err(_) => true,
+        }
+    }
+}
+
+/// The text a directory's name stands for.
+fn file_text(dir: &Path) -> Option<String> {
+    text_of(dir.file_name()?.to_str()?)
 }
 
 fn subdirectories(dir: &Path) -> Vec<PathBuf> {
@@ -241,26 +278,32 @@ mod tests {
             .with_ttl(std::time::Duration::from_secs(3600));
         let alice = IndexEntry::new("user", r#""alice""#);
         let settled = INDEX_GRACE + std::time::Duration::from_secs(1);
-        // `live` is stored; `expired` is stored but past its lifetime;
-        // `destroyed` is not stored; `coming` is an entry just written for a
-        // session whose write is still under way.
-        assert_eq!(
-            store.create(&id("live"), &accessed(0)).await.unwrap(),
-            Created::Stored
-        );
-        let old = accessed(2 * 3_600_000);
-        assert_eq!(
-            store.create(&id("expired"), &old).await.unwrap(),
-            Created::Stored
-        );
-        for name in ["live", "expired", "destroyed", "coming"] {
+        // `live` holds alice; `switched` is stored but holds bob now;
+        // `expired` holds alice but is past its lifetime; `destroyed` is not
+        // stored; `coming` is an entry just written for a session whose write
+        // is still under way.
+        let holding = |user: &str, ago_ms: u64| {
+            let mut record = accessed(ago_ms);
+            let user = serde_json::value::RawValue::from_string(user.to_owned()).unwrap();
+            record.fields.set("user", user);
+            record
+        };
+        for (name, user, ago_ms) in [
+            ("live", r#""alice""#, 0),
+            ("switched", r#""bob""#, 0),
+            ("expired", r#""alice""#, 2 * 3_600_000),
+        ] {
+            let created = store.create(&id(name), &holding(user, ago_ms)).await;
+            assert_eq!(created.unwrap(), Created::Stored);
+        }
+        for name in ["live", "switched", "expired", "destroyed", "coming"] {
             store.index_insert(alice, &id(name)).await.unwrap();
         }
-        for name in ["live", "expired", "destroyed"] {
+        for name in ["live", "switched", "expired", "destroyed"] {
             age(&store, alice, name, settled);
         }
         let stats = store.remove_expired().await.unwrap();
-        assert_eq!((stats.removed, stats.index_entries_removed), (1, 2));
+        assert_eq!((stats.removed, stats.index_entries_removed), (1, 3));
         let mut left = store.index_members(alice).await.unwrap();
         left.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         assert_eq!(left, [id("coming"), id("live")]);
@@ -273,13 +316,33 @@ mod tests {
         // A value whose last entry goes leaves no directory behind.
         store.destroy(&id("live")).await.unwrap();
         store.index_remove(alice, &[id("live")]).await.unwrap();
+        let index = dir.path().join(".index").join(name_of(".json"));
+        assert_eq!(std::fs::read_dir(index).unwrap().count(), 0);
+        assert!(store.index_keys().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_reap_leaves_the_entries_of_another_extensions_sessions() {
+        let dir = TestDir::new("index-extensions");
+        let json = FileStore::new(dir.path()).with_reap_interval(None);
+        let other = json.clone().with_extension(".b");
+        let alice = IndexEntry::new("user", r#""alice""#);
+        let settled = INDEX_GRACE + std::time::Duration::from_secs(1);
         assert_eq!(
-            std::fs::read_dir(dir.path().join(".index"))
-                .unwrap()
-                .count(),
+            other.create(&id("bee"), &accessed(0)).await.unwrap(),
+            Created::Stored
+        );
+        other.index_insert(alice, &id("bee")).await.unwrap();
+        age(&other, alice, "bee", settled);
+        assert!(
+            json.index_members(alice).await.unwrap().is_empty(),
+            "indexes are per extension"
+        );
+        assert_eq!(
+            json.remove_expired().await.unwrap().index_entries_removed,
             0
         );
-        assert!(store.index_keys().await.unwrap().is_empty());
+        assert_eq!(other.index_members(alice).await.unwrap(), [id("bee")]);
     }
 
     #[test]
