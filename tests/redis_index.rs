@@ -199,7 +199,7 @@ async fn a_young_entry_stays_though_its_session_is_not_stored_yet() {
 }
 
 /// The rule that makes index keys safe to keep without an expiry, tried:
-/// a session indexed with a one-second life, kept alive by touches past
+/// a session indexed with a two-second life, kept alive by touches past
 /// it, then given a day ("remember me", a save that changes no indexed
 /// field and so writes no entry). At every step the index key outlives the
 /// session (it has no expiry), and however old its entry, the reap keeps it.
@@ -222,14 +222,14 @@ async fn an_index_key_never_expires_while_a_live_session_is_in_it() {
         }
     };
 
-    store_new(&store, alice, &id, &session(r#""alice""#, 1_000)).await;
+    store_new(&store, alice, &id, &session(r#""alice""#, 2_000)).await;
     outlives_the_session("created");
     for round in 0..6 {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let mut touched = store.load(&id).await.unwrap().expect("kept alive");
         let now = support::clock::now_ms();
         touched.last_access = Some(now);
-        touched.cookie.expires = Some(now + 1_000);
+        touched.cookie.expires = Some(now + 2_000);
         assert_eq!(store.touch(&id, &touched).await.unwrap(), Updated::Stored);
         outlives_the_session(&format!("touch {round}"));
     }
