@@ -217,7 +217,8 @@ impl RedisStore {
     /// that are not stored (expired, or destroyed by a process that died
     /// before it removed their entries), unless they were inserted within the
     /// last [`INDEX_GRACE`] (they may belong to a session write under way);
-    /// returns how many it removed. Index keys left empty leave the registry.
+    /// returns how many it removed. An index key left empty leaves the
+    /// registry once its stamp there is that old too.
     ///
     /// A background task does this every
     /// [index reap interval](super::RedisStoreBuilder::index_reap_interval) in

@@ -1579,6 +1579,44 @@ mod tests {
         .await;
     }
 
+    /// The reap lists an index key's settled entries, checks their sessions,
+    /// then removes the gone ones: an entry inserted again in between (a
+    /// write under way) is spared, however the two interleave.
+    #[tokio::test]
+    async fn the_reap_removes_an_entry_only_while_it_is_still_settled() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        let entry = IndexEntry::new("user", r#""alice""#);
+        let key = store.index_key(entry);
+        let (old, again) = (SessionId::generate(), SessionId::generate());
+        let mut age = redis::cmd("ZADD");
+        age.arg(&key).arg("XX");
+        for id in [&old, &again] {
+            store.index_insert(entry, id).await.unwrap();
+            age.arg(0).arg(id.as_str());
+        }
+        let _: i64 = store.inner.connection.query(&age, "ZADD").await.unwrap();
+        let grace = duration_ms(crate::store::INDEX_GRACE);
+        let scripts = &store.inner.index_scripts;
+        let mut settled = scripts.settled.key(&key);
+        settled.arg(grace).arg(10).arg("-inf");
+        let (count, next, mut listed): (i64, String, Vec<String>) =
+            store.inner.connection.invoke(&settled).await.unwrap();
+        listed.sort();
+        let mut both = vec![old.as_str().to_owned(), again.as_str().to_owned()];
+        both.sort();
+        assert_eq!((count, next.as_str(), listed), (2, "", both));
+
+        store.index_insert(entry, &again).await.unwrap();
+        let mut remove = scripts.remove_settled.key(&key);
+        remove.arg(grace).arg(old.as_str()).arg(again.as_str());
+        let answer: (i64, i64) = store.inner.connection.invoke(&remove).await.unwrap();
+        assert_eq!(answer, (1, 1), "removed, left");
+        assert_eq!(store.index_members(entry).await.unwrap(), vec![again]);
+    }
+
     #[test]
     fn a_value_that_is_not_a_session_is_no_session() {
         assert!(decode_loaded(b"\xff\xfe", 1, DEFAULT_TTL).is_none());
