@@ -18,12 +18,15 @@ use tokio::time::Instant;
 use super::hash::fnv1a;
 use super::keyed::{KeyedGuard, KeyedLocks};
 use super::{
-    Created, DEFAULT_TTL, SessionLock, SessionStore, StoreError, Update, Updated, is_live,
-    lifetime_ms,
+    Created, DEFAULT_TTL, IndexEntry, SessionLock, SessionStore, StoreError, Update, Updated,
+    is_live, lifetime_ms,
 };
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::time::{duration_ms, now_ms};
+use index::{IndexLayout, IndexScripts};
+
+mod index;
 
 /// What every key starts with unless [`RedisStoreBuilder::prefix`] says
 /// otherwise: connect-redis's default.
@@ -58,6 +61,13 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
 /// The shortest lease [`RedisStoreBuilder::lease`] accepts: a lease is
 /// renewed every third of it, and a renewal is a round trip to Redis.
 pub const MIN_LEASE: Duration = Duration::from_millis(100);
+
+/// How often each process that writes sessions reaps the
+/// [indexes](RedisStore#indexes), unless
+/// [`RedisStoreBuilder::index_reap_interval`] says otherwise: an index entry
+/// of a session that is gone stays at most this long after
+/// [`INDEX_GRACE`](super::INDEX_GRACE).
+pub const DEFAULT_INDEX_REAP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// The first wait between two tries to take a lock another server holds;
 /// each wait is up to twice the one before, at most [`LOCK_POLL_MAX`].
@@ -227,6 +237,71 @@ return 0
 /// but no hash tag, or one made of `{` alone) is refused when the store
 /// connects.
 ///
+/// # Indexes
+///
+/// For indexed fields (`#[session(index)]`, listed and ended through
+/// [`Sessions`](crate::Sessions)) the store keeps, per field and value, the
+/// ids of the sessions stored with it. Every command and script works on one
+/// key, or on two keys in one hash slot, so each runs wherever a cluster puts
+/// it. An entry and its session lie in different slots and are not written
+/// together: as [the contract](SessionStore#indexes) has it, the entry is
+/// written first and readers check each id against its session.
+///
+/// - **One key per value**: `index:<prefix><field key as a JSON
+///   string>:<value's JSON text>` ([`index_key`](RedisStore::index_key);
+///   `index:sess:"user":"alice"`, `index:sess:"user":42`), a sorted set of
+///   session ids, each scored by when it was last inserted, in milliseconds
+///   by Redis's own clock (`TIME`, in the script that writes it, so that app
+///   servers' clocks do not matter to the grace below). A value's JSON longer
+///   than 128 bytes is written as `~` and the hex of its SHA-256. Listing the
+///   ids is a `ZRANGE`, removing some a `ZREM`.
+/// - **A registry**, two keys sharing the hash tag `{registry}`: the sorted
+///   set `index:<prefix>{registry}:values` of the value keys, each scored by
+///   its last insert, which the reap walks; and the set
+///   `index:<prefix>{registry}:fields` of the indexed fields' keys
+///   ([`index_keys`](SessionStore::index_keys), one `SMEMBERS`). The fields'
+///   set holds field names only (as many as the schemas have indexed fields)
+///   and is never pruned: pruning could race with an insert and hide a field
+///   from a process that has not seen its schema yet.
+/// - **An insert** (made only by a write that changes an indexed field) is
+///   two script calls: the registry (the value key and the field's key),
+///   then the entry. A write that changes no indexed field costs what it
+///   costs without indexes.
+/// - These keys start with `index:`, not with the prefix, so connect-redis's
+///   scan of `<prefix>*` never counts them, and no key of this store is
+///   another's. (For the odd prefix with which `index:index:…` itself
+///   starts, such as `i` or `index:`, they start with `sessions-index:`
+///   instead.) A Redis ACL that limits the app to `<prefix>*` must allow them
+///   too.
+///
+/// **Reaping.** Every [index reap interval](RedisStoreBuilder::index_reap_interval)
+/// (default [`DEFAULT_INDEX_REAP_INTERVAL`], 5 minutes), each process that
+/// writes sessions runs [`reap_indexes`](RedisStore::reap_indexes): it walks
+/// the registry (`ZSCAN`); for each value key it lists the entries inserted
+/// at least [`INDEX_GRACE`](super::INDEX_GRACE) ago (a minute), checks each
+/// one's session key (`EXISTS`), and removes the entries whose session is not
+/// stored, in a script that removes an entry only if it is still that old (an
+/// entry inserted again meanwhile stays). An entry younger than the grace is
+/// never removed, stored session or not: it may belong to a write under way.
+/// An entry whose session is stored is never removed by the reap. So the
+/// entry of a session that expired, or that a process destroyed and died
+/// before it removed the entries, goes within the grace and one reap interval
+/// (and the time a reap takes), for as long as any process writes sessions.
+/// A value key whose last entry goes disappears (Redis deletes an empty
+/// sorted set), and leaves the registry once its stamp there is older than
+/// the grace as well: an insert stamps the registry before it writes the
+/// entry, so no entry is ever left out of the registry.
+///
+/// **No expiry on index keys.** A session lives on with every touch, and a
+/// save can lengthen its max age, neither of which writes its index entries:
+/// any expiry given an index key at insert (the session's lifetime plus the
+/// grace, say) could lapse while the session still lives, and "log out
+/// everywhere" would miss it. No expiry is safe unless every touch also
+/// writes the index, a second round trip (to another node, on a cluster) for
+/// every request that touches. So index keys never expire; they go with
+/// their last entry, removed by the layer when it destroys the session, or by
+/// the reap.
+///
 /// ```no_run
 /// use std::time::Duration;
 /// use session_runtime::store::redis::RedisStore;
@@ -269,6 +344,13 @@ struct Inner {
     renew: Script,
     release: Script,
     destroy: Script,
+    /// Where the index keys go.
+    index: IndexLayout,
+    index_scripts: IndexScripts,
+    /// How often the indexes are reaped.
+    index_reap_interval: Duration,
+    /// Whether the background reap of the indexes runs (see `spawn_reaper`).
+    index_reaper_running: AtomicBool,
 }
 
 /// Where the lock key of a session goes: the session key's hash tag decides.
@@ -336,6 +418,7 @@ pub struct RedisStoreBuilder {
     connect_timeout: Duration,
     response_timeout: Duration,
     lease: Duration,
+    index_reap_interval: Duration,
 }
 
 impl Default for RedisStoreBuilder {
@@ -346,6 +429,7 @@ impl Default for RedisStoreBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             lease: DEFAULT_LEASE,
+            index_reap_interval: DEFAULT_INDEX_REAP_INTERVAL,
         }
     }
 }
@@ -412,6 +496,30 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How often each process that writes sessions removes the
+    /// [index](RedisStore#indexes) entries of sessions that are gone (default
+    /// [`DEFAULT_INDEX_REAP_INTERVAL`], 5 minutes; at least 1 ms).
+    ///
+    /// An entry of a session that expired, or that a process destroyed and
+    /// died before it removed the session's entries, stays at most this long
+    /// after [`INDEX_GRACE`](super::INDEX_GRACE) (a minute). Each reap reads
+    /// the registry of index keys and checks every entry older than the grace
+    /// against its session (an `EXISTS` each), in every process: a shorter
+    /// interval removes them sooner for more work in Redis. Readers never
+    /// list such a session either way; the reap bounds what the index holds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_runtime::store::redis::RedisStore;
+    ///
+    /// let builder = RedisStore::builder().index_reap_interval(Duration::from_secs(60));
+    /// # let _ = builder;
+    /// ```
+    pub fn index_reap_interval(mut self, interval: Duration) -> Self {
+        self.index_reap_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
     /// The lock layout of these options, or why they cannot make a store.
     fn check(&self) -> Result<LockLayout, StoreError> {
         if self.lease < MIN_LEASE {
@@ -450,13 +558,14 @@ impl RedisStoreBuilder {
         // Loaded now, the scripts cost no extra round trip on first use (after
         // a restart of Redis, a script call loads its script again by itself).
         let inner = &store.inner;
-        for script in [
+        let scripts = [
             &inner.save,
             &inner.touch,
             &inner.renew,
             &inner.release,
             &inner.destroy,
-        ] {
+        ];
+        for script in scripts.into_iter().chain(inner.index_scripts.all()) {
             script
                 .load_async(&mut manager)
                 .await
@@ -498,6 +607,10 @@ impl RedisStoreBuilder {
         RedisStore {
             inner: Arc::new(Inner {
                 connection,
+                index: IndexLayout::for_prefix(&self.prefix),
+                index_scripts: IndexScripts::new(),
+                index_reap_interval: self.index_reap_interval,
+                index_reaper_running: AtomicBool::new(false),
                 prefix: self.prefix,
                 ttl: self.ttl,
                 save: Script::new(SAVE_SCRIPT),
@@ -595,6 +708,7 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.inner.prefix)
             .field("ttl", &self.inner.ttl)
             .field("lease", &self.inner.lease)
+            .field("index_reap_interval", &self.inner.index_reap_interval)
             .finish_non_exhaustive()
     }
 }
@@ -655,7 +769,10 @@ impl SessionStore for RedisStore {
             )
             .await?;
         Ok(match written {
-            Some(_) => Created::Stored,
+            Some(_) => {
+                self.start_index_reaper();
+                Created::Stored
+            }
             None => Created::IdTaken,
         })
     }
@@ -719,7 +836,10 @@ impl SessionStore for RedisStore {
                 invocation.arg(*token);
             }
             match self.inner.connection.invoke(&invocation).await? {
-                Value::Int(1) => return Ok(Updated::Stored),
+                Value::Int(1) => {
+                    self.start_index_reaper();
+                    return Ok(Updated::Stored);
+                }
                 Value::Int(0) => return Ok(Updated::Gone),
                 Value::Int(-1) => {
                     return Err(StoreError::new(
@@ -884,6 +1004,37 @@ impl SessionStore for RedisStore {
         let fence = lease.token.clone();
         Ok(Some(SessionLock::new(lease).with_fence(fence)))
     }
+
+    fn supports_indexes(&self) -> bool {
+        true
+    }
+
+    /// Stamps the registry of index keys (and adds the field's key to the
+    /// fields'), then the entry, each with Redis's clock: two script calls,
+    /// made only by a write that changes an indexed field. See
+    /// [indexes](RedisStore#indexes).
+    async fn index_insert(&self, entry: IndexEntry<'_>, id: &SessionId) -> Result<(), StoreError> {
+        self.insert_index_entry(entry, id).await
+    }
+
+    /// `ZREM` on the value's index key.
+    async fn index_remove(
+        &self,
+        entry: IndexEntry<'_>,
+        ids: &[SessionId],
+    ) -> Result<(), StoreError> {
+        self.remove_index_entries(entry, ids).await
+    }
+
+    /// `ZRANGE` of the value's index key.
+    async fn index_members(&self, entry: IndexEntry<'_>) -> Result<Vec<SessionId>, StoreError> {
+        self.index_entry_members(entry).await
+    }
+
+    /// `SMEMBERS` of the set of indexed fields' keys.
+    async fn index_keys(&self) -> Result<Vec<String>, StoreError> {
+        self.indexed_field_keys().await
+    }
 }
 
 /// A session held in Redis by this process (or about to be): what a
@@ -993,7 +1144,7 @@ impl Drop for Lease {
         drop(self.runtime.spawn(async move {
             let mut invocation = inner.release.key(&key);
             invocation.arg(&token);
-            if let Err(error) = inner.connection.invoke(&invocation).await {
+            if let Err(error) = inner.connection.invoke::<Value>(&invocation).await {
                 tracing::warn!(
                     ?id,
                     %error,
@@ -1142,8 +1293,11 @@ impl Connection {
         result.map_err(|error| failed(what, error))
     }
 
-    async fn invoke(&self, invocation: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
-        let result: RedisResult<Value> = match self {
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let result: RedisResult<T> = match self {
             Connection::Single(manager) => invocation.invoke_async(&mut manager.clone()).await,
             Connection::Cluster(cluster) => invocation.invoke_async(&mut cluster.clone()).await,
         };
@@ -1423,6 +1577,44 @@ mod tests {
             a.inner.locks.len() == 0 && b.inner.locks.len() == 0 && !exists(&a, &lock_key).await
         })
         .await;
+    }
+
+    /// The reap lists an index key's settled entries, checks their sessions,
+    /// then removes the gone ones: an entry inserted again in between (a
+    /// write under way) is spared, however the two interleave.
+    #[tokio::test]
+    async fn the_reap_removes_an_entry_only_while_it_is_still_settled() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        let entry = IndexEntry::new("user", r#""alice""#);
+        let key = store.index_key(entry);
+        let (old, again) = (SessionId::generate(), SessionId::generate());
+        let mut age = redis::cmd("ZADD");
+        age.arg(&key).arg("XX");
+        for id in [&old, &again] {
+            store.index_insert(entry, id).await.unwrap();
+            age.arg(0).arg(id.as_str());
+        }
+        let _: i64 = store.inner.connection.query(&age, "ZADD").await.unwrap();
+        let grace = duration_ms(crate::store::INDEX_GRACE);
+        let scripts = &store.inner.index_scripts;
+        let mut settled = scripts.settled.key(&key);
+        settled.arg(grace).arg(10).arg("-inf");
+        let (count, next, mut listed): (i64, String, Vec<String>) =
+            store.inner.connection.invoke(&settled).await.unwrap();
+        listed.sort();
+        let mut both = vec![old.as_str().to_owned(), again.as_str().to_owned()];
+        both.sort();
+        assert_eq!((count, next.as_str(), listed), (2, "", both));
+
+        store.index_insert(entry, &again).await.unwrap();
+        let mut remove = scripts.remove_settled.key(&key);
+        remove.arg(grace).arg(old.as_str()).arg(again.as_str());
+        let answer: (i64, i64) = store.inner.connection.invoke(&remove).await.unwrap();
+        assert_eq!(answer, (1, 1), "removed, left");
+        assert_eq!(store.index_members(entry).await.unwrap(), vec![again]);
     }
 
     #[test]
