@@ -103,8 +103,10 @@ async fn the_reap_removes_the_entries_of_gone_sessions_once_past_the_grace() {
     let alice = IndexEntry::new("user", r#""alice""#);
     let key = store.index_key(alice);
     assert_eq!(key, r#"index:sess:"user":"alice""#);
-    let [live, expired, destroyed, never] = ids();
+    let [live, expired, destroyed, never, switched] = ids();
     store_new(&store, alice, &live, &session(r#""alice""#, HOUR)).await;
+    // Stored with alice's entry, then holding bob: a session that moved on.
+    store_new(&store, alice, &switched, &session(r#""bob""#, HOUR)).await;
     store_new(&store, alice, &expired, &session(r#""alice""#, 300)).await;
     store_new(&store, alice, &destroyed, &session(r#""alice""#, HOUR)).await;
     store.destroy(&destroyed).await.unwrap();
@@ -122,11 +124,16 @@ async fn the_reap_removes_the_entries_of_gone_sessions_once_past_the_grace() {
         expired.clone(),
         destroyed.clone(),
         never.clone(),
+        switched.clone(),
     ]);
     assert_eq!(members(&store, alice).await, everyone);
 
-    age(&redis, &key, &[&live, &expired, &destroyed, &never]);
-    assert_eq!(store.reap_indexes().await.unwrap(), 3);
+    age(
+        &redis,
+        &key,
+        &[&live, &expired, &destroyed, &never, &switched],
+    );
+    assert_eq!(store.reap_indexes().await.unwrap(), 4);
     assert_eq!(members(&store, alice).await, vec![live.clone()]);
     assert_eq!(store.reap_indexes().await.unwrap(), 0);
 
@@ -272,10 +279,11 @@ async fn the_reap_pages_through_a_value_with_many_entries() {
         for (n, id) in all.iter().enumerate() {
             store.index_insert(entry, id).await.unwrap();
             if n % 3 == 0 {
-                assert_eq!(
-                    store.create(id, &session(value, HOUR)).await.unwrap(),
-                    Created::Stored
-                );
+                // A session holding the value under the entry's field.
+                let mut record = session(r#""someone""#, HOUR);
+                let team = RawValue::from_string(value.to_owned()).unwrap();
+                record.fields.set("team", team);
+                assert_eq!(store.create(id, &record).await.unwrap(), Created::Stored);
                 kept.push(id.clone());
             }
         }

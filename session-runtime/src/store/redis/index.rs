@@ -8,8 +8,9 @@ use std::fmt::Write as _;
 use futures_util::stream::{self, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 
-use super::{Connection, RedisStore};
+use super::{Connection, RedisStore, decode};
 use crate::id::SessionId;
+use crate::index::same_json;
 use crate::store::{BoxFuture, INDEX_GRACE, IndexEntry, StoreError, spawn_reaper};
 use crate::time::duration_ms;
 
@@ -24,8 +25,8 @@ const REAP_PAGE: usize = 256;
 /// How many index keys a reap works on at once.
 const REAP_CONCURRENCY: usize = 16;
 
-/// How many sessions' `EXISTS` a reap on a cluster has in flight at once.
-const EXISTS_CONCURRENCY: usize = 64;
+/// How many sessions' `GET` a reap on a cluster has in flight at once.
+const GET_CONCURRENCY: usize = 64;
 
 /// The `COUNT` of each `ZSCAN` of the registry.
 const REGISTRY_SCAN: usize = 256;
@@ -184,6 +185,21 @@ impl IndexLayout {
     }
 }
 
+impl IndexLayout {
+    /// The field and value an index key stands for; the value is `None`
+    /// when the key holds only its hash.
+    fn entry_of(&self, key: &[u8]) -> Option<(String, Option<String>)> {
+        let rest = std::str::from_utf8(key)
+            .ok()?
+            .strip_prefix(&self.namespace)?;
+        let mut fields = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+        let field = fields.next()?.ok()?;
+        let value = rest.get(fields.byte_offset()..)?.strip_prefix(':')?;
+        let value = (!value.starts_with('~')).then(|| value.to_owned());
+        Some((field, value))
+    }
+}
+
 /// What the reap of one index key did.
 struct Reaped {
     removed: usize,
@@ -215,7 +231,7 @@ impl RedisStore {
 
     /// Removes now, from every index of the store, the entries of sessions
     /// that are not stored (expired, or destroyed by a process that died
-    /// before it removed their entries), unless they were inserted within the
+    /// before it removed their entries) or no longer hold the value, unless they were inserted within the
     /// last [`INDEX_GRACE`] (they may belong to a session write under way);
     /// returns how many it removed. An index key left empty leaves the
     /// registry once its stamp there is that old too.
@@ -301,9 +317,10 @@ impl RedisStore {
     }
 
     /// Removes the settled entries of the index key `key` whose sessions are
-    /// not stored, a page at a time.
+    /// not stored or hold another value, a page at a time.
     async fn reap_index_key(&self, key: &[u8]) -> Result<Reaped, StoreError> {
         let scripts = &self.inner.index_scripts;
+        let entry = self.inner.index.entry_of(key);
         let grace = duration_ms(INDEX_GRACE);
         let mut after = "-inf".to_owned();
         let mut removed = 0;
@@ -312,7 +329,7 @@ impl RedisStore {
             settled.arg(grace).arg(REAP_PAGE).arg(&after);
             let (mut left, next, ids): (i64, String, Vec<Vec<u8>>) =
                 self.inner.connection.invoke(&settled).await?;
-            let gone = self.not_stored(ids).await?;
+            let gone = self.not_holding(ids, entry.as_ref()).await?;
             if !gone.is_empty() {
                 let mut remove = scripts.remove_settled.key(key);
                 remove.arg(grace);
@@ -333,9 +350,15 @@ impl RedisStore {
         }
     }
 
-    /// The members of `ids` that name no stored session: those whose session
-    /// key does not exist, and any that is not a session id at all.
-    async fn not_stored(&self, ids: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// The members of `ids` that name no stored session holding the entry's
+    /// value: those whose session is not stored, or holds another value
+    /// under the field (judged only when the key names the value, not its
+    /// hash), and any that is not a session id at all.
+    async fn not_holding(
+        &self,
+        ids: Vec<Vec<u8>>,
+        entry: Option<&(String, Option<String>)>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut gone = Vec::new();
         let mut candidates = Vec::with_capacity(ids.len());
         for id in ids {
@@ -344,57 +367,66 @@ impl RedisStore {
                 None => gone.push(id),
             }
         }
-        let exist = self
-            .exist(candidates.iter().map(|(key, _)| key.clone()).collect())
+        let stored = self
+            .fetch_all(candidates.iter().map(|(key, _)| key.clone()).collect())
             .await?;
-        if exist.len() != candidates.len() {
+        if stored.len() != candidates.len() {
             return Err(StoreError::new(format!(
-                "redis: {} answers to {} `EXISTS`",
-                exist.len(),
+                "redis: {} answers to {} `GET`",
+                stored.len(),
                 candidates.len()
             )));
         }
+        let holds = |bytes: &[u8]| match entry {
+            Some((field, Some(value))) => decode(bytes).map_or(true, |record| {
+                record
+                    .fields
+                    .get(field)
+                    .is_some_and(|stored| same_json(stored.get(), value))
+            }),
+            // Known only by its hash, or a key of another shape: the session's
+            // existence is all that can be judged.
+            _ => true,
+        };
         gone.extend(
             candidates
                 .into_iter()
-                .zip(exist)
-                .filter(|(_, exists)| !exists)
+                .zip(stored)
+                .filter(|(_, value)| !value.as_deref().is_some_and(holds))
                 .map(|((_, id), _)| id),
         );
         Ok(gone)
     }
 
-    /// Whether each of `keys` exists: one pipeline on a single server; on a
-    /// cluster, where a pipeline must stay in one slot, one `EXISTS` each,
-    /// many at once.
-    async fn exist(&self, keys: Vec<String>) -> Result<Vec<bool>, StoreError> {
+    /// The values of `keys`: one pipeline on a single server; on a cluster,
+    /// where a pipeline must stay in one slot, one `GET` each, many at once.
+    async fn fetch_all(&self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let connection = &self.inner.connection;
-        let counts: Vec<i64> = match connection {
+        match connection {
             Connection::Single(_) => {
                 let mut pipeline = redis::pipe();
                 for key in keys {
-                    pipeline.cmd("EXISTS").arg(key);
+                    pipeline.cmd("GET").arg(key);
                 }
-                connection.pipeline(&pipeline, "EXISTS").await?
+                connection.pipeline(&pipeline, "GET").await
             }
             Connection::Cluster(_) => stream::iter(keys)
                 .map(|key| -> BoxFuture<'_, _> {
                     Box::pin(async move {
-                        let mut exists = redis::cmd("EXISTS");
-                        exists.arg(key);
-                        connection.query::<i64>(&exists, "EXISTS").await
+                        let mut get = redis::cmd("GET");
+                        get.arg(key);
+                        connection.query::<Option<Vec<u8>>>(&get, "GET").await
                     })
                 })
-                .buffered(EXISTS_CONCURRENCY)
+                .buffered(GET_CONCURRENCY)
                 .collect::<Vec<_>>()
                 .await
                 .into_iter()
-                .collect::<Result<_, _>>()?,
-        };
-        Ok(counts.into_iter().map(|count| count > 0).collect())
+                .collect(),
+        }
     }
 
     /// Starts the background reap of the indexes unless it runs: called after
@@ -567,6 +599,32 @@ mod tests {
             keys.sort();
             keys.dedup();
             assert_eq!(keys.len(), count, "{prefix:?}: {keys:?}");
+        }
+    }
+
+    #[test]
+    fn an_index_key_gives_back_its_field_and_value() {
+        let long = format!("\"{}\"", "x".repeat(1024));
+        for prefix in PREFIXES {
+            let layout = IndexLayout::for_prefix(prefix);
+            for (field, value) in [
+                ("user", r#""alice""#),
+                ("a\"b:c", "42"),
+                ("uid", r#""x:\"y""#),
+            ] {
+                let key = layout.key(IndexEntry::new(field, value));
+                assert_eq!(
+                    layout.entry_of(key.as_bytes()),
+                    Some((field.to_owned(), Some(value.to_owned()))),
+                    "{key}"
+                );
+            }
+            let hashed = layout.key(IndexEntry::new("user", &long));
+            assert_eq!(
+                layout.entry_of(hashed.as_bytes()),
+                Some(("user".to_owned(), None))
+            );
+            assert_eq!(layout.entry_of(b"elsewhere"), None);
         }
     }
 

@@ -278,15 +278,18 @@ return 0
 /// (default [`DEFAULT_INDEX_REAP_INTERVAL`], 5 minutes), each process that
 /// writes sessions runs [`reap_indexes`](RedisStore::reap_indexes): it walks
 /// the registry (`ZSCAN`); for each value key it lists the entries inserted
-/// at least [`INDEX_GRACE`](super::INDEX_GRACE) ago (a minute), checks each
-/// one's session key (`EXISTS`), and removes the entries whose session is not
-/// stored, in a script that removes an entry only if it is still that old (an
-/// entry inserted again meanwhile stays). An entry younger than the grace is
-/// never removed, stored session or not: it may belong to a write under way.
-/// An entry whose session is stored is never removed by the reap. So the
-/// entry of a session that expired, or that a process destroyed and died
-/// before it removed the entries, goes within the grace and one reap interval
-/// (and the time a reap takes), for as long as any process writes sessions.
+/// at least [`INDEX_GRACE`](super::INDEX_GRACE) ago (a minute), reads each
+/// one's session (`GET`), and removes the entries whose session is not
+/// stored or no longer holds the value, in a script that removes an entry
+/// only if it is still that old (an entry inserted again meanwhile stays). An
+/// entry younger than the grace is never removed, stored session or not: it
+/// may belong to a write under way. An entry whose session holds its value is
+/// never removed by the reap. So the entry of a session that expired, that
+/// moved to another value, or that a process destroyed and died before it
+/// removed the entries, goes within the grace and one reap interval (and the
+/// time a reap takes), for as long as any process writes sessions. (A value
+/// longer than 128 bytes is known to the reap only by its hash: its entries
+/// go when their session does.)
 /// A value key whose last entry goes disappears (Redis deletes an empty
 /// sorted set), and leaves the registry once its stamp there is older than
 /// the grace as well: an insert stamps the registry before it writes the
@@ -504,7 +507,7 @@ impl RedisStoreBuilder {
     /// died before it removed the session's entries, stays at most this long
     /// after [`INDEX_GRACE`](super::INDEX_GRACE) (a minute). Each reap reads
     /// the registry of index keys and checks every entry older than the grace
-    /// against its session (an `EXISTS` each), in every process: a shorter
+    /// against its session (a `GET` each), in every process: a shorter
     /// interval removes them sooner for more work in Redis. Readers never
     /// list such a session either way; the reap bounds what the index holds.
     ///
