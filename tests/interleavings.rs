@@ -397,3 +397,60 @@ async fn a_compare_and_set_store_gets_back_the_revision_it_loaded() {
     let after = call(&router, "GET", "/show", Some(&cookie)).await;
     assert_eq!(after.body, "0 4", "the save made meanwhile stays");
 }
+
+/// A store that answers `IdTaken` to the first create it is asked for, as
+/// a store would whose random id met a stored one: the layer draws another
+/// id and stores the session under it.
+#[derive(Clone, Default)]
+struct FirstIdTaken {
+    inner: MemoryStore,
+    refused: Arc<Mutex<Vec<String>>>,
+}
+
+impl SessionStore for FirstIdTaken {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.inner.load(id).await
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        let first = {
+            let mut refused = self.refused.lock().unwrap();
+            let first = refused.is_empty();
+            if first {
+                refused.push(id.as_str().to_owned());
+            }
+            first
+        };
+        if first {
+            return Ok(Created::IdTaken);
+        }
+        self.inner.create(id, record).await
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        self.inner.update(id, update).await
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.destroy(id).await
+    }
+
+    fn ttl(&self) -> Duration {
+        self.inner.ttl()
+    }
+}
+
+#[tokio::test]
+async fn a_random_id_found_taken_is_drawn_again() {
+    let store = FirstIdTaken::default();
+    let gate = Arc::new(Gate::default());
+    let router = app(&store, &gate, |l| l);
+    let first = call(&router, "GET", "/count", None).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let sid = first.sid().expect("the session got a cookie");
+    let refused = store.refused.lock().unwrap().clone();
+    assert_eq!(refused.len(), 1);
+    assert_ne!(sid, refused[0], "the cookie names the id the store refused");
+    let again = call(&router, "GET", "/count", Some(&cookie_of(&first))).await;
+    assert_eq!(again.body, "2", "the session was stored under the new id");
+}

@@ -46,3 +46,21 @@ async fn the_memory_store_counts_its_sessions_and_shows_its_settings() {
         "{debug}"
     );
 }
+
+/// The file store's `Debug` shows its settings.
+#[test]
+fn the_file_stores_debug_shows_its_settings() {
+    let store = FileStore::new("./sessions-debug")
+        .with_ttl(std::time::Duration::from_secs(90))
+        .with_extension(".sess");
+    let debug = format!("{store:?}");
+    for shown in [
+        "FileStore",
+        "sessions-debug",
+        "ttl: 90s",
+        "\".sess\"",
+        "fsync: true",
+    ] {
+        assert!(debug.contains(shown), "{shown} not in {debug}");
+    }
+}
