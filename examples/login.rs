@@ -38,9 +38,9 @@ use axum::extract::Form;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use session_runtime::{
-    FileStore, Flash, MemoryStore, Secrets, Session, SessionInfo, SessionLayer, Sessions,
-};
+use session_runtime::{Flash, Session, SessionInfo, Sessions};
+
+mod common;
 
 #[derive(Session)]
 struct Login {
@@ -207,147 +207,42 @@ impl IntoResponse for Failure {
     }
 }
 
-struct Options {
-    port: u16,
-    host: String,
-    store: String,
-    path: String,
-    url: String,
-    max_age: Option<Duration>,
-}
-
-fn parse_options() -> Result<Options, String> {
-    let mut positional = None;
-    let mut store = "memory".to_owned();
-    let mut path = "./session-store".to_owned();
-    let mut url = "redis://127.0.0.1:6379".to_owned();
+async fn login_example() -> Result<(), String> {
     let mut max_age = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--store" => {
-                store = args
-                    .next()
-                    .ok_or("--store needs a value: memory, file or redis")?;
-            }
-            "--path" => path = args.next().ok_or("--path needs a directory")?,
-            "--url" => url = args.next().ok_or("--url needs a Redis URL")?,
-            "--max-age" => {
-                let seconds = args.next().ok_or("--max-age needs a number of seconds")?;
-                let seconds = seconds
-                    .parse()
-                    .map_err(|_| format!("invalid --max-age {seconds:?}: give whole seconds"))?;
-                max_age = Some(Duration::from_secs(seconds));
-            }
-            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
-            other if positional.is_none() => positional = Some(other.to_owned()),
-            other => return Err(format!("unexpected argument {other}")),
+    let options = common::parse_options(|option, args| {
+        if option != "--max-age" {
+            return Ok(false);
         }
-    }
-    let port_text = std::env::var("PORT")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .or(positional)
-        .unwrap_or_else(|| "8080".to_owned());
-    let port = port_text
-        .parse()
-        .map_err(|_| format!("invalid port {port_text:?}"))?;
-    let host = std::env::var("HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "127.0.0.1".to_owned());
-    Ok(Options {
-        port,
-        host,
-        store,
-        path,
-        url,
-        max_age,
-    })
-}
-
-fn secrets() -> Result<Secrets, String> {
-    match std::env::var("SESSION_SECRET") {
-        Ok(list) if !list.is_empty() => {
-            Secrets::try_new(list.split(',')).map_err(|e| format!("SESSION_SECRET: {e}"))
-        }
-        _ => {
-            eprintln!(
-                "warning: SESSION_SECRET is not set; using a fixed development secret. \
-                 Anyone can forge this example's cookies: set SESSION_SECRET in production."
-            );
-            Ok(Secrets::new("login example development secret"))
-        }
-    }
-}
-
-async fn session_layer(options: &Options, secrets: Secrets) -> Result<SessionLayer, String> {
-    let layer = match options.store.as_str() {
-        "memory" => SessionLayer::new(MemoryStore::new(), secrets),
-        "file" => SessionLayer::new(FileStore::new(&options.path), secrets),
-        #[cfg(feature = "redis")]
-        "redis" => {
-            let store = session_runtime::RedisStore::connect(&options.url)
-                .await
-                // The error, not the URL: a URL may hold a password.
-                .map_err(|e| format!("cannot use Redis: {e}"))?;
-            SessionLayer::new(store, secrets)
-        }
-        #[cfg(not(feature = "redis"))]
-        "redis" => {
-            return Err(format!(
-                "this build has no Redis store (for {}): build with `--features redis`",
-                options.url
-            ));
-        }
-        other => {
-            return Err(format!(
-                "unknown store {other:?}: use memory, file or redis"
-            ));
-        }
-    };
+        max_age = Some(seconds("--max-age", args.next())?);
+        Ok(true)
+    })?;
+    let secrets = common::secrets("login example development secret")?;
+    let (layer, _) = common::session_layer(&options, secrets).await?;
     let layer = layer.name("_login_demo");
-    Ok(match options.max_age {
+    let layer = match max_age {
         Some(max_age) => layer.max_age(max_age),
         None => layer,
-    })
+    };
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/logout-others", post(logout_others))
+        .route("/logout-everywhere", post(logout_everywhere))
+        .layer(layer);
+    common::serve("login example", &options, app).await
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-    let result = async {
-        let options = parse_options()?;
-        let layer = session_layer(&options, secrets()?).await?;
-        let app = Router::new()
-            .route("/", get(home))
-            .route("/login", post(login))
-            .route("/logout", post(logout))
-            .route("/logout-others", post(logout_others))
-            .route("/logout-everywhere", post(logout_everywhere))
-            .layer(layer);
-        let address = format!("{}:{}", options.host, options.port);
-        let listener = tokio::net::TcpListener::bind(&address)
-            .await
-            .map_err(|e| format!("cannot listen on {address}: {e}"))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("login example listening on http://{local}");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| format!("server error: {e}"))
-    }
-    .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    common::main(login_example()).await
+}
+
+/// A lifetime, from whole seconds on the command line.
+fn seconds(option: &str, value: Option<String>) -> Result<Duration, String> {
+    let value = value.ok_or_else(|| format!("{option} needs a number of seconds"))?;
+    value
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("invalid {option} {value:?}: give whole seconds"))
 }
