@@ -462,6 +462,50 @@ async fn reaping_starts_in_the_background() {
     }
 }
 
+/// The background reap says what it removed, once per reap that removed
+/// something (an expired session, or a temporary file a crash left), and
+/// nothing for the reaps that removed nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn the_background_reap_logs_only_what_it_removed() {
+    const SAID: &str = "file store removed expired sessions";
+    let logs = support::LogCapture::install();
+    let temp = TempDir::new("reaper-log");
+    let store = FileStore::new(temp.path()).with_reap_interval(Some(Duration::from_millis(20)));
+    let mut dead = record(&[]);
+    dead.cookie.original_max_age = Some(1000);
+    dead.last_access = Some(now_ms() - 5000);
+    upsert(&store, &id("dead"), &dead, &[]).await.unwrap();
+    let said = || logs.contents().matches(SAID).count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while said() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the reap that removed a session said nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Several reaps that remove nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(said(), 1, "{}", logs.contents());
+    // A temporary file an interrupted write left two hours ago: removed, and said.
+    let leftover = temp
+        .path()
+        .join(format!(".dead.json.{}.7.tmp", std::process::id()));
+    let file = std::fs::File::create(&leftover).unwrap();
+    file.set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    drop(file);
+    while leftover.exists() || said() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the reap that removed a leftover said nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(said(), 2, "{}", logs.contents());
+}
+
 // ---- Child processes ----------------------------------------------------
 
 /// Runs this test binary again as a child doing `role` on `dir`.
