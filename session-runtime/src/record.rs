@@ -379,7 +379,8 @@ pub struct Record {
     /// Unix epoch (session-file-store's `__lastAccess`); `None` when unknown.
     pub last_access: Option<u64>,
     /// When the session was created, in milliseconds since the Unix epoch, kept
-    /// (as `__created`) only when the layer has an absolute timeout.
+    /// (as `__created`) when the layer has an absolute timeout or knows an
+    /// indexed field (`SessionInfo::created`).
     pub created: Option<u64>,
     /// The loading store's name for the stored value this record was read from.
     pub(crate) revision: Option<Box<str>>,
@@ -417,8 +418,8 @@ impl Record {
         self.write_json(true)
     }
 
-    /// The fields (and `__created`) alone, for stores that keep the cookie
-    /// settings and the access time beside the JSON.
+    /// The fields alone, for stores that keep the cookie settings, the access
+    /// time and the creation time beside the JSON.
     pub(crate) fn fields_json(&self) -> String {
         self.write_json(false)
     }
@@ -460,8 +461,8 @@ impl Record {
                 write!(out, "\"{key}\":{ms}").expect("writing to a String");
             }
         };
-        stamp("__created", self.created);
         if with_meta {
+            stamp("__created", self.created);
             stamp("__lastAccess", self.last_access);
         }
         out.push('}');

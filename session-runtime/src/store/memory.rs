@@ -97,6 +97,9 @@ struct Shared {
 struct Entry {
     expires_at: u64,
     last_access: u64,
+    /// When the session was created (`__created`), 0 when unknown: kept
+    /// beside the JSON, so that a save never parses or writes it.
+    created: u64,
     cookie: StoredCookie,
     fields: Box<str>,
 }
@@ -143,6 +146,7 @@ impl Entry {
         let mut entry = Entry {
             expires_at: 0,
             last_access: 0,
+            created: 0,
             cookie: StoredCookie::Defaults(None),
             fields: record.fields_json().into_boxed_str(),
         };
@@ -164,6 +168,9 @@ impl Entry {
         self.last_access = last_access;
         self.expires_at = expires_at;
         self.cookie = StoredCookie::new(&record.cookie);
+        if let Some(created) = record.created {
+            self.created = created;
+        }
     }
 
     fn is_live(&self, now: u64) -> bool {
@@ -173,6 +180,7 @@ impl Entry {
     fn decode(&self) -> Result<Record, DecodeError> {
         let mut record = Record::from_json(&self.fields)?;
         record.last_access = Some(self.last_access);
+        record.created = (self.created != 0).then_some(self.created);
         record.cookie = self.cookie.get();
         Ok(record)
     }
@@ -415,8 +423,7 @@ impl Shared {
         let Some(entry) = map.get_mut(id).filter(|entry| entry.is_live(now)) else {
             return Updated::Gone;
         };
-        if !update.changed.is_empty() || !update.taken.is_empty() || update.record.created.is_some()
-        {
+        if !update.changed.is_empty() || !update.taken.is_empty() {
             // Merge into what other requests may have saved meanwhile.
             let mut current = match Record::from_json(&entry.fields) {
                 Ok(current) => current,

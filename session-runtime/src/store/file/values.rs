@@ -80,18 +80,27 @@ impl Inner {
         let dir = self.value_dir(entry);
         let path = self.entry_path(&dir, id)?;
         let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(false);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, self.settings.mode);
         // A reap may remove the emptied value directory between its creation
         // and the entry's: create it again.
+        let mut created_dir = false;
         let mut attempts = 0;
-        let file = loop {
+        let (file, new) = loop {
             match options.open(&path) {
-                Ok(file) => break file,
+                Ok(file) => break (file, true),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|error| io_error("open", &path, error))?;
+                    break (file, false);
+                }
                 Err(error) if error.kind() == io::ErrorKind::NotFound && attempts < 3 => {
                     attempts += 1;
                     self.create_dir(&dir)?;
+                    created_dir = true;
                 }
                 Err(error) => return Err(io_error("create", &path, error)),
             }
@@ -99,15 +108,19 @@ impl Inner {
         // Written again, it starts its grace again (see `reap_index`).
         file.set_modified(SystemTime::now())
             .map_err(|error| io_error("stamp", &path, error))?;
-        if self.settings.fsync {
-            // The entry must be as durable as the session written after it.
-            let parents = [
-                dir.as_path(),
-                dir.parent().unwrap_or(&dir),
-                &self.index_dir(),
-            ];
-            for parent in parents {
-                sync(parent);
+        if self.settings.fsync && new {
+            // The entry must be as durable as the session written after it:
+            // its directory, and the directories this insert created.
+            sync(&dir);
+            if created_dir {
+                let mut parent = dir.parent();
+                while let Some(above) = parent {
+                    sync(above);
+                    if above == self.settings.dir {
+                        break;
+                    }
+                    parent = above.parent();
+                }
             }
         }
         Ok(())
