@@ -22,7 +22,10 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
-use session_runtime::{FileStore, MemoryStore, Session, SessionLayer, SessionStore, Sessions};
+use session_runtime::store::{Created, SessionLock, StoreError, Update, Updated};
+use session_runtime::{
+    FileStore, MemoryStore, Record, Session, SessionId, SessionLayer, SessionStore, Sessions,
+};
 use tower::{Service, ServiceExt};
 
 const SECRET: &str = "index-bench secret, not for production";
@@ -245,7 +248,58 @@ struct Built {
 /// measured by `file_reap` and the stores' own tests.
 const NO_REAP: Duration = Duration::from_secs(24 * 3600);
 
-fn layer(store: impl SessionStore) -> Result<SessionLayer, String> {
+/// A store as the layer sees one that keeps no indexes: `S`'s sessions, the
+/// trait's default index methods (`supports_indexes()` false). The baseline
+/// of an application that indexes nothing.
+#[derive(Clone)]
+struct Indexless<S>(S);
+
+impl<S: SessionStore> SessionStore for Indexless<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.0.load(id).await
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        self.0.create(id, record).await
+    }
+
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        self.0.update(id, update).await
+    }
+
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<Updated, StoreError> {
+        self.0.touch(id, record).await
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.0.destroy(id).await
+    }
+
+    async fn destroy_under(&self, id: &SessionId, lock: &SessionLock) -> Result<(), StoreError> {
+        self.0.destroy_under(id, lock).await
+    }
+
+    fn ttl(&self) -> Duration {
+        self.0.ttl()
+    }
+
+    fn supports_locking(&self) -> bool {
+        self.0.supports_locking()
+    }
+
+    async fn lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> Result<Option<SessionLock>, StoreError> {
+        self.0.lock(id, wait).await
+    }
+}
+
+fn layer(store: impl SessionStore + Clone, indexless: bool) -> Result<SessionLayer, String> {
+    if indexless {
+        return Ok(SessionLayer::new(Indexless(store), SECRET));
+    }
     if !store.supports_indexes() {
         return Err(format!(
             "not available: {} keeps no indexes on this build (`supports_indexes()` is false)",
@@ -255,13 +309,14 @@ fn layer(store: impl SessionStore) -> Result<SessionLayer, String> {
     Ok(SessionLayer::new(store, SECRET))
 }
 
-async fn build(kind: Kind, tag: &str, url: Option<&str>) -> Result<Built, String> {
+/// The store `kind` (`indexless`: behind [`Indexless`]).
+async fn build(kind: Kind, tag: &str, url: Option<&str>, indexless: bool) -> Result<Built, String> {
     match kind {
         Kind::Memory => {
             let store = MemoryStore::new().with_reap_interval(NO_REAP);
             Ok(Built {
-                measure: layer(store.clone())?,
-                fill: layer(store)?,
+                measure: layer(store.clone(), indexless)?,
+                fill: layer(store, indexless)?,
                 _dir: None,
             })
         }
@@ -269,17 +324,17 @@ async fn build(kind: Kind, tag: &str, url: Option<&str>) -> Result<Built, String
             let dir = TempDir::new(tag)?;
             let store = FileStore::new(dir.path()).with_reap_interval(None);
             Ok(Built {
-                measure: layer(store.clone())?,
-                fill: layer(store.with_fsync(false))?,
+                measure: layer(store.clone(), indexless)?,
+                fill: layer(store.with_fsync(false), indexless)?,
                 _dir: Some(dir),
             })
         }
-        Kind::Redis => redis(tag, url).await,
+        Kind::Redis => redis(tag, url, indexless).await,
     }
 }
 
 #[cfg(feature = "redis")]
-async fn redis(tag: &str, url: Option<&str>) -> Result<Built, String> {
+async fn redis(tag: &str, url: Option<&str>, indexless: bool) -> Result<Built, String> {
     use session_runtime::RedisStore;
     let Some(url) = url else {
         return Err("skipped: no Redis URL (`--url` or `REDIS_URL`)".to_owned());
@@ -292,15 +347,22 @@ async fn redis(tag: &str, url: Option<&str>) -> Result<Built, String> {
         .connect(url)
         .await
         .map_err(|error| format!("not available: {url}: {error}"))?;
+    if !store.supports_indexes() {
+        // Checked here too, for the indexless variant of the comparison.
+        return Err(
+            "not available: RedisStore keeps no indexes on this build (`supports_indexes()` is false)"
+                .to_owned(),
+        );
+    }
     Ok(Built {
-        measure: layer(store.clone())?,
-        fill: layer(store)?,
+        measure: layer(store.clone(), indexless)?,
+        fill: layer(store, indexless)?,
         _dir: None,
     })
 }
 
 #[cfg(not(feature = "redis"))]
-async fn redis(_tag: &str, _url: Option<&str>) -> Result<Built, String> {
+async fn redis(_tag: &str, _url: Option<&str>, _indexless: bool) -> Result<Built, String> {
     Err("not available: built without the `redis` feature (`--features redis`)".to_owned())
 }
 
@@ -381,7 +443,44 @@ impl WritePath {
     }
 }
 
-/// One router of the A/B(/A) comparison, on its own store.
+/// The routers of the comparison, each on its own store.
+const VARIANTS: [(&str, Setup); 4] = [
+    ("with", Setup::Indexed),
+    ("without", Setup::Plain),
+    ("control", Setup::Plain),
+    ("indexless", Setup::PlainIndexless),
+];
+const WITH: usize = 0;
+const WITHOUT: usize = 1;
+const CONTROL: usize = 2;
+const INDEXLESS: usize = 3;
+
+#[derive(Clone, Copy)]
+enum Setup {
+    /// The schema with `#[session(index)]`.
+    Indexed,
+    /// The schema without it.
+    Plain,
+    /// The schema without it, on a store that keeps no indexes.
+    PlainIndexless,
+}
+
+/// The time on a CPU of the calling thread so far (`/proc/thread-self/schedstat`,
+/// in ns): unlike the wall clock, it leaves out the time other processes
+/// had the CPU.
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// What a batch took: on the wall clock, and on a CPU in the runtime's thread.
+struct Took {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+/// One router of the comparison, on its own store.
 struct Variant {
     router: Router,
     /// The cookie of the session the hot path writes.
@@ -391,13 +490,13 @@ struct Variant {
 }
 
 impl Variant {
-    async fn new(kind: Kind, tag: &str, url: Option<&str>, index: bool) -> Result<Self, String> {
-        let built = build(kind, tag, url).await?;
+    async fn new(kind: Kind, tag: &str, url: Option<&str>, setup: Setup) -> Result<Self, String> {
+        let indexless = matches!(setup, Setup::PlainIndexless);
+        let built = build(kind, tag, url, indexless).await?;
         let layer = built.measure.clone();
-        let mut router = if index {
-            indexed::router(layer)
-        } else {
-            plain::router(layer)
+        let mut router = match setup {
+            Setup::Indexed => indexed::router(layer),
+            Setup::Plain | Setup::PlainIndexless => plain::router(layer),
         };
         let hot = expect_ok(&mut router, request("POST", "/new/alice", None), true)
             .await?
@@ -419,7 +518,7 @@ impl Variant {
     /// `k` requests of `path`, one after another; only they are timed (the
     /// anonymous sessions a login starts from are made before, the sessions
     /// the batch made are logged out after).
-    async fn batch(&mut self, path: WritePath, k: usize) -> Result<Duration, String> {
+    async fn batch(&mut self, path: WritePath, k: usize) -> Result<Took, String> {
         let mut requests = Vec::with_capacity(k);
         match path {
             WritePath::Hot => {
@@ -446,6 +545,7 @@ impl Variant {
         }
         let new_cookie = !matches!(path, WritePath::Hot);
         let mut made = Vec::with_capacity(if new_cookie { k } else { 0 });
+        let cpu = thread_cpu();
         let start = Instant::now();
         for request in requests {
             let cookie = expect_ok(&mut self.router, request, new_cookie).await?;
@@ -453,7 +553,8 @@ impl Variant {
                 made.push(cookie);
             }
         }
-        let elapsed = start.elapsed();
+        let wall = start.elapsed();
+        let cpu = cpu.zip(thread_cpu()).map(|(before, after)| after - before);
         for cookie in made.into_iter().flatten() {
             expect_ok(
                 &mut self.router,
@@ -462,47 +563,39 @@ impl Variant {
             )
             .await?;
         }
-        Ok(elapsed)
+        Ok(Took { wall, cpu })
     }
 }
+
+/// Per variant (in [`VARIANTS`]' order), ns per request in each round.
+type PerVariant = [Vec<f64>; 4];
 
 struct WriteRow {
     path: WritePath,
     batch: usize,
     rounds: usize,
-    /// ns per request, per round: with index, without, without again (control).
-    with: Vec<f64>,
-    without: Vec<f64>,
-    control: Vec<f64>,
+    wall: PerVariant,
+    /// Empty when the thread's CPU time cannot be read.
+    cpu: PerVariant,
 }
 
-impl WriteRow {
-    fn ratio(&self) -> f64 {
-        median(&self.with) / median(&self.without)
-    }
+/// The ratio of the medians of variants `a` and `b`.
+fn ratio(times: &PerVariant, a: usize, b: usize) -> f64 {
+    median(&times[a]) / median(&times[b])
+}
 
-    fn control_ratio(&self) -> f64 {
-        median(&self.control) / median(&self.without)
-    }
-
-    fn round_ratios(&self) -> Vec<f64> {
-        self.with
-            .iter()
-            .zip(&self.without)
-            .map(|(with, without)| with / without)
-            .collect()
-    }
+/// Each round's ratio of variant `a` to `b`.
+fn round_ratios(times: &PerVariant, a: usize, b: usize) -> Vec<f64> {
+    times[a].iter().zip(&times[b]).map(|(a, b)| a / b).collect()
 }
 
 /// Each path: the batch size from a calibration, then `rounds` rounds of one
-/// batch per variant (with index, without, without again as the A/A
-/// control), the order rotated each round.
+/// batch per variant, the order rotated each round.
 async fn write_paths(kind: Kind, url: Option<&str>, plan: &Plan) -> Result<Vec<WriteRow>, String> {
-    let mut variants = [
-        Variant::new(kind, "with", url, true).await?,
-        Variant::new(kind, "without", url, false).await?,
-        Variant::new(kind, "control", url, false).await?,
-    ];
+    let mut variants = Vec::new();
+    for (tag, setup) in VARIANTS {
+        variants.push(Variant::new(kind, tag, url, setup).await?);
+    }
     let mut rows = Vec::new();
     for path in WritePath::ALL {
         for variant in &mut variants {
@@ -511,7 +604,7 @@ async fn write_paths(kind: Kind, url: Option<&str>, plan: &Plan) -> Result<Vec<W
         // Double the probe until it takes a quarter of a batch's time.
         let mut probe = 10;
         let per_request = loop {
-            let took = variants[1].batch(path, probe).await?;
+            let took = variants[WITHOUT].batch(path, probe).await?.wall;
             if took * 4 >= plan.batch_time || probe >= plan.max_batch {
                 break took.as_secs_f64() / probe as f64;
             }
@@ -524,22 +617,28 @@ async fn write_paths(kind: Kind, url: Option<&str>, plan: &Plan) -> Result<Vec<W
             path.describe(),
             duration(per_request * 1e9)
         );
-        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        let mut wall: PerVariant = Default::default();
+        let mut cpu: PerVariant = Default::default();
+        let n = variants.len();
         for round in 0..plan.rounds {
-            for offset in 0..3 {
-                let which = (round + offset) % 3;
+            for offset in 0..n {
+                let which = (round + offset) % n;
                 let took = variants[which].batch(path, batch).await?;
-                times[which].push(took.as_nanos() as f64 / batch as f64);
+                wall[which].push(took.wall.as_nanos() as f64 / batch as f64);
+                if let Some(on_cpu) = took.cpu {
+                    cpu[which].push(on_cpu.as_nanos() as f64 / batch as f64);
+                }
             }
         }
-        let [with, without, control] = times;
+        if cpu.iter().any(Vec::is_empty) {
+            cpu = Default::default();
+        }
         rows.push(WriteRow {
             path,
             batch,
             rounds: plan.rounds,
-            with,
-            without,
-            control,
+            wall,
+            cpu,
         });
     }
     Ok(rows)
@@ -606,7 +705,7 @@ struct Filled {
 }
 
 async fn filled(kind: Kind, tag: &str, url: Option<&str>, size: usize) -> Result<Filled, String> {
-    let built = build(kind, tag, url).await?;
+    let built = build(kind, tag, url, false).await?;
     let fill_router = indexed::router(built.fill.clone());
     let start = Instant::now();
     let mut filled = fill(&fill_router, std::iter::repeat_n(TARGET.to_owned(), 5)).await?;
@@ -762,18 +861,65 @@ fn load_average() -> String {
 /// The A/A control bounds the noise: the index costs nothing measurable if
 /// its ratio is no further above 1 than the control's is from 1 (or 3 %);
 /// with a control off by more than 10 %, the run cannot tell.
-fn hot_verdict(row: &WriteRow) -> String {
-    let noise = (row.control_ratio() - 1.0).abs().max(0.03);
+fn hot_verdict(times: &PerVariant) -> String {
+    let cost = ratio(times, WITH, WITHOUT) - 1.0;
+    let noise = (ratio(times, CONTROL, WITHOUT) - 1.0).abs().max(0.03);
     if noise > 0.10 {
         format!("inconclusive (A/A noise ±{:.0} %)", noise * 100.0)
-    } else if row.ratio() - 1.0 <= noise {
-        format!("met (within ±{:.0} %, the A/A noise)", noise * 100.0)
+    } else if cost <= noise {
+        format!("met (within the A/A noise, ±{:.0} %)", noise * 100.0)
     } else {
         format!(
-            "missed (+{:.0} %, noise ±{:.0} %)",
-            (row.ratio() - 1.0) * 100.0,
+            "missed (+{:.0} %, A/A noise ±{:.0} %)",
+            cost * 100.0,
             noise * 100.0
         )
+    }
+}
+
+/// One table of the write path, from the wall-clock or the CPU times.
+fn write_table(out: &mut String, stores: &[StoreReport], cpu: bool) {
+    let _ = writeln!(
+        out,
+        "| store | request | without index | with index | with / without | per-round ratio, median (range) | A/A control | indexless store / without | batch × rounds | verdict |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|---|");
+    for store in stores {
+        match &store.writes {
+            Err(message) => {
+                let _ = writeln!(out, "| {} | {message} | | | | | | | | |", store.kind.name());
+            }
+            Ok(rows) => {
+                for row in rows {
+                    let times = if cpu { &row.cpu } else { &row.wall };
+                    if times[WITH].is_empty() {
+                        continue;
+                    }
+                    let rounds = round_ratios(times, WITH, WITHOUT);
+                    let verdict = match row.path {
+                        WritePath::Hot => hot_verdict(times),
+                        _ => "(one index write)".to_owned(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {} | **{:.2}×** | {:.2}× ({:.2}–{:.2}) | {:.2}× | {:.2}× | {} × {} | {} |",
+                        store.kind.name(),
+                        row.path.describe(),
+                        duration(median(&times[WITHOUT])),
+                        duration(median(&times[WITH])),
+                        ratio(times, WITH, WITHOUT),
+                        median(&rounds),
+                        quantile(&rounds, 0.0),
+                        quantile(&rounds, 1.0),
+                        ratio(times, CONTROL, WITHOUT),
+                        ratio(times, INDEXLESS, WITHOUT),
+                        row.batch,
+                        row.rounds,
+                        verdict,
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -823,50 +969,27 @@ fn report(options: &Options, plan: &Plan, stores: &[StoreReport], started: &str)
     );
     let _ = writeln!(
         out,
-        "Three routers on three stores of the kind: the schema with the index, the same schema \
-         without it, and without it again (the A/A control: how far two identical setups differ \
-         in this run). Each round runs one batch on each, the order rotated; a cell is the median \
-         over the rounds of the batch's time per request. Only the requests are timed: the \
-         anonymous sessions the logins start from are made before, and every session a batch \
-         made is logged out after it.\n"
+        "Four routers, each on its own store of the kind: the schema with the index; the same \
+         schema without it; without it again (the A/A control: how far two identical setups \
+         differ in this run); and without it on the store wrapped so that it keeps no indexes \
+         (`supports_indexes()` false: an application on a store without indexes). Each round \
+         runs one batch on each, the order rotated; a cell is the median over the rounds of the \
+         batch's time per request. Only the requests are timed: the anonymous sessions the \
+         logins start from are made before, and every session a batch made is logged out \
+         after it.\n"
     );
+    let _ = writeln!(out, "### Wall clock\n");
+    write_table(&mut out, stores, false);
     let _ = writeln!(
         out,
-        "| store | request | without index | with index | with / without | per-round ratio, median (range) | A/A control | batch × rounds | verdict |"
+        "\n### On a CPU, in the runtime's thread\n\n\
+         The thread's run time (`/proc/thread-self/schedstat`) over the batch, per request: \
+         it leaves out the time other processes had the CPU, so it is the steadier measure of \
+         the in-memory work on a busy machine. It leaves out what other threads do: the file \
+         store's I/O on tokio's blocking pool, and the time spent waiting for a disk or a \
+         server.\n"
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|---|");
-    for store in stores {
-        match &store.writes {
-            Err(message) => {
-                let _ = writeln!(out, "| {} | {message} | | | | | | | |", store.kind.name());
-            }
-            Ok(rows) => {
-                for row in rows {
-                    let rounds = row.round_ratios();
-                    let verdict = match row.path {
-                        WritePath::Hot => hot_verdict(row),
-                        _ => "(the index write)".to_owned(),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "| {} | {} | {} | {} | **{:.2}×** | {:.2}× ({:.2}–{:.2}) | {:.2}× | {} × {} | {} |",
-                        store.kind.name(),
-                        row.path.describe(),
-                        duration(median(&row.without)),
-                        duration(median(&row.with)),
-                        row.ratio(),
-                        median(&rounds),
-                        quantile(&rounds, 0.0),
-                        quantile(&rounds, 1.0),
-                        row.control_ratio(),
-                        row.batch,
-                        row.rounds,
-                        verdict,
-                    );
-                }
-            }
-        }
-    }
+    write_table(&mut out, stores, true);
 
     let [small, large] = plan.sizes;
     let _ = writeln!(
