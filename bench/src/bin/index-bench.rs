@@ -119,14 +119,18 @@ struct Options {
     stores: Vec<Kind>,
     url: Option<String>,
     out: Option<PathBuf>,
+    instructions: bool,
 }
 
-const USAGE: &str = "usage: index-bench [--quick] [--stores memory,file,redis] [--url redis://HOST:PORT] [--out FILE]
+const USAGE: &str = "usage: index-bench [--quick] [--stores memory,file,redis] [--url redis://HOST:PORT] [--out FILE] [--instructions]
 
   --quick    fewer rounds and runs, 1 000 and 10 000 sessions (a smoke run)
   --stores   which stores (default: memory,file,redis)
   --url      the Redis server (default: $REDIS_URL; Redis is skipped without one)
-  --out      also write the markdown report to FILE";
+  --out      also write the markdown report to FILE
+  --instructions
+             also count the instructions per request of the write path on the
+             memory store, under valgrind's callgrind (steady on a busy machine)";
 
 fn options() -> Result<Options, String> {
     let mut options = Options {
@@ -136,6 +140,7 @@ fn options() -> Result<Options, String> {
             .ok()
             .filter(|url| !url.is_empty()),
         out: None,
+        instructions: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -156,6 +161,7 @@ fn options() -> Result<Options, String> {
             }
             "--url" => options.url = Some(value("--url")?),
             "--out" => options.out = Some(value("--out")?.into()),
+            "--instructions" => options.instructions = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -181,6 +187,8 @@ struct Plan {
     list_chunk: usize,
     /// Runs of `destroy_all` on each store, alternating.
     destroy_runs: usize,
+    /// Requests counted under callgrind, per path and variant.
+    ir_requests: usize,
 }
 
 impl Plan {
@@ -194,6 +202,7 @@ impl Plan {
                 list_rounds: 6,
                 list_chunk: 5,
                 destroy_runs: 7,
+                ir_requests: 300,
             }
         } else {
             Plan {
@@ -204,6 +213,7 @@ impl Plan {
                 list_rounds: 30,
                 list_chunk: 10,
                 destroy_runs: 41,
+                ir_requests: 2_000,
             }
         }
     }
@@ -247,6 +257,9 @@ struct Built {
 /// first reap would come after a day; the file store's is off): they are
 /// measured by `file_reap` and the stores' own tests.
 const NO_REAP: Duration = Duration::from_secs(24 * 3600);
+
+/// The absolute timeout of [`Setup::PlainStamped`]: long enough never to end a session here.
+const A_YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A store as the layer sees one that keeps no indexes: `S`'s sessions, the
 /// trait's default index methods (`supports_indexes()` false). The baseline
@@ -441,6 +454,15 @@ impl WritePath {
             WritePath::New => "new session stored with `user` set",
         }
     }
+
+    /// Its name on the command line of a callgrind child.
+    fn key(self) -> &'static str {
+        match self {
+            WritePath::Hot => "hot",
+            WritePath::Login => "login",
+            WritePath::New => "new",
+        }
+    }
 }
 
 /// The routers of the comparison, each on its own store.
@@ -463,6 +485,10 @@ enum Setup {
     Plain,
     /// The schema without it, on a store that keeps no indexes.
     PlainIndexless,
+    /// The schema without it, on a layer with an absolute timeout, which
+    /// stores each session's creation time (`__created`) as a layer with an
+    /// indexed field does.
+    PlainStamped,
 }
 
 /// The time on a CPU of the calling thread so far (`/proc/thread-self/schedstat`,
@@ -497,6 +523,7 @@ impl Variant {
         let mut router = match setup {
             Setup::Indexed => indexed::router(layer),
             Setup::Plain | Setup::PlainIndexless => plain::router(layer),
+            Setup::PlainStamped => plain::router(layer.absolute_timeout(A_YEAR)),
         };
         let hot = expect_ok(&mut router, request("POST", "/new/alice", None), true)
             .await?
@@ -519,43 +546,39 @@ impl Variant {
     /// anonymous sessions a login starts from are made before, the sessions
     /// the batch made are logged out after).
     async fn batch(&mut self, path: WritePath, k: usize) -> Result<Took, String> {
+        let requests = self.prepare(path, k).await?;
+        let cpu = thread_cpu();
+        let start = Instant::now();
+        let made = run(&mut self.router, requests, path).await?;
+        let wall = start.elapsed();
+        let cpu = cpu.zip(thread_cpu()).map(|(before, after)| after - before);
+        self.clean_up(made).await?;
+        Ok(Took { wall, cpu })
+    }
+
+    /// The `k` requests of a batch of `path` (for a login, each with the
+    /// cookie of an anonymous session made now).
+    async fn prepare(&mut self, path: WritePath, k: usize) -> Result<Vec<Request<Body>>, String> {
         let mut requests = Vec::with_capacity(k);
-        match path {
-            WritePath::Hot => {
-                for _ in 0..k {
-                    requests.push(request("GET", "/count", Some(&self.hot)));
-                }
-            }
-            WritePath::Login => {
-                for _ in 0..k {
+        for _ in 0..k {
+            requests.push(match path {
+                WritePath::Hot => request("GET", "/count", Some(&self.hot)),
+                WritePath::Login => {
                     let anonymous =
                         expect_ok(&mut self.router, request("GET", "/count", None), true)
                             .await?
                             .unwrap_or_default();
-                    let uri = format!("/login/{}", self.user());
-                    requests.push(request("POST", &uri, Some(&anonymous)));
+                    request("POST", &format!("/login/{}", self.user()), Some(&anonymous))
                 }
-            }
-            WritePath::New => {
-                for _ in 0..k {
-                    let uri = format!("/new/{}", self.user());
-                    requests.push(request("POST", &uri, None));
-                }
-            }
+                WritePath::New => request("POST", &format!("/new/{}", self.user()), None),
+            });
         }
-        let new_cookie = !matches!(path, WritePath::Hot);
-        let mut made = Vec::with_capacity(if new_cookie { k } else { 0 });
-        let cpu = thread_cpu();
-        let start = Instant::now();
-        for request in requests {
-            let cookie = expect_ok(&mut self.router, request, new_cookie).await?;
-            if new_cookie {
-                made.push(cookie);
-            }
-        }
-        let wall = start.elapsed();
-        let cpu = cpu.zip(thread_cpu()).map(|(before, after)| after - before);
-        for cookie in made.into_iter().flatten() {
+        Ok(requests)
+    }
+
+    /// Logs out the sessions a batch made.
+    async fn clean_up(&mut self, made: Vec<String>) -> Result<(), String> {
+        for cookie in made {
             expect_ok(
                 &mut self.router,
                 request("POST", "/logout", Some(&cookie)),
@@ -563,8 +586,24 @@ impl Variant {
             )
             .await?;
         }
-        Ok(Took { wall, cpu })
+        Ok(())
     }
+}
+
+/// Sends `requests` one after another; returns the cookies of the sessions
+/// they made (none on the hot path).
+async fn run(
+    router: &mut Router,
+    requests: Vec<Request<Body>>,
+    path: WritePath,
+) -> Result<Vec<String>, String> {
+    let new_cookie = !matches!(path, WritePath::Hot);
+    let mut made = Vec::new();
+    for request in requests {
+        let cookie = expect_ok(router, request, new_cookie).await?;
+        made.extend(cookie.filter(|_| new_cookie));
+    }
+    Ok(made)
 }
 
 /// Per variant (in [`VARIANTS`]' order), ns per request in each round.
@@ -640,6 +679,107 @@ async fn write_paths(kind: Kind, url: Option<&str>, plan: &Plan) -> Result<Vec<W
             wall,
             cpu,
         });
+    }
+    Ok(rows)
+}
+
+// ---------------------------------------------------------------- instructions
+
+/// The comparison of instruction counts (callgrind, memory store).
+const IR_VARIANTS: [(&str, Setup); 4] = [
+    ("with", Setup::Indexed),
+    ("without", Setup::Plain),
+    ("stamped", Setup::PlainStamped),
+    ("indexless", Setup::PlainIndexless),
+];
+const IR_STAMPED: usize = 2;
+const IR_INDEXLESS: usize = 3;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// The run callgrind counts (`--ir-child PATH VARIANT N`): `n` requests of
+/// `path` on a memory store, after a warm-up; only [`measured`] is counted.
+fn ir_child(args: &[String]) -> Result<(), String> {
+    let [path, variant, n] = args else {
+        return Err("--ir-child PATH VARIANT N".to_owned());
+    };
+    let path = WritePath::ALL
+        .into_iter()
+        .find(|p| p.key() == path)
+        .ok_or_else(|| format!("unknown path {path:?}"))?;
+    let (_, setup) = IR_VARIANTS
+        .into_iter()
+        .find(|(name, _)| name == variant)
+        .ok_or_else(|| format!("unknown variant {variant:?}"))?;
+    let n: usize = n.parse().map_err(|_| format!("not a count: {n:?}"))?;
+    let runtime = runtime();
+    let mut variant = runtime.block_on(Variant::new(Kind::Memory, "ir", None, setup))?;
+    runtime.block_on(variant.batch(path, 100))?;
+    let requests = runtime.block_on(variant.prepare(path, n))?;
+    let made = measured(&runtime, &mut variant.router, requests, path)?;
+    runtime.block_on(variant.clean_up(made))
+}
+
+/// The requests callgrind counts (`--toggle-collect=index_bench::measured`).
+#[inline(never)]
+fn measured(
+    runtime: &tokio::runtime::Runtime,
+    router: &mut Router,
+    requests: Vec<Request<Body>>,
+    path: WritePath,
+) -> Result<Vec<String>, String> {
+    runtime.block_on(run(router, requests, path))
+}
+
+/// Per path, the instructions per request of each of [`IR_VARIANTS`]:
+/// callgrind's count over a child's `n` requests.
+type Instructions = Vec<(WritePath, [f64; 4])>;
+
+fn instructions(n: usize) -> Result<Instructions, String> {
+    let exe =
+        std::env::current_exe().map_err(|error| format!("cannot find this program: {error}"))?;
+    let dir = TempDir::new("callgrind")?;
+    let mut rows = Vec::new();
+    for path in WritePath::ALL {
+        let mut counts = [0.0; 4];
+        for (i, (name, _)) in IR_VARIANTS.iter().enumerate() {
+            let out_file = dir.path().join(format!("{}-{name}.%p", path.key()));
+            let output = std::process::Command::new("valgrind")
+                .arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out_file.display()))
+                .arg("--toggle-collect=index_bench::measured")
+                .arg(&exe)
+                .args(["--ir-child", path.key(), name, &n.to_string()])
+                .output()
+                .map_err(|error| match error.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        "not available: valgrind is not installed".to_owned()
+                    }
+                    _ => format!("not available: valgrind: {error}"),
+                })?;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if !output.status.success() {
+                let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+                return Err(format!("callgrind run failed: {}", tail.join(" / ")));
+            }
+            let collected = stderr
+                .lines()
+                .find_map(|line| line.split("Collected :").nth(1))
+                .and_then(|count| count.trim().parse::<f64>().ok())
+                .ok_or("callgrind printed no count")?;
+            counts[i] = collected / n as f64;
+            eprintln!(
+                "  {} {name}: {:.0} instructions per request",
+                path.key(),
+                counts[i]
+            );
+        }
+        rows.push((path, counts));
     }
     Ok(rows)
 }
@@ -877,6 +1017,44 @@ fn hot_verdict(times: &PerVariant) -> String {
     }
 }
 
+/// The instruction counts of the write path (`--instructions`).
+fn instruction_table(out: &mut String, instructions: &Result<Instructions, String>, n: usize) {
+    let _ = writeln!(
+        out,
+        "\n### Instructions per request (callgrind, memory store)\n\n\
+         Each cell is one run under `valgrind --tool=callgrind` of this program on a memory \
+         store: {n} requests after 100 of warm-up, counted alone (`--toggle-collect`), over {n}. \
+         Other load does not move the count. Beside the schema with and without the index: \
+         without it on a layer with an absolute timeout (a year), which stores each session's \
+         creation time (`__created`) as a layer with an indexed field does; and without it on \
+         the store that keeps no indexes. Kernel time is not counted.\n"
+    );
+    let rows = match instructions {
+        Ok(rows) => rows,
+        Err(message) => {
+            let _ = writeln!(out, "{message}");
+            return;
+        }
+    };
+    let _ = writeln!(
+        out,
+        "| request | without index | with index | with / without | without index, `__created` stored / without | indexless store / without |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|");
+    for (path, counts) in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} | **{:.3}×** | {:.3}× | {:.3}× |",
+            path.describe(),
+            counts[WITHOUT],
+            counts[WITH],
+            counts[WITH] / counts[WITHOUT],
+            counts[IR_STAMPED] / counts[WITHOUT],
+            counts[IR_INDEXLESS] / counts[WITHOUT],
+        );
+    }
+}
+
 /// One table of the write path, from the wall-clock or the CPU times.
 fn write_table(out: &mut String, stores: &[StoreReport], cpu: bool) {
     let _ = writeln!(
@@ -931,7 +1109,13 @@ struct StoreReport {
     scale: Result<Vec<ScaleRow>, String>,
 }
 
-fn report(options: &Options, plan: &Plan, stores: &[StoreReport], started: &str) -> String {
+fn report(
+    options: &Options,
+    plan: &Plan,
+    stores: &[StoreReport],
+    instructions: Option<&Result<Instructions, String>>,
+    started: &str,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -990,6 +1174,9 @@ fn report(options: &Options, plan: &Plan, stores: &[StoreReport], started: &str)
          server.\n"
     );
     write_table(&mut out, stores, true);
+    if let Some(instructions) = instructions {
+        instruction_table(&mut out, instructions, plan.ir_requests);
+    }
 
     let [small, large] = plan.sizes;
     let _ = writeln!(
@@ -1082,6 +1269,14 @@ fn report(options: &Options, plan: &Plan, stores: &[StoreReport], started: &str)
 // ---------------------------------------------------------------- main
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--ir-child") {
+        if let Err(message) = ir_child(&args[2..]) {
+            eprintln!("{message}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let options = match options() {
         Ok(options) => options,
         Err(message) => {
@@ -1090,10 +1285,7 @@ fn main() {
         }
     };
     let plan = Plan::new(options.quick);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = runtime();
     let started = utc_now();
     let mut stores = Vec::new();
     for &kind in &options.stores {
@@ -1121,7 +1313,16 @@ fn main() {
             scale,
         });
     }
-    let text = report(&options, &plan, &stores, &started);
+    let instructions = options.instructions.then(|| {
+        let load_before = load_average();
+        eprintln!("memory: instructions per request, under callgrind (load average {load_before})");
+        let counts = instructions(plan.ir_requests);
+        if let Err(message) = &counts {
+            eprintln!("  {message}");
+        }
+        counts
+    });
+    let text = report(&options, &plan, &stores, instructions.as_ref(), &started);
     print!("{text}");
     if let Some(path) = &options.out
         && let Err(error) = std::fs::write(path, &text)
