@@ -666,3 +666,40 @@ async fn a_slow_write_writes_its_index_entry_again() {
     assert_eq!(inserts_for(Duration::from_secs(1)).await, 1);
     assert_eq!(inserts_for(session_runtime::store::INDEX_GRACE).await, 2);
 }
+
+/// The same on the Redis store, single node and cluster: the kit checks the
+/// index methods, these the layer's use of them under concurrency.
+#[cfg(feature = "redis")]
+mod redis {
+    use session_runtime::store::redis::RedisStore;
+    use support::redis::{RedisCluster, RedisServer};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_logins_and_logouts_leave_the_redis_stores_index_exact() {
+        let server = RedisServer::start().expect("redis-server is installed");
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        concurrent_logins_and_logouts(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_logins_and_logouts_leave_a_redis_clusters_index_exact() {
+        let Some(cluster) = RedisCluster::start() else {
+            return;
+        };
+        let store = RedisStore::builder()
+            .connect_cluster(cluster.urls())
+            .await
+            .unwrap();
+        concurrent_logins_and_logouts(store.clone()).await;
+        three_browsers(store).await;
+    }
+
+    #[tokio::test]
+    async fn three_browsers_of_one_user_are_listed_and_ended_in_the_redis_store() {
+        let server = RedisServer::start().expect("redis-server is installed");
+        let store = RedisStore::connect(&server.url()).await.unwrap();
+        three_browsers(store).await;
+    }
+}
