@@ -301,5 +301,8 @@ mod redis {
         assert!(late.body.contains("lapsed"), "{}", late.body);
         assert!(late.set_cookie().is_none());
         assert_eq!(count_of(&server_b, &cookie).await, 2, "B's save must stay");
+        // Nor does its stale count stay stored under a new id.
+        let sessions = server.cli(&["--scan", "--pattern", "sess:*"]);
+        assert_eq!(sessions.lines().count(), 1, "{sessions}");
     }
 }

@@ -326,7 +326,23 @@ impl RequestSession {
             Ok(())
         })?;
         self.save_now(Vec::new()).await?;
-        self.remove(stale, hold, record).await?;
+        if let Err(error) = self.remove(stale, hold, record).await {
+            // The old id could not be removed (an exclusive session whose
+            // lease lapsed while the handler ran, so that another request
+            // holds it now): the copy just stored under the new id goes too,
+            // and the session ends here, with no cookie for it.
+            let copy = self.with_active(|active| {
+                active.ended = Some(End::Gone);
+                active.id.clone()
+            });
+            if let Some(Some(copy)) = copy {
+                let removal = self.remove(std::slice::from_ref(&copy), None, record).await;
+                if let Err(error) = removal {
+                    tracing::error!(%error, "cycle_id: could not remove the new id's copy after the old id's removal failed");
+                }
+            }
+            return Err(error.into());
+        }
         Ok(())
     }
 
