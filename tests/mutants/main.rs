@@ -18,8 +18,12 @@ mod beyond_express;
 mod encode_errors;
 #[path = "../exclusive.rs"]
 mod exclusive;
+#[path = "../flash.rs"]
+mod flash;
 #[path = "../hostile_input.rs"]
 mod hostile_input;
+#[path = "../indexes.rs"]
+mod indexes;
 #[path = "../interleavings.rs"]
 mod interleavings;
 #[path = "../limits.rs"]
