@@ -715,3 +715,43 @@ fn an_index_names_its_schema_and_key() {
         "{debug}"
     );
 }
+
+/// Each write that stores an indexed value writes its entry once, however
+/// often the layer has seen the schema: a login (one), a second login from
+/// the same browser (the new id's entry, then the new user's).
+#[tokio::test]
+async fn each_indexed_value_written_is_one_index_insert() {
+    let store = Faulty::default();
+    let inserts = Arc::clone(&store.inserts);
+    let count = || inserts.load(std::sync::atomic::Ordering::SeqCst);
+    let mut browser = Client::new(app(layer(store)));
+    browser.post("/login/alice").await;
+    assert_eq!(count(), 1);
+    assert_eq!(browser.get("/").await.body, "alice");
+    assert_eq!(browser.get("/sessions").await.body.lines().count(), 1);
+    assert_eq!(count(), 1, "reading writes no entry");
+    browser.post("/login/bob").await;
+    assert_eq!(count(), 3);
+    assert_eq!(browser.get("/").await.body, "bob");
+}
+
+/// `destroy_all` removes the entries of the sessions it ended at once,
+/// without waiting for a reap.
+#[tokio::test]
+async fn ending_sessions_removes_their_entries() {
+    let store = MemoryStore::new();
+    let mut browser = Client::new(app(layer(store.clone())));
+    browser.post("/login/alice").await;
+    let entry = session_runtime::store::IndexEntry::new("user", r#""alice""#);
+    assert_eq!(store.index_members(entry).await.unwrap().len(), 1);
+    let alice = Some("alice".to_owned());
+    let sessions = Sessions::new(store.clone());
+    assert_eq!(
+        sessions
+            .destroy_all(Auth::user_index(), &alice)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.index_members(entry).await.unwrap().is_empty());
+}
