@@ -161,9 +161,20 @@ impl Active {
     pub(super) fn taken(&self) -> Vec<(&'static str, Box<RawValue>)> {
         self.consumed
             .iter()
-            .filter(|(key, _)| !self.changed.contains(key))
+            .filter(|(key, _)| self.still_taken(key))
             .cloned()
             .collect()
+    }
+
+    /// Whether the next write removes a flash value: [`taken`](Self::taken)
+    /// is not empty, without copying it.
+    pub(super) fn takes_any(&self) -> bool {
+        self.consumed.iter().any(|(key, _)| self.still_taken(key))
+    }
+
+    /// A flash field seen and not set again since.
+    fn still_taken(&self, key: &str) -> bool {
+        !self.changed.contains(&key)
     }
 
     /// A cookie-settings change: saved and re-sent at the end of the request.

@@ -26,7 +26,7 @@ impl RequestSession {
             persisted: active.persisted,
             loaded: active.loaded_id.is_some(),
             had_cookie: self.had_cookie,
-            fields_unsaved: !active.changed.is_empty() || !active.taken().is_empty(),
+            fields_unsaved: !active.changed.is_empty() || active.takes_any(),
             marks: active.marks,
             cookie_has_expiry: cookie.has_expiry(),
             cookie_needs_https: cookie.secure == Some(true) && !self.secure_request,

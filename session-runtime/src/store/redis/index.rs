@@ -587,14 +587,19 @@ mod tests {
         );
     }
 
+    /// Every key `layout` writes: those of `entries` and the registry's two.
+    fn every_key(layout: &IndexLayout, long: &str) -> Vec<String> {
+        let mut keys: Vec<String> = entries(long).into_iter().map(|e| layout.key(e)).collect();
+        keys.push(layout.values.clone());
+        keys.push(layout.fields.clone());
+        keys
+    }
+
     #[test]
     fn no_two_entries_share_an_index_key() {
         let long = format!("\"{}\"", "x".repeat(1024));
         for prefix in PREFIXES {
-            let layout = IndexLayout::for_prefix(prefix);
-            let mut keys: Vec<String> = entries(&long).into_iter().map(|e| layout.key(e)).collect();
-            keys.push(layout.values.clone());
-            keys.push(layout.fields.clone());
+            let mut keys = every_key(&IndexLayout::for_prefix(prefix), &long);
             let count = keys.len();
             keys.sort();
             keys.dedup();
@@ -632,11 +637,7 @@ mod tests {
     fn index_keys_are_neither_sessions_nor_locks_and_stay_out_of_the_prefix() {
         let long = format!("\"{}\"", "x".repeat(1024));
         for prefix in PREFIXES {
-            let layout = IndexLayout::for_prefix(prefix);
-            let mut keys: Vec<String> = entries(&long).into_iter().map(|e| layout.key(e)).collect();
-            keys.push(layout.values.clone());
-            keys.push(layout.fields.clone());
-            for key in keys {
+            for key in every_key(&IndexLayout::for_prefix(prefix), &long) {
                 if !prefix.is_empty() {
                     // connect-redis finds sessions by `SCAN MATCH <prefix>*`.
                     assert!(!key.starts_with(prefix), "{key:?} starts with {prefix:?}");
