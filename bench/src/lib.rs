@@ -1,6 +1,8 @@
 //! Shared pieces of the benchmark servers in `src/bin/`; the load benchmark
 //! itself is `bench/run.sh` (see `bench/README.md`).
 
+pub mod measure;
+
 /// The address to listen on: `HOST` (else 127.0.0.1) and `PORT`, else the
 /// first argument, else `default_port`.
 ///

@@ -22,6 +22,7 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
+use session_bench::measure::{callgrind, load_average, median, runtime, thread_cpu, utc_now};
 use session_runtime::store::{Created, SessionLock, StoreError, Update, Updated};
 use session_runtime::{
     FileStore, MemoryStore, Record, Session, SessionId, SessionLayer, SessionStore, Sessions,
@@ -491,15 +492,6 @@ enum Setup {
     PlainStamped,
 }
 
-/// The time on a CPU of the calling thread so far (`/proc/thread-self/schedstat`,
-/// in ns): unlike the wall clock, it leaves out the time other processes
-/// had the CPU.
-fn thread_cpu() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
 /// What a batch took: on the wall clock, and on a CPU in the runtime's thread.
 struct Took {
     wall: Duration,
@@ -695,13 +687,6 @@ const IR_VARIANTS: [(&str, Setup); 4] = [
 const IR_STAMPED: usize = 2;
 const IR_INDEXLESS: usize = 3;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// The run callgrind counts (`--ir-child PATH VARIANT N`): `n` requests of
 /// `path` on a memory store, after a warm-up; only [`measured`] is counted.
 fn ir_child(args: &[String]) -> Result<(), String> {
@@ -741,38 +726,12 @@ fn measured(
 type Instructions = Vec<(WritePath, [f64; 4])>;
 
 fn instructions(n: usize) -> Result<Instructions, String> {
-    let exe =
-        std::env::current_exe().map_err(|error| format!("cannot find this program: {error}"))?;
-    let dir = TempDir::new("callgrind")?;
     let mut rows = Vec::new();
     for path in WritePath::ALL {
         let mut counts = [0.0; 4];
         for (i, (name, _)) in IR_VARIANTS.iter().enumerate() {
-            let out_file = dir.path().join(format!("{}-{name}.%p", path.key()));
-            let output = std::process::Command::new("valgrind")
-                .arg("--tool=callgrind")
-                .arg(format!("--callgrind-out-file={}", out_file.display()))
-                .arg("--toggle-collect=index_bench::measured")
-                .arg(&exe)
-                .args(["--ir-child", path.key(), name, &n.to_string()])
-                .output()
-                .map_err(|error| match error.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        "not available: valgrind is not installed".to_owned()
-                    }
-                    _ => format!("not available: valgrind: {error}"),
-                })?;
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            if !output.status.success() {
-                let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-                return Err(format!("callgrind run failed: {}", tail.join(" / ")));
-            }
-            let collected = stderr
-                .lines()
-                .find_map(|line| line.split("Collected :").nth(1))
-                .and_then(|count| count.trim().parse::<f64>().ok())
-                .ok_or("callgrind printed no count")?;
-            counts[i] = collected / n as f64;
+            let args = ["--ir-child", path.key(), name, &n.to_string()].map(str::to_owned);
+            counts[i] = callgrind("index_bench::measured", &args, n)?;
             eprintln!(
                 "  {} {name}: {:.0} instructions per request",
                 path.key(),
@@ -940,16 +899,6 @@ async fn scale(kind: Kind, url: Option<&str>, plan: &Plan) -> Result<Vec<ScaleRo
 
 // ---------------------------------------------------------------- report
 
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
-}
-
 fn nanos(durations: &[Duration]) -> Vec<f64> {
     durations.iter().map(|d| d.as_nanos() as f64).collect()
 }
@@ -984,18 +933,6 @@ fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The A/A control bounds the noise: the index costs nothing measurable if
@@ -1330,28 +1267,4 @@ fn main() {
         eprintln!("cannot write {}: {error}", path.display());
         std::process::exit(1);
     }
-}
-
-/// Now, in UTC, to the second (`2026-11-29 17:33:00 UTC`).
-fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
 }
