@@ -145,18 +145,35 @@ fn hex_digit(byte: &u8) -> Option<u8> {
 /// `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )` is escaped.
 pub(crate) fn encode_uri_component(text: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push('%');
-            for nibble in [byte >> 4, byte & 0xf] {
-                out.push(char::from(
-                    HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-                ));
-            }
+    out.reserve(text.len());
+    // Runs of bytes kept as they are go in whole: a signed value has three
+    // bytes to escape (`:` and base64's `+` and `/`) among about eighty.
+    let mut kept = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if is_unreserved(byte) {
+            continue;
+        }
+        // Every byte of a non-ASCII char is escaped, so a run that starts
+        // inside one is empty (where `get` gives `None`).
+        out.push_str(text.get(kept..at).unwrap_or_default());
+        kept = at + 1;
+        out.push('%');
+        for nibble in [byte >> 4, byte & 0xf] {
+            out.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
         }
     }
+    out.push_str(text.get(kept..).unwrap_or_default());
+}
+
+/// What `encodeURIComponent` leaves as it is: ASCII letters, digits and `-_.!~*'()`.
+const fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
 }
 
 /// Whether `name` is a valid cookie name (an RFC 7230 token), as `cookie.serialize` requires.

@@ -1,6 +1,7 @@
 //! Session ids: 24 bytes from the OS CSPRNG, as express's `uid-safe`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,8 +15,10 @@ pub(crate) const MAX_ID_LEN: usize = 128;
 /// without padding (32 characters, 192 bits), like express-session's default
 /// `uid-safe(24)`. The charset keeps ids safe to use as file names; an id from
 /// a cookie is only ever one the server signed, never one a client chose.
+///
+/// Clones share one allocation: a request passes its id around several times.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionId(Box<str>);
+pub struct SessionId(Arc<str>);
 
 impl SessionId {
     /// A fresh random id.
@@ -31,7 +34,16 @@ impl SessionId {
             reason = "without the OS CSPRNG no unguessable id can be made: stopping is the only safe answer"
         )]
         getrandom::fill(&mut bytes).expect("the OS random number generator failed");
-        SessionId(URL_SAFE_NO_PAD.encode(bytes).into_boxed_str())
+        // Encoded on the stack, then one allocation, which clones share.
+        let mut text = [0u8; 32];
+        let encoded = URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut text)
+            .ok()
+            .and_then(|n| std::str::from_utf8(text.get(..n)?).ok());
+        match encoded {
+            Some(id) => SessionId(id.into()),
+            None => SessionId(URL_SAFE_NO_PAD.encode(bytes).into()),
+        }
     }
 
     /// Validates an id: 1 to 128 characters of `[A-Za-z0-9_-]`.

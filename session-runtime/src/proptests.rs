@@ -22,8 +22,11 @@ use crate::cookie::{
     self, DecodeBuffer, SessionCookie, decode, encode_uri_component, find, read_session_cookie,
 };
 use crate::id::SessionId;
-use crate::record::{CookieMeta, Fields, Priority, Record, SameSite};
+use crate::record::{
+    CookieMeta, Fields, Priority, Record, SameSite, merge_fields_json, push_json_string,
+};
 use crate::signing::Secrets;
+use crate::store::Update;
 use crate::time::{self, MAX_MS, iso8601, parse_iso8601};
 
 /// Cases per property in a plain `cargo test`: the whole module takes about
@@ -308,6 +311,23 @@ fn fields() -> impl Strategy<Value = Vec<(String, Value)>> {
     prop::collection::vec((key, json_value()), 0..6)
 }
 
+/// Keys for the memory store's merge: from a small pool, so that stored
+/// fields, changes and flash values meet, or any text but the runtime's own.
+fn merge_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        select(vec!["a", "b", "c", "é\"\\\n"]).prop_map(str::to_owned),
+        text().prop_filter("the runtime's own keys", |k| {
+            !matches!(k.as_str(), "cookie" | "__lastAccess" | "__created")
+        }),
+    ]
+}
+
+/// Text with the characters a JSON string escapes, and others.
+fn escapable() -> impl Strategy<Value = String> {
+    let special = select(vec!['"', '\\', '\n', '\u{1f}', '\u{7f}', '\u{0}', 'é', 'a']);
+    prop::collection::vec(prop_oneof![any::<char>(), special], 0..10).prop_map(String::from_iter)
+}
+
 fn record(meta: CookieMeta, entries: &[(String, Value)], last_access: Option<u64>) -> Record {
     let mut fields = Fields::default();
     for (key, value) in entries {
@@ -527,6 +547,65 @@ proptest! {
         prop_assert_eq!(reloaded.last_access, record.last_access.map(|ms| ms.min(MAX_MS)));
         let distinct: BTreeMap<_, _> = entries.iter().map(|(k, _)| (k, ())).collect();
         prop_assert_eq!(reloaded.fields.len(), distinct.len());
+    }
+
+    #[test]
+    fn the_memory_stores_merge_is_decode_apply_encode(
+        stored in prop::collection::vec((merge_key(), json_value()), 0..5),
+        next in prop::collection::vec((merge_key(), json_value()), 0..5),
+        changed in prop::collection::vec(merge_key(), 0..5),
+        taken in prop::collection::vec((merge_key(), any::<bool>()), 0..3),
+    ) {
+        let stored = record(CookieMeta::default(), &stored, None).fields_json();
+        let next = record(CookieMeta::default(), &next, None);
+        let current = Record::from_json(&stored).expect("what fields_json writes loads");
+        let mut changed_keys: Vec<&str> = Vec::new();
+        for key in &changed {
+            if !changed_keys.contains(&key.as_str()) {
+                changed_keys.push(key);
+            }
+        }
+        // A flash value read as it is stored (removed) or as another (kept).
+        let seen: Vec<(String, Box<RawValue>)> = taken
+            .iter()
+            .map(|(key, same)| {
+                let raw = match current.fields.get(key) {
+                    Some(value) if *same => value.to_owned(),
+                    _ => RawValue::from_string("\"another\"".to_owned()).expect("JSON"),
+                };
+                (key.clone(), raw)
+            })
+            .collect();
+        let taken: Vec<(&str, &RawValue)> = seen.iter().map(|(k, v)| (k.as_str(), &**v)).collect();
+        let update = Update { record: &next, changed: &changed_keys, lock: None, taken: &taken };
+        let mut expected = current.clone();
+        update.apply_to(&mut expected);
+        prop_assert_eq!(merge_fields_json(&stored, &update), Some(expected.fields_json()));
+        prop_assert_eq!(merge_fields_json("[1]", &update), None);
+    }
+
+    #[test]
+    fn encode_uri_component_escapes_exactly_the_reserved_bytes(text in any::<String>()) {
+        let mut out = String::new();
+        encode_uri_component(&text, &mut out);
+        let expected: String = text
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        prop_assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_key_is_written_as_serde_json_writes_it(key in escapable()) {
+        let mut out = String::from("{");
+        push_json_string(&mut out, &key);
+        prop_assert_eq!(out, format!("{{{}", serde_json::to_string(&key).expect("a string encodes")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A stored session: express-session's JSON shape, with its cookie settings
 //! and the app's fields as raw JSON.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -16,7 +17,9 @@ use crate::time;
 /// schema knows are written back byte for byte.
 #[derive(Clone, Default)]
 pub struct Fields {
-    entries: Vec<(Box<str>, Box<RawValue>)>,
+    /// Keys the schema names are borrowed (`&'static str`); keys read from
+    /// a store are owned.
+    entries: Vec<(Cow<'static, str>, Box<RawValue>)>,
 }
 
 impl Fields {
@@ -33,7 +36,15 @@ impl Fields {
     pub fn set(&mut self, key: &str, value: Box<RawValue>) {
         match self.entries.iter_mut().find(|(k, _)| &**k == key) {
             Some(entry) => entry.1 = value,
-            None => self.entries.push((key.into(), value)),
+            None => self.entries.push((Cow::Owned(key.to_owned()), value)),
+        }
+    }
+
+    /// [`set`](Self::set) for a key the schema names: no copy of the key.
+    pub(crate) fn set_static(&mut self, key: &'static str, value: Box<RawValue>) {
+        match self.entries.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((Cow::Borrowed(key), value)),
         }
     }
 
@@ -365,7 +376,16 @@ fn non_negative_ms(value: &serde_json::Value) -> Option<u64> {
 
 #[allow(clippy::expect_used, reason = "serde_json always encodes a `str`")]
 pub(crate) fn push_json_string(out: &mut String, text: &str) {
-    out.push_str(&serde_json::to_string(text).expect("strings always encode"));
+    // Nearly every key needs no escape: copy it between quotes, with no
+    // allocation; serde_json writes the others.
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(text.len() + 2);
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(text).expect("strings always encode"));
+    }
 }
 
 /// One session as a store keeps it.
@@ -438,8 +458,15 @@ impl Record {
     #[allow(clippy::expect_used, reason = "`fmt::Write` for `String` never fails")]
     fn write_json(&self, with_meta: bool) -> String {
         use std::fmt::Write as _;
+        // Without the metadata and escapes, exactly the length written (`{}`,
+        // or each field and its comma, less one comma, plus the braces), so
+        // that the memory store's `into_boxed_str` need not shrink it.
         let fields_len = self.fields_len();
-        let mut out = String::with_capacity(if with_meta { 112 } else { 2 } + fields_len);
+        let mut out = String::with_capacity(if with_meta {
+            112 + fields_len
+        } else {
+            (fields_len + 1).max(2)
+        });
         out.push('{');
         if with_meta {
             out.push_str("\"cookie\":");
@@ -492,18 +519,33 @@ impl Record {
             }
         })?;
         let mut record = Record::default();
-        for (key, value) in object.0 {
-            match &*key {
-                "cookie" => {
-                    let parsed: serde_json::Value =
-                        serde_json::from_str(value.get()).map_err(|_| DecodeError::Cookie)?;
-                    record.cookie = CookieMeta::from_json(&parsed).ok_or(DecodeError::Cookie)?;
+        let mut entries = object.0;
+        let mut failed = None;
+        // The object's own entries become the fields (its keys are already
+        // unique), less the three the runtime keeps beside them: one vector
+        // and one allocation per key and value, whatever the record holds.
+        entries.retain(|(key, value)| {
+            let kept = match &**key {
+                "cookie" => serde_json::from_str::<serde_json::Value>(value.get())
+                    .ok()
+                    .and_then(|parsed| CookieMeta::from_json(&parsed))
+                    .map(|cookie| record.cookie = cookie)
+                    .ok_or(DecodeError::Cookie),
+                "__lastAccess" => {
+                    read_ms(value, "__lastAccess").map(|ms| record.last_access = Some(ms))
                 }
-                "__lastAccess" => record.last_access = Some(read_ms(&value, "__lastAccess")?),
-                "__created" => record.created = Some(read_ms(&value, "__created")?),
-                _ => record.fields.set(&key, value),
+                "__created" => read_ms(value, "__created").map(|ms| record.created = Some(ms)),
+                _ => return true,
+            };
+            if let Err(error) = kept {
+                failed.get_or_insert(error);
             }
+            false
+        });
+        if let Some(error) = failed {
+            return Err(error);
         }
+        record.fields.entries = entries;
         Ok(record)
     }
 }
@@ -518,7 +560,7 @@ fn read_ms(value: &RawValue, key: &'static str) -> Result<u64, DecodeError> {
 }
 
 /// A JSON object with its values left raw and its key order kept.
-struct RawObject(Vec<(Box<str>, Box<RawValue>)>);
+struct RawObject(Vec<(Cow<'static, str>, Box<RawValue>)>);
 
 impl<'de> serde::Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -529,15 +571,118 @@ impl<'de> serde::Deserialize<'de> for RawObject {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut entries: Vec<(Box<str>, Box<RawValue>)> = Vec::new();
+                let mut entries: Vec<(Cow<'static, str>, Box<RawValue>)> = Vec::new();
                 while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
                     // JSON.parse keeps the last of duplicate keys.
                     match entries.iter_mut().find(|(k, _)| **k == *key) {
                         Some(entry) => entry.1 = value,
-                        None => entries.push((key.into(), value)),
+                        None => entries.push((Cow::Owned(key), value)),
                     }
                 }
                 Ok(RawObject(entries))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// `stored`, a fields object as [`Record::fields_json`] writes it, with
+/// `update`'s taken and changed fields applied: the text that decoding it,
+/// [`Update::apply_to`](crate::store::Update::apply_to) and `fields_json`
+/// give, without building a record. The memory store's save: keys and values
+/// stay borrowed from `stored` and the update, so a save allocates the list
+/// and the new text, whatever the session holds. `None` when `stored` is not
+/// a JSON object.
+pub(crate) fn merge_fields_json(stored: &str, update: &crate::store::Update<'_>) -> Option<String> {
+    let BorrowedObject(mut entries) = serde_json::from_str(stored).ok()?;
+    for (key, seen) in update.taken {
+        if let Some(index) = entries
+            .iter()
+            .position(|(k, v)| k == key && v.get() == seen.get())
+        {
+            entries.remove(index);
+        }
+    }
+    for &key in update.changed {
+        let position = entries.iter().position(|(k, _)| k == key);
+        match (update.record.fields.get(key), position) {
+            (Some(value), Some(index)) => {
+                if let Some(entry) = entries.get_mut(index) {
+                    entry.1 = value;
+                }
+            }
+            (Some(value), None) => entries.push((Cow::Borrowed(key), value)),
+            (None, Some(index)) => {
+                entries.remove(index);
+            }
+            (None, None) => {}
+        }
+    }
+    let len: usize = entries
+        .iter()
+        .map(|(k, v)| k.len() + v.get().len() + 4)
+        .sum();
+    let mut out = String::with_capacity((len + 1).max(2));
+    out.push('{');
+    for (key, value) in &entries {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        push_json_string(&mut out, key);
+        out.push(':');
+        out.push_str(value.get());
+    }
+    out.push('}');
+    Some(out)
+}
+
+/// A JSON object borrowed from its text: keys (owned only when they have
+/// escapes) and raw values in order, a duplicate key's last value in its first
+/// place, as [`RawObject`] and `JSON.parse` keep them.
+struct BorrowedObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+/// A key borrowed from the text unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BorrowedObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = BorrowedObject<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<BorrowedObject<'de>, A::Error> {
+                let mut entries: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
+                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    match entries.iter_mut().find(|(k, _)| *k == key) {
+                        Some(entry) => entry.1 = value,
+                        None => entries.push((key, value)),
+                    }
+                }
+                Ok(BorrowedObject(entries))
             }
         }
         deserializer.deserialize_map(ObjectVisitor)

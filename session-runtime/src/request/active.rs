@@ -119,7 +119,7 @@ impl Active {
 
     pub(super) fn apply(&mut self, changes: Vec<(&'static str, Box<RawValue>)>) {
         for (key, value) in changes {
-            self.record.fields.set(key, value);
+            self.record.fields.set_static(key, value);
             if !self.changed.contains(&key) {
                 self.changed.push(key);
             }

@@ -61,10 +61,14 @@ pub(crate) struct RequestSession {
     hold: Mutex<Option<Arc<SessionLock>>>,
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the phase lives in the request's one shared allocation; boxing `Active` would add another"
+)]
 enum Phase {
     /// No handler has asked for the session: the store has not been read.
     Unloaded,
-    Active(Box<Active>),
+    Active(Active),
     /// The response has left; later changes cannot be saved.
     Finalized,
 }
@@ -196,7 +200,7 @@ impl RequestSession {
     fn install(&self, active: Active) {
         let mut phase = self.lock();
         if matches!(*phase, Phase::Unloaded) {
-            *phase = Phase::Active(Box::new(active));
+            *phase = Phase::Active(active);
         }
     }
 

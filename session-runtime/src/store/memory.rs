@@ -16,7 +16,7 @@ use super::{
 use crate::error::DecodeError;
 use crate::id::SessionId;
 use crate::index::same_json;
-use crate::record::{CookieMeta, Record, SameSite};
+use crate::record::{CookieMeta, Record, SameSite, merge_fields_json};
 use crate::sync::{read, write};
 use crate::time::now_ms;
 
@@ -119,16 +119,6 @@ impl StoredCookie {
             StoredCookie::Other(Box::new(cookie.clone()))
         }
     }
-
-    fn get(&self) -> CookieMeta {
-        match self {
-            StoredCookie::Defaults(same_site) => CookieMeta {
-                same_site: *same_site,
-                ..CookieMeta::default()
-            },
-            StoredCookie::Other(cookie) => (**cookie).clone(),
-        }
-    }
 }
 
 impl Entry {
@@ -181,7 +171,11 @@ impl Entry {
         let mut record = Record::from_json(&self.fields)?;
         record.last_access = Some(self.last_access);
         record.created = (self.created != 0).then_some(self.created);
-        record.cookie = self.cookie.get();
+        // The fields hold no `cookie`, so the record has the default one.
+        match &self.cookie {
+            StoredCookie::Defaults(same_site) => record.cookie.same_site = *same_site,
+            StoredCookie::Other(cookie) => record.cookie.clone_from(&**cookie),
+        }
         Ok(record)
     }
 }
@@ -425,15 +419,13 @@ impl Shared {
         };
         if !update.changed.is_empty() || !update.taken.is_empty() {
             // Merge into what other requests may have saved meanwhile.
-            let mut current = match Record::from_json(&entry.fields) {
-                Ok(current) => current,
-                Err(error) => {
-                    tracing::warn!(%error, "memory store holds an unreadable session; replacing its fields");
-                    Record::default()
-                }
-            };
-            update.apply_to(&mut current);
-            entry.fields = current.fields_json().into_boxed_str();
+            let merged = merge_fields_json(&entry.fields, &update).unwrap_or_else(|| {
+                tracing::warn!("memory store holds an unreadable session; replacing its fields");
+                let mut current = Record::default();
+                update.apply_to(&mut current);
+                current.fields_json()
+            });
+            entry.fields = merged.into_boxed_str();
         }
         entry.set_meta(update.record, ttl);
         Updated::Stored
