@@ -448,6 +448,44 @@ async fn reap_removes_expired_files_and_rereads_only_changed_ones() {
 }
 
 #[tokio::test]
+async fn a_file_rewritten_in_place_at_the_same_length_is_read_again_by_the_reap() {
+    let temp = TempDir::new("same-length");
+    let store = FileStore::new(temp.path())
+        .with_reap_interval(None)
+        .with_ttl(Duration::from_secs(3600));
+    let written = now_ms();
+    let mut live = record(&[]);
+    live.last_access = Some(written);
+    upsert(&store, &id("s"), &live, &[]).await.unwrap();
+    let stats = store.remove_expired().await.unwrap();
+    assert_eq!(
+        (stats.read, stats.removed),
+        (0, 0),
+        "the store knows what it wrote"
+    );
+
+    // Another process rewrites the file in place (the same inode), two days
+    // older and so expired, at exactly the same length: only the
+    // modification time tells the store that it changed.
+    let path = file_of(temp.path(), "s");
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    let older = on_disk.replace(
+        &format!("\"__lastAccess\":{written}"),
+        &format!("\"__lastAccess\":{}", written - 172_800_000),
+    );
+    assert_ne!(older, on_disk);
+    assert_eq!(older.len(), on_disk.len());
+    let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, older.as_bytes()).unwrap();
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(10))
+        .unwrap();
+    drop(file);
+    let stats = store.remove_expired().await.unwrap();
+    assert_eq!((stats.read, stats.removed), (1, 1));
+    assert!(!path.exists());
+}
+
+#[tokio::test]
 async fn reaping_starts_in_the_background() {
     let temp = TempDir::new("reaper");
     let store = FileStore::new(temp.path()).with_reap_interval(Some(Duration::from_millis(50)));

@@ -356,7 +356,8 @@ mod tests {
     use super::super::FileStore;
     use super::super::tests::{accessed, store_holding};
     use super::*;
-    use crate::store::{SessionStore as _, Update};
+    use crate::id::SessionId;
+    use crate::store::{SessionStore as _, Update, Updated};
 
     #[tokio::test]
     async fn every_rename_and_unlink_is_followed_by_a_directory_sync() {
@@ -386,6 +387,65 @@ mod tests {
         let _ = unsynced.touch(&id, &record).await.unwrap();
         unsynced.destroy(&id).await.unwrap();
         assert_eq!(syncs(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_session_exactly_at_the_size_limit_is_written_and_read_back() {
+        let (_dir, store, id) = store_holding("at-limit").await;
+        let mut record = accessed(0);
+        record.fields.set(
+            "note",
+            serde_json::value::RawValue::from_string("\"x\"".to_owned()).unwrap(),
+        );
+        let len = u64::try_from(record.to_json().len()).unwrap();
+        let store = store.with_max_file_size(len);
+        let updated = store.update(&id, Update::new(&record, &["note"])).await;
+        assert_eq!(
+            updated.unwrap(),
+            Updated::Stored,
+            "{len} bytes is within a {len}-byte limit"
+        );
+        let loaded = store
+            .load(&id)
+            .await
+            .unwrap()
+            .expect("a file at the limit is read");
+        assert_eq!(loaded.fields.get("note").unwrap().get(), "\"x\"");
+        // A byte under it, the same session is neither written nor read.
+        let tighter = store.clone().with_max_file_size(len - 1);
+        let other = SessionId::parse("over-limit").unwrap();
+        assert!(tighter.create(&other, &record).await.is_err());
+        assert!(
+            store.load(&other).await.unwrap().is_none(),
+            "nothing was written"
+        );
+        assert!(
+            tighter.load(&id).await.unwrap().is_none(),
+            "over the limit: not read"
+        );
+        assert!(store.load(&id).await.unwrap().is_some());
+    }
+
+    #[test]
+    fn only_the_stores_own_temporary_files_count_as_temporary() {
+        let store = FileStore::new("/tmp/x");
+        let temp = |name: &str| store.inner.is_temp_name(name);
+        assert!(temp(".mWhV7O00Zsg3.json.12.0.tmp"));
+        assert!(temp(".a.json.1.2.tmp"));
+        for other in [
+            "a.json.1.2.tmp",    // no leading dot
+            ".a.json.1.2",       // no `.tmp`
+            ".a.json..2.tmp",    // an empty process id
+            ".a.json.1..tmp",    // an empty counter
+            ".a.json.x.2.tmp",   // a process id that is not a number
+            ".a.json.1.y.tmp",   // a counter that is not a number
+            ".a.txt.1.2.tmp",    // another extension
+            ".a b.json.1.2.tmp", // not a session id
+            ".json.1.2.tmp",     // no id at all
+            ".1.2.tmp",          // no file name
+        ] {
+            assert!(!temp(other), "{other:?}");
+        }
     }
 
     #[test]
