@@ -100,17 +100,19 @@ end
 """
 
 
-# Lua for wrk: GET / with the cookies of WRK_COOKIES (one per line) in turn. With
-# -c32 and 32 cookies, the 32 requests in flight are the last 32 sent, so they
-# are (nearly always) on 32 different sessions: writes without contention.
+# Lua for wrk: the URL's request with the cookies listed in the file
+# WRK_COOKIES_FILE (one per line) in turn. With -c32 and 32 or more cookies,
+# the 32 requests in flight are the last 32 sent, so they are (nearly always) on
+# 32 different sessions: no contention. A file, not the environment: 10 000
+# cookies are more than one environment string may hold.
 SPREAD_LUA = """
 local cookies, i = {}, 0
 init = function(args)
-  for c in string.gmatch(os.getenv("WRK_COOKIES"), "[^\\n]+") do table.insert(cookies, c) end
+  for c in io.lines(os.getenv("WRK_COOKIES_FILE")) do table.insert(cookies, c) end
 end
 request = function()
   i = i + 1
-  return wrk.format("GET", "/", {Cookie = cookies[i % #cookies + 1]})
+  return wrk.format("GET", nil, {Cookie = cookies[i % #cookies + 1]})
 end
 """
 
@@ -178,6 +180,22 @@ class Impl:
         self.key, self.label, self.cmd, self.cookie = key, label, cmd, cookie
         self.store_dir, self.env, self.redis = store_dir, env or {}, redis
         self.unavailable = None  # why it could not start, once known
+
+
+# --baseline: the rows an older counter build adds, beside the current ones.
+BEFORE = {"ours-mem-before": "ours-mem", "ours-file-before": "ours-file", "ours-redis-before": "ours-redis"}
+
+
+def baseline_impls(counter):
+    """The memory, file and Redis rows of `counter`, an older build of the
+    counter example (`--baseline`), for a before/after table in one run."""
+    return [
+        Impl("ours-mem-before", "typed sessions MemoryStore, before", [counter, "--store", "memory"], "_es_demo"),
+        Impl("ours-file-before", "typed sessions FileStore (fsync), before", [counter, "--store", "file"],
+             "_fs_demo", store_dir=True),
+        Impl("ours-redis-before", "typed sessions RedisStore, before", [counter, "--store", "redis"], "_rs_demo",
+             redis="flag"),
+    ]
 
 
 def implementations():
@@ -357,8 +375,8 @@ class Server:
             conn.close()
         return response.status, body, pair
 
-    def new_session(self):
-        status, body, pair = self.request("/")
+    def new_session(self, conn=None):
+        status, body, pair = self.request("/", conn=conn)
         if status != 200 or not pair:
             raise RuntimeError(f"{self.impl.key}: GET / gave {status} {body!r}, cookie {pair}")
         return pair
@@ -375,7 +393,10 @@ def wrk(url, duration, cookie=None, limit=None, connections=32, lua=STOP_LUA, co
         cmd += ["-H", f"Cookie: {cookie}"]
     if cookies:
         lua = SPREAD_LUA
-        env["WRK_COOKIES"] = "\n".join(cookies)
+        jar = tempfile.NamedTemporaryFile("w", prefix="bench-cookies-", suffix=".txt", delete=False)
+        with jar:
+            jar.write("\n".join(cookies) + "\n")
+        env["WRK_COOKIES_FILE"] = jar.name
     if limit or cookies:
         script = os.path.join(tempfile.gettempdir(), f"bench-{os.getpid()}-{hash(lua) & 0xffff}.lua")
         with open(script, "w") as f:
@@ -385,7 +406,11 @@ def wrk(url, duration, cookie=None, limit=None, connections=32, lua=STOP_LUA, co
         env["WRK_LIMIT"] = str(limit)
         env["WRK_CONNECTIONS"] = str(connections)
     cmd.append(url)
-    text = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
+    try:
+        text = subprocess.run(cmd, capture_output=True, text=True, env=env).stdout
+    finally:
+        if cookies:
+            os.unlink(env["WRK_COOKIES_FILE"])
     if limit:
         m = re.search(r"responses (\d+) non200 (\d+)", text)
         if not m:
@@ -419,7 +444,12 @@ SCENARIOS = {
     # Redis rows only: writes spread over 32 sessions, without contention.
     "write32": ("/", 32),
     "read": ("/peek", True),
+    # Many sessions (issue #15): requests spread over cfg.many_sessions
+    # existing sessions, each in turn, as a server with many users sees them.
+    "write-many": ("/", "many"),
+    "read-many": ("/peek", "many"),
 }
+MANY = ("write-many", "read-many")
 
 
 def applies(impl, scenario):
@@ -427,6 +457,8 @@ def applies(impl, scenario):
         return scenario in ("hello", "json")
     if scenario == "write32":
         return bool(impl.redis)
+    if scenario in MANY:
+        return impl.key not in EXCLUSIVE
     return scenario != "json"
 
 
@@ -452,7 +484,10 @@ def measure_once(impl, scenario):
         if needs_cookie is True:
             cookie = server.new_session()
         elif needs_cookie:
-            cookies = [server.new_session() for _ in range(needs_cookie)]
+            count = CFG.many_sessions if needs_cookie == "many" else needs_cookie
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            cookies = [server.new_session(conn) for _ in range(count)]
+            conn.close()
         before = snapshot_dir(server.dir) if server.dir and scenario == "read" else None
         pids = {"server": server.proc.pid}
         if server.redis:
@@ -849,7 +884,70 @@ def redis_report(impls, cells, redis_cmds):
     return lines
 
 
-def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds, solo):
+def many_report(impls, cells):
+    """The many-session rows: every implementation, with its peers' ratios."""
+    rows = [impl for impl in impls if any((impl.key, m) in cells for m in MANY)]
+    if not rows:
+        return []
+    lines = [f"## Many sessions (req/s, median): requests spread over {CFG.many_sessions} sessions", "",
+             f"{CFG.many_sessions} sessions are made first (one `GET /` each); wrk then sends their cookies"
+             " in turn (a Lua script), 32 connections, so the 32 requests in flight are on 32 different"
+             " sessions and every request finds a different session from the one before.", "",
+             "| implementation | write GET / | read GET /peek |", "|---|--:|--:|"]
+    for impl in rows:
+        row = [impl.label]
+        for scenario in MANY:
+            cell = cells.get((impl.key, scenario))
+            text = k(cell["rps"]) if cell else "n/a"
+            for peer, name in PEERS.get(impl.key, ()):
+                if cell and (peer, scenario) in cells:
+                    text += f" ({fmt_ratio(ratio(cell['rps'], cells[(peer, scenario)]['rps']))} {name})"
+            row.append(text)
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def before_after_report(impls, cells, rss, lost):
+    """--baseline: each current row over the older build's, scenario by scenario."""
+    by = {i.key: i for i in impls}
+    pairs = [(after, before) for before, after in BEFORE.items()
+             if before in by and after in by and not by[before].unavailable and not by[after].unavailable]
+    if not pairs:
+        return []
+    scenarios = [s for s in SCENARIOS if s not in ("json",)]
+    lines = ["## Before and after (req/s, median; after ÷ before)", "",
+             "The same scenarios on the older build (`--baseline`) and the current one, in the same rounds.", "",
+             "| store | " + " | ".join(scenarios) + " | RSS per session | lost updates |",
+             "|---|" + "--:|" * (len(scenarios) + 2)]
+    for after, before in pairs:
+        row = [by[after].label]
+        for scenario in scenarios:
+            a, b = cells.get((after, scenario)), cells.get((before, scenario))
+            row.append(f"{k(b['rps'])} → {k(a['rps'])} ({fmt_ratio(ratio(a['rps'], b['rps']))})" if a and b else "")
+        ra, rb = rss.get(after), rss.get(before)
+        row.append(f"{rb['bytes']:.0f} → {ra['bytes']:.0f} B" if ra and rb else "")
+        la, lb = lost.get(after), lost.get(before)
+        row.append(f"{lb['lost']} → {la['lost']}" if la and lb else "")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def in_process(cfg):
+    """src/bin/overhead.rs (the layers driven in process, no sockets), pinned
+    to the server CPU: its markdown report, or why it did not run."""
+    cmd = ["taskset", "-c", SERVER_CPU, os.path.join(RELEASE, "overhead")]
+    if cfg.quick:
+        cmd.append("--quick")
+    if not cfg.no_callgrind:
+        cmd.append("--instructions")
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        why = result.stderr.strip().splitlines()
+        return f"## In process\n\nnot available: {why[-1] if why else result.returncode}\n"
+    return result.stdout
+
+
+def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds, solo, overhead):
     by = {i.key: i for i in impls}
     bare = cells.get(("bare", "json"))
     bare_rps = bare["rps"] if bare else None
@@ -884,6 +982,11 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_c
     if notes:
         lines.append("")
     lines += redis_report(impls, cells, redis_cmds)
+    lines += many_report(impls, cells)
+    lines += before_after_report(impls, cells, rss, lost)
+    if overhead:
+        # The in-process benchmark's own markdown (its sections are `##`, as here).
+        lines += overhead.splitlines() + [""]
 
     def rps(key, scenario):
         cell = cells.get((key, scenario))
@@ -925,6 +1028,11 @@ def report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_c
     for scenario, goal in (("write", 3), ("read", 30)):
         value = ratio(rps("ours-file", scenario), rps("ex-file", scenario))
         goals.append((f"file {scenario} ≥ {goal}× session-file-store", fmt_ratio(value), verdict(value, goal)))
+    for scenario, goal in (("write-many", 3), ("read-many", 30)):
+        value = ratio(rps("ours-file", scenario), rps("ex-file", scenario))
+        goals.append((f"file {scenario.split('-')[0]} over {cfg.many_sessions} sessions ≥ {goal}× session-file-store",
+                      f"{fmt_ratio(value)} ({k(rps('ours-file', scenario))} req/s at 32 connections)",
+                      verdict(value, goal)))
     w = read_writes.get("ours-file")
     w = None if w is None else w["renames"] + w["write_opens"]
     goals.append(("file: zero file writes on the read path",
@@ -1035,6 +1143,9 @@ def main():
                         help="throughput, lost updates and the exclusive rows only: skip RSS, cost growth,"
                              " strace, Redis command counts and the reap benchmark")
     parser.add_argument("--skip-build", action="store_true", help="use the binaries already built")
+    parser.add_argument("--baseline", metavar="COUNTER",
+                        help="an older build of the counter example (built with --features redis): adds its"
+                             " memory, file and Redis rows beside the current ones, and a before/after table")
     parser.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
     cfg = parser.parse_args()
     global CFG
@@ -1048,6 +1159,7 @@ def main():
     cfg.reap_files = 10_000 if cfg.quick else 100_000
     cfg.callgrind_requests = 300 if cfg.quick else 2_000
     cfg.redis_requests = 1_000
+    cfg.many_sessions = 1_000 if cfg.quick else 10_000
     cfg.load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if os.getloadavg()[0] > 0.5:
         log(f"warning: load average {cfg.load_before}: other work is running, numbers will be noisy")
@@ -1059,9 +1171,13 @@ def main():
     # beside wrk; the servers are pinned to the other CPU by taskset.
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     impls = implementations()
+    if cfg.baseline:
+        # Each right after its current row, so that the tables read in pairs.
+        before = {BEFORE[i.key]: i for i in baseline_impls(os.path.abspath(cfg.baseline))}
+        impls = [j for i in impls for j in ([i, before[i.key]] if i.key in before else [i])]
     if cfg.only:
         wanted = cfg.only.split(",")
-        impls = [i for i in impls if i.key in wanted or i.key == "bare"]
+        impls = [i for i in impls if i.key in wanted or i.key == "bare" or BEFORE.get(i.key) in wanted]
 
     cells = throughput(impls, cfg)
     rss, growth, lost, read_writes, redis_cmds = {}, {}, {}, {}, {}
@@ -1073,7 +1189,7 @@ def main():
             lost[impl.key] = lost_updates(impl, cfg)
         if cfg.no_extras:
             continue
-        if impl.key in ("ours-mem", "ts-mem", "ex-mem"):
+        if impl.key in ("ours-mem", "ours-mem-before", "ts-mem", "ex-mem"):
             rss[impl.key] = rss_per_session(impl, cfg)
         if impl.store_dir:
             read_writes[impl.key] = read_path_writes(impl)
@@ -1099,7 +1215,11 @@ def main():
     if any(i.key in EXCLUSIVE and not i.unavailable for i in impls):
         log("== exclusive sessions: uncontended writes, off and on")
         solo = uncontended(impls, cfg)
-    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds, solo)
+    overhead = None
+    if not cfg.only or "ours-mem" in cfg.only.split(","):
+        log("== in process: what each layer adds to a request (overhead)")
+        overhead = in_process(cfg)
+    text = report(cfg, impls, cells, rss, growth, lost, read_writes, reap, irs, redis_cmds, solo, overhead)
     os.makedirs(os.path.dirname(cfg.out), exist_ok=True)
     with open(cfg.out, "w") as f:
         f.write(text + "\n")
