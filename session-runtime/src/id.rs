@@ -28,12 +28,7 @@ impl SessionId {
     /// to make a session id.
     #[must_use]
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 24];
-        #[allow(
-            clippy::expect_used,
-            reason = "without the OS CSPRNG no unguessable id can be made: stopping is the only safe answer"
-        )]
-        getrandom::fill(&mut bytes).expect("the OS random number generator failed");
+        let bytes = pool::draw();
         // Encoded on the stack, then one allocation, which clones share.
         let mut text = [0u8; 32];
         let encoded = URL_SAFE_NO_PAD
@@ -56,6 +51,77 @@ impl SessionId {
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Random bytes for ids: one `getrandom` call fills a thread's buffer for
+/// [`IDS_PER_FILL`](pool::IDS_PER_FILL) ids, instead of one system call per
+/// id (bench/RESULTS.md, issue #15). Every id is still bytes from the OS
+/// CSPRNG, used once: each draw is zeroed in the buffer as it is taken, and a
+/// forked child (another process id) never draws from the buffer it inherited,
+/// it fills its own.
+mod pool {
+    use std::cell::RefCell;
+
+    pub(super) const IDS_PER_FILL: usize = 32;
+    const ID_BYTES: usize = 24;
+
+    pub(super) struct Pool {
+        pub(super) bytes: [u8; ID_BYTES * IDS_PER_FILL],
+        /// How many ids were drawn since the fill: all, when empty.
+        pub(super) drawn: usize,
+        /// The process that filled it.
+        filled_by: u32,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Pool> = const { RefCell::new(Pool::empty()) };
+    }
+
+    /// 24 bytes from the OS CSPRNG that no other id got.
+    pub(super) fn draw() -> [u8; ID_BYTES] {
+        POOL.with_borrow_mut(|pool| pool.draw(std::process::id()))
+    }
+
+    impl Pool {
+        pub(super) const fn empty() -> Self {
+            Pool {
+                bytes: [0; ID_BYTES * IDS_PER_FILL],
+                drawn: IDS_PER_FILL,
+                filled_by: 0,
+            }
+        }
+
+        /// The next id's bytes, in process `pid`.
+        pub(super) fn draw(&mut self, pid: u32) -> [u8; ID_BYTES] {
+            if self.drawn >= IDS_PER_FILL || self.filled_by != pid {
+                fill(&mut self.bytes);
+                self.drawn = 0;
+                self.filled_by = pid;
+            }
+            let mut out = [0; ID_BYTES];
+            match self.bytes.chunks_exact_mut(ID_BYTES).nth(self.drawn) {
+                Some(chunk) => {
+                    out.copy_from_slice(chunk);
+                    chunk.fill(0);
+                }
+                // Not reached (`drawn` is below `IDS_PER_FILL` here); if it
+                // were, the id still gets bytes of its own.
+                None => fill(&mut out),
+            }
+            self.drawn += 1;
+            out
+        }
+    }
+
+    /// # Panics
+    /// If the operating system's random source fails.
+    fn fill(bytes: &mut [u8]) {
+        #[allow(
+            clippy::expect_used,
+            reason = "without the OS CSPRNG no unguessable id can be made: stopping is the only safe answer"
+        )]
+        getrandom::fill(bytes).expect("the OS random number generator failed");
     }
 }
 
@@ -89,6 +155,37 @@ impl AsRef<str> for SessionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_draw_is_taken_once_and_a_forked_child_refills() {
+        let mut pool = pool::Pool::empty();
+        let first = pool.draw(7);
+        assert_ne!(first, [0; 24]);
+        assert!(
+            pool.bytes[..24].iter().all(|&b| b == 0),
+            "a draw is zeroed as taken"
+        );
+        let mut seen = vec![first];
+        for _ in 1..pool::IDS_PER_FILL {
+            seen.push(pool.draw(7));
+        }
+        assert!(
+            pool.bytes.iter().all(|&b| b == 0),
+            "the whole fill was used"
+        );
+        // Past the fill, a new one.
+        seen.push(pool.draw(7));
+        assert_eq!(pool.drawn, 1);
+        // Another process (a fork's child) does not take what its parent would
+        // have drawn next: it fills its own buffer.
+        let parent_next = pool.bytes[24..48].to_vec();
+        let child = pool.draw(8);
+        assert_eq!(pool.drawn, 1, "the child refilled");
+        assert_ne!(child.to_vec(), parent_next);
+        seen.push(child);
+        let distinct: std::collections::HashSet<_> = seen.iter().collect();
+        assert_eq!(distinct.len(), seen.len());
+    }
 
     #[test]
     fn generated_ids_are_uid_safe_shaped_and_distinct() {
