@@ -426,6 +426,31 @@ mod tests {
         assert!(store.load(&id).await.unwrap().is_some());
     }
 
+    /// What the file system refuses (as root, whose permissions never do) is
+    /// a store error, never taken for a missing session or an empty directory.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn what_the_file_system_refuses_is_an_error_not_an_absence() {
+        let (dir, store, id) = store_holding("refused").await;
+        let path = store.inner.file_path(id.as_str()).unwrap();
+        // A directory where the session's file was: unlinking it fails.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let error = store.destroy(&id).await.unwrap_err();
+        assert!(error.to_string().contains("remove"), "{error}");
+        std::fs::remove_dir(&path).unwrap();
+        // A symlink loop: opening it fails.
+        std::os::unix::fs::symlink(&path, &path).unwrap();
+        let error = store.load(&id).await.unwrap_err();
+        assert!(error.to_string().contains("open"), "{error}");
+        std::fs::remove_file(&path).unwrap();
+        // A file where the store's directory should be: listing it fails.
+        let file = dir.path().join("not-a-directory");
+        std::fs::write(&file, "x").unwrap();
+        let on_a_file = FileStore::new(&file).with_reap_interval(None);
+        assert!(on_a_file.remove_expired().await.is_err());
+    }
+
     #[test]
     fn only_the_stores_own_temporary_files_count_as_temporary() {
         let store = FileStore::new("/tmp/x");
