@@ -119,3 +119,36 @@ pub fn callgrind(toggle: &str, child_args: &[String], n: usize) -> Result<f64, S
         .ok_or("callgrind printed no count")?;
     Ok(collected / n as f64)
 }
+
+/// The start of a benchmark's `main`: runs the callgrind child when the
+/// arguments begin with `--ir-child` (then exits), else parses the options,
+/// exiting with status 2 and the message (the usage) when they do not parse.
+pub fn child_or_options<O>(
+    ir_child: fn(&[String]) -> Result<(), String>,
+    options: fn() -> Result<O, String>,
+) -> O {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--ir-child") {
+        if let Err(message) = ir_child(args.get(2..).unwrap_or_default()) {
+            eprintln!("{message}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
+    options().unwrap_or_else(|message| {
+        eprintln!("{message}");
+        std::process::exit(2);
+    })
+}
+
+/// Prints a benchmark's markdown report, and writes it to `out` too when
+/// given, exiting with status 1 when it cannot.
+pub fn emit(text: &str, out: Option<&std::path::Path>) {
+    print!("{text}");
+    if let Some(path) = out
+        && let Err(error) = std::fs::write(path, text)
+    {
+        eprintln!("cannot write {}: {error}", path.display());
+        std::process::exit(1);
+    }
+}

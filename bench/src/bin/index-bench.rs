@@ -22,7 +22,9 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
-use session_bench::measure::{callgrind, load_average, median, runtime, thread_cpu, utc_now};
+use session_bench::measure::{
+    callgrind, child_or_options, emit, load_average, median, runtime, thread_cpu, utc_now,
+};
 use session_runtime::store::{Created, SessionLock, StoreError, Update, Updated};
 use session_runtime::{
     FileStore, MemoryStore, Record, Session, SessionId, SessionLayer, SessionStore, Sessions,
@@ -1206,21 +1208,7 @@ fn report(
 // ---------------------------------------------------------------- main
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--ir-child") {
-        if let Err(message) = ir_child(&args[2..]) {
-            eprintln!("{message}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let options = match options() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let options = child_or_options(ir_child, options);
     let plan = Plan::new(options.quick);
     let runtime = runtime();
     let started = utc_now();
@@ -1260,11 +1248,5 @@ fn main() {
         counts
     });
     let text = report(&options, &plan, &stores, instructions.as_ref(), &started);
-    print!("{text}");
-    if let Some(path) = &options.out
-        && let Err(error) = std::fs::write(path, &text)
-    {
-        eprintln!("cannot write {}: {error}", path.display());
-        std::process::exit(1);
-    }
+    emit(&text, options.out.as_deref());
 }

@@ -31,11 +31,14 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use session_bench::measure::{callgrind, load_average, median, runtime, thread_cpu, utc_now};
+use session_bench::counter_json;
+use session_bench::measure::{
+    callgrind, child_or_options, emit, load_average, median, runtime, thread_cpu, utc_now,
+};
 use session_runtime::{MemoryStore, Session, SessionLayer};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::{Service, ServiceExt};
@@ -48,14 +51,6 @@ static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 struct Counter {
     #[session(default = 0)]
     count: u64,
-}
-
-/// `{"count": N}`, as the counter example answers.
-fn counter_json(count: u64) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "application/json")],
-        format!("{{\"count\": {count}}}"),
-    )
 }
 
 async fn index(mut session: Session<Counter>) -> impl IntoResponse {
@@ -588,21 +583,7 @@ fn options() -> Result<Options, String> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--ir-child") {
-        if let Err(message) = ir_child(&args[2..]) {
-            eprintln!("{message}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    let options = match options() {
-        Ok(options) => options,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let options = child_or_options(ir_child, options);
     let plan = Plan::new(options.quick);
     let started = utc_now();
     let load_before = load_average();
@@ -624,11 +605,5 @@ fn main() {
         rows
     });
     let text = report(&plan, &cells, instructions.as_ref(), &started, &load_before);
-    print!("{text}");
-    if let Some(path) = &options.out
-        && let Err(error) = std::fs::write(path, &text)
-    {
-        eprintln!("cannot write {}: {error}", path.display());
-        std::process::exit(1);
-    }
+    emit(&text, options.out.as_deref());
 }
