@@ -449,6 +449,11 @@ mod tests {
         std::fs::write(&file, "x").unwrap();
         let on_a_file = FileStore::new(&file).with_reap_interval(None);
         assert!(on_a_file.remove_expired().await.is_err());
+        // A file where the held sessions' lock directory should be.
+        std::fs::create_dir_all(dir.path().join(".locks")).unwrap();
+        std::fs::write(dir.path().join(".locks").join("held"), "x").unwrap();
+        let error = store.remove_expired().await.unwrap_err();
+        assert!(error.to_string().contains("list"), "{error}");
     }
 
     #[test]
@@ -471,6 +476,23 @@ mod tests {
         ] {
             assert!(!temp(other), "{other:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_reap_that_removes_only_a_stale_temporary_file_syncs_the_directory() {
+        let (dir, store, _id) = store_holding("stale-temp-sync").await;
+        let syncs = || store.inner.shared.dir_syncs.load(Ordering::SeqCst);
+        assert_eq!(syncs(), 1, "create: a new name");
+        // A temporary file an interrupted write left two hours ago.
+        let temp = dir.path().join(".leftover.json.1.2.tmp");
+        let file = std::fs::File::create(&temp).unwrap();
+        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(7200))
+            .unwrap();
+        drop(file);
+        let stats = store.remove_expired().await.unwrap();
+        assert_eq!((stats.removed, stats.stale_temp_removed), (0, 1));
+        assert!(!temp.exists());
+        assert_eq!(syncs(), 2, "the unlink is made durable like any other");
     }
 
     #[test]
