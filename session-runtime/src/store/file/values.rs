@@ -276,6 +276,25 @@ mod tests {
         SessionId::parse(text).unwrap()
     }
 
+    #[tokio::test]
+    async fn a_store_that_indexed_nothing_has_no_index_keys_and_a_broken_one_says_so() {
+        let dir = TestDir::new("index-keys");
+        let store = FileStore::new(dir.path()).with_reap_interval(None);
+        assert!(
+            store.index_keys().await.unwrap().is_empty(),
+            "no .index yet"
+        );
+        let nowhere = FileStore::new(dir.path().join("missing")).with_reap_interval(None);
+        assert!(
+            nowhere.index_keys().await.unwrap().is_empty(),
+            "no directory at all"
+        );
+        // A file where the index directory should be: an error, not "none".
+        std::fs::write(dir.path().join(".index"), "x").unwrap();
+        let error = store.index_keys().await.unwrap_err();
+        assert!(error.to_string().contains("list"), "{error}");
+    }
+
     /// Sets the entry file of `id` under `entry` to `age` old.
     fn age(store: &FileStore, entry: IndexEntry<'_>, id: &str, age: std::time::Duration) {
         let path = store.inner.value_dir(entry).join(id);
