@@ -34,17 +34,19 @@ impl Fields {
 
     /// Stores `value` under `key`, keeping the key's position if it exists.
     pub fn set(&mut self, key: &str, value: Box<RawValue>) {
-        match self.entries.iter_mut().find(|(k, _)| &**k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((Cow::Owned(key.to_owned()), value)),
-        }
+        self.put(key, value, || Cow::Owned(key.to_owned()));
     }
 
     /// [`set`](Self::set) for a key the schema names: no copy of the key.
     pub(crate) fn set_static(&mut self, key: &'static str, value: Box<RawValue>) {
+        self.put(key, value, || Cow::Borrowed(key));
+    }
+
+    /// Replaces `key`'s value, or adds the key that `owned` makes last.
+    fn put(&mut self, key: &str, value: Box<RawValue>, owned: impl FnOnce() -> Cow<'static, str>) {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value,
-            None => self.entries.push((Cow::Borrowed(key), value)),
+            None => self.entries.push((owned(), value)),
         }
     }
 
@@ -55,7 +57,7 @@ impl Fields {
     }
 
     /// The keys and raw values, in stored order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &RawValue)> + Clone {
         self.entries.iter().map(|(k, v)| (&**k, &**v))
     }
 
@@ -435,63 +437,38 @@ impl Record {
     /// `{"cookie":{…},<fields…>,"__lastAccess":<ms>}` on one line.
     #[must_use]
     pub fn to_json(&self) -> String {
-        self.write_json(true)
+        self.write_json()
     }
 
     /// The fields alone, for stores that keep the cookie settings, the access
     /// time and the creation time beside the JSON.
     pub(crate) fn fields_json(&self) -> String {
-        self.write_json(false)
+        fields_object(self.fields.iter())
     }
 
     /// About how many bytes the fields take in the stored JSON: each key and
     /// value, with its quotes, colon and comma. What the layer's
     /// `max_record_size` limits.
     pub(crate) fn fields_len(&self) -> usize {
-        self.fields
-            .entries
-            .iter()
-            .map(|(k, v)| k.len() + v.get().len() + 4)
-            .sum()
+        encoded_len(self.fields.iter())
     }
 
     #[allow(clippy::expect_used, reason = "`fmt::Write` for `String` never fails")]
-    fn write_json(&self, with_meta: bool) -> String {
+    fn write_json(&self) -> String {
         use std::fmt::Write as _;
-        // Without the metadata and escapes, exactly the length written (`{}`,
-        // or each field and its comma, less one comma, plus the braces), so
-        // that the memory store's `into_boxed_str` need not shrink it.
-        let fields_len = self.fields_len();
-        let mut out = String::with_capacity(if with_meta {
-            112 + fields_len
-        } else {
-            (fields_len + 1).max(2)
-        });
-        out.push('{');
-        if with_meta {
-            out.push_str("\"cookie\":");
-            self.cookie.write_json(&mut out);
-        }
-        for (key, value) in &self.fields.entries {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            push_json_string(&mut out, key);
-            out.push(':');
-            out.push_str(value.get());
+        let mut out = String::with_capacity(112 + self.fields_len());
+        out.push_str("{\"cookie\":");
+        self.cookie.write_json(&mut out);
+        for (key, value) in self.fields.iter() {
+            push_field(&mut out, key, value);
         }
         let mut stamp = |key: &str, ms: Option<u64>| {
             if let Some(ms) = ms {
-                if out.len() > 1 {
-                    out.push(',');
-                }
-                write!(out, "\"{key}\":{ms}").expect("writing to a String");
+                write!(out, ",\"{key}\":{ms}").expect("writing to a String");
             }
         };
-        if with_meta {
-            stamp("__created", self.created);
-            stamp("__lastAccess", self.last_access);
-        }
+        stamp("__created", self.created);
+        stamp("__lastAccess", self.last_access);
         out.push('}');
         out
     }
@@ -618,22 +595,37 @@ pub(crate) fn merge_fields_json(stored: &str, update: &crate::store::Update<'_>)
             (None, None) => {}
         }
     }
-    let len: usize = entries
-        .iter()
-        .map(|(k, v)| k.len() + v.get().len() + 4)
-        .sum();
-    let mut out = String::with_capacity((len + 1).max(2));
+    Some(fields_object(entries.iter().map(|(k, v)| (&**k, *v))))
+}
+
+/// About how many bytes `fields` take in an object: each key and value, with
+/// its quotes, colon and comma (exactly, when no key needs an escape).
+fn encoded_len<'a>(fields: impl Iterator<Item = (&'a str, &'a RawValue)>) -> usize {
+    fields.map(|(k, v)| k.len() + v.get().len() + 4).sum()
+}
+
+/// `"key":value` after what `out` holds, with a comma unless it is the
+/// object's first member.
+fn push_field(out: &mut String, key: &str, value: &RawValue) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    push_json_string(out, key);
+    out.push(':');
+    out.push_str(value.get());
+}
+
+/// `fields` as a JSON object. Sized exactly when no key needs an escape (`{}`,
+/// or each field and its comma, less one comma, plus the braces), so that the
+/// memory store's `into_boxed_str` need not shrink it.
+fn fields_object<'a>(fields: impl Iterator<Item = (&'a str, &'a RawValue)> + Clone) -> String {
+    let mut out = String::with_capacity((encoded_len(fields.clone()) + 1).max(2));
     out.push('{');
-    for (key, value) in &entries {
-        if out.len() > 1 {
-            out.push(',');
-        }
-        push_json_string(&mut out, key);
-        out.push(':');
-        out.push_str(value.get());
+    for (key, value) in fields {
+        push_field(&mut out, key, value);
     }
     out.push('}');
-    Some(out)
+    out
 }
 
 /// A JSON object borrowed from its text: keys (owned only when they have
