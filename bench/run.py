@@ -186,16 +186,11 @@ class Impl:
 BEFORE = {"ours-mem-before": "ours-mem", "ours-file-before": "ours-file", "ours-redis-before": "ours-redis"}
 
 
-def baseline_impls(counter):
-    """The memory, file and Redis rows of `counter`, an older build of the
-    counter example (`--baseline`), for a before/after table in one run."""
-    return [
-        Impl("ours-mem-before", "typed sessions MemoryStore, before", [counter, "--store", "memory"], "_es_demo"),
-        Impl("ours-file-before", "typed sessions FileStore (fsync), before", [counter, "--store", "file"],
-             "_fs_demo", store_dir=True),
-        Impl("ours-redis-before", "typed sessions RedisStore, before", [counter, "--store", "redis"], "_rs_demo",
-             redis="flag"),
-    ]
+def baseline_impl(impl, counter):
+    """`impl`, one of BEFORE's current rows, run by `counter`, an older build
+    of the counter example (`--baseline`): its row in the before/after table."""
+    return Impl(f"{impl.key}-before", f"{impl.label}, before", [counter, *impl.cmd[1:]], impl.cookie,
+                store_dir=impl.store_dir, env=impl.env, redis=impl.redis)
 
 
 def implementations():
@@ -850,13 +845,7 @@ def redis_report(impls, cells, redis_cmds):
         return out + [""]
 
     def rps_text(impl, scenario, cell):
-        if not cell:
-            return None
-        text = k(cell["rps"])
-        for peer, name in PEERS.get(impl.key, ()):
-            if (peer, scenario) in cells:
-                text += f" ({fmt_ratio(ratio(cell['rps'], cells[(peer, scenario)]['rps']))} {name})"
-        return text
+        return rps_with_peers(impl.key, scenario, cells)
 
     lines += each("## Redis rows: throughput (req/s, median) with contended and uncontended writes",
                   "*write, one session* is the table's write scenario: 32 connections on one session's"
@@ -884,6 +873,18 @@ def redis_report(impls, cells, redis_cmds):
     return lines
 
 
+def rps_with_peers(key, scenario, cells):
+    """A cell's req/s and its ratio to each of PEERS' cells (`30.2k (1.15× tower)`), or None."""
+    cell = cells.get((key, scenario))
+    if not cell:
+        return None
+    text = k(cell["rps"])
+    for peer, name in PEERS.get(key, ()):
+        if (peer, scenario) in cells:
+            text += f" ({fmt_ratio(ratio(cell['rps'], cells[(peer, scenario)]['rps']))} {name})"
+    return text
+
+
 def many_report(impls, cells):
     """The many-session rows: every implementation, with its peers' ratios."""
     rows = [impl for impl in impls if any((impl.key, m) in cells for m in MANY)]
@@ -897,12 +898,7 @@ def many_report(impls, cells):
     for impl in rows:
         row = [impl.label]
         for scenario in MANY:
-            cell = cells.get((impl.key, scenario))
-            text = k(cell["rps"]) if cell else "n/a"
-            for peer, name in PEERS.get(impl.key, ()):
-                if cell and (peer, scenario) in cells:
-                    text += f" ({fmt_ratio(ratio(cell['rps'], cells[(peer, scenario)]['rps']))} {name})"
-            row.append(text)
+            row.append(rps_with_peers(impl.key, scenario, cells) or "n/a")
         lines.append("| " + " | ".join(row) + " |")
     return lines + [""]
 
@@ -1173,8 +1169,9 @@ def main():
     impls = implementations()
     if cfg.baseline:
         # Each right after its current row, so that the tables read in pairs.
-        before = {BEFORE[i.key]: i for i in baseline_impls(os.path.abspath(cfg.baseline))}
-        impls = [j for i in impls for j in ([i, before[i.key]] if i.key in before else [i])]
+        counter = os.path.abspath(cfg.baseline)
+        after = set(BEFORE.values())
+        impls = [j for i in impls for j in ([i, baseline_impl(i, counter)] if i.key in after else [i])]
     if cfg.only:
         wanted = cfg.only.split(",")
         impls = [i for i in impls if i.key in wanted or i.key == "bare" or BEFORE.get(i.key) in wanted]
