@@ -18,8 +18,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
-use session_runtime::store::SessionStore;
-use session_runtime::{FileStore, MemoryStore, Session, SessionLayer};
+use session_runtime::store::{Created, SessionLock, SessionStore, Update, Updated};
+use session_runtime::{
+    FileStore, MemoryStore, Record, Session, SessionId, SessionLayer, StoreError,
+};
 use support::{Gate, Reply, TempDir, send, wire};
 use tower::ServiceExt;
 
@@ -431,6 +433,132 @@ fn a_store_without_locks_is_refused_at_start_up() {
 #[test]
 fn a_store_without_locks_is_fine_without_the_option() {
     let _ = SessionLayer::new(support::CountingStore::new(), SECRET).exclusive(false);
+}
+
+/// A memory store whose locks carry a fencing token, as a lease's do
+/// (`RedisStore`), and which logs each write with the token it was made under.
+#[derive(Clone, Default)]
+struct FencedStore {
+    inner: MemoryStore,
+    issued: Arc<std::sync::atomic::AtomicUsize>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FencedStore {
+    fn note(&self, event: String) {
+        self.log.lock().unwrap().push(event);
+    }
+
+    fn taken_log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+fn fence_of(lock: Option<&SessionLock>) -> &str {
+    lock.map_or("unlocked", |lock| lock.fence().unwrap_or("no fence"))
+}
+
+impl SessionStore for FencedStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<Created, StoreError> {
+        self.note("create".to_owned());
+        self.inner.create(id, record).await
+    }
+    async fn update(&self, id: &SessionId, update: Update<'_>) -> Result<Updated, StoreError> {
+        self.note(format!("update {}", fence_of(update.lock)));
+        self.inner.update(id, update).await
+    }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<Updated, StoreError> {
+        self.note("touch".to_owned());
+        self.inner.touch(id, record).await
+    }
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.note("destroy unlocked".to_owned());
+        self.inner.destroy(id).await
+    }
+    async fn destroy_under(&self, id: &SessionId, lock: &SessionLock) -> Result<(), StoreError> {
+        self.note(format!("destroy {}", fence_of(Some(lock))));
+        self.inner.destroy_under(id, lock).await
+    }
+    fn ttl(&self) -> Duration {
+        self.inner.ttl()
+    }
+    fn supports_locking(&self) -> bool {
+        true
+    }
+    async fn lock(
+        &self,
+        id: &SessionId,
+        wait: Duration,
+    ) -> Result<Option<SessionLock>, StoreError> {
+        let n = 1 + self
+            .issued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let fence = format!("fence-{n}");
+        self.note(format!("lock {fence}"));
+        Ok(self
+            .inner
+            .lock(id, wait)
+            .await?
+            .map(|lock| lock.with_fence(fence)))
+    }
+}
+
+/// A store whose locks can lapse checks each write's fencing token
+/// (`Update::lock`, `destroy_under`): every write a request makes under its
+/// lock, at the end or in the middle of the handler (`save`, `cycle_id`,
+/// `destroy`), shows the store that lock's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_under_a_lock_shows_the_store_its_fence() {
+    let store = FencedStore::default();
+    let router = app(&store, &Arc::new(Gate::default()), Duration::from_secs(5));
+    // A new session has no id to lock yet.
+    let cookie = started(&router).await;
+    assert_eq!(store.taken_log(), ["create"]);
+    assert_eq!(call(&router, "GET", "/", Some(&cookie)).await.body, "2");
+    assert_eq!(store.taken_log(), ["lock fence-1", "update fence-1"]);
+    // A save in the handler, then the end of the request's.
+    let reply = call(&router, "GET", "/two-views", Some(&cookie)).await;
+    assert_eq!(reply.body, "3 1");
+    assert_eq!(
+        store.taken_log(),
+        ["lock fence-2", "update fence-2", "update fence-2"]
+    );
+    // A new id: stored under it at once, the old id removed under the lock;
+    // the new id, which no other request can know yet, is written unlocked.
+    let cycled = call(&router, "POST", "/cycle", Some(&cookie)).await;
+    assert_eq!(cycled.body, "4");
+    let cookie = cookie_of(&cycled);
+    assert_eq!(
+        store.taken_log(),
+        [
+            "lock fence-3",
+            "create",
+            "destroy fence-3",
+            "update unlocked"
+        ]
+    );
+    assert_eq!(
+        call(&router, "POST", "/logout", Some(&cookie)).await.body,
+        "bye"
+    );
+    assert_eq!(store.taken_log(), ["lock fence-4", "destroy fence-4"]);
+}
+
+/// A lock's fencing token lets whoever has it save over the holder: its
+/// `Debug` says whether there is one, never what it is.
+#[test]
+fn a_locks_debug_hides_its_fence() {
+    let fenced = SessionLock::new(()).with_fence("the-token");
+    assert_eq!(fenced.fence(), Some("the-token"));
+    let shown = format!("{fenced:?}");
+    assert!(shown.contains("fence: Some(\"[redacted]\")"), "{shown}");
+    assert!(!shown.contains("the-token"), "{shown}");
+    let plain = SessionLock::new(());
+    assert_eq!(plain.fence(), None);
+    assert!(format!("{plain:?}").contains("fence: None"), "{plain:?}");
 }
 
 macro_rules! on_every_store {
