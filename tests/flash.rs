@@ -61,6 +61,33 @@ async fn cancel(mut session: Session<Notices>) -> &'static str {
     "cancelled"
 }
 
+/// Two flash fields of one schema, as a page with a notice and an alert.
+#[derive(Session)]
+struct Banners {
+    #[session(flash)]
+    info: Flash<String>,
+    #[session(flash)]
+    warning: Flash<String>,
+}
+
+async fn set_banners(mut session: Session<Banners>) -> &'static str {
+    session.info.set("info".to_owned());
+    session.warning.set("warning".to_owned());
+    "set"
+}
+
+async fn show_banners(session: Session<Banners>) -> String {
+    let shown = |flash: &Flash<String>| flash.get().cloned().unwrap_or_default();
+    format!("{}|{}", shown(&session.info), shown(&session.warning))
+}
+
+/// Shows the flash, then saves in the middle of the handler.
+async fn show_and_save(mut session: Session<Notices>) -> Result<String, String> {
+    let shown = session.notice.get().cloned().unwrap_or_default();
+    session.save().await.map_err(|e| e.to_string())?;
+    Ok(shown)
+}
+
 /// A request of the session that does not extract `Notices`.
 async fn elsewhere(mut session: Session<Other>) -> String {
     session.other += 1;
@@ -79,6 +106,8 @@ fn routes() -> Router {
         .route("/again", get(again))
         .route("/cancel", post(cancel))
         .route("/elsewhere", get(elsewhere))
+        .route("/banners", get(show_banners).post(set_banners))
+        .route("/show-and-save", get(show_and_save))
 }
 
 /// The whole round trip on one store: set before a redirect, shown once
@@ -142,6 +171,33 @@ async fn setting_costs_one_save_and_seeing_it_costs_one_save_then_none() {
 }
 
 #[tokio::test]
+async fn a_save_in_the_handler_removes_the_flash_and_the_end_of_the_request_saves_nothing_more() {
+    let store = CountingStore::new();
+    let calls = store.calls.clone();
+    let mut browser = Client::new(app(store.clone()));
+    browser.post("/save").await;
+    assert_eq!(browser.get("/show-and-save").await.body, "saved");
+    assert_eq!(calls.saves(), 2, "the handler's save removed it; no other");
+    assert_eq!(calls.taken.lock().unwrap().last().unwrap(), &["notice"]);
+    assert_eq!(browser.get("/").await.body, "");
+    assert_eq!(calls.saves(), 2);
+}
+
+#[tokio::test]
+async fn every_flash_field_seen_is_removed() {
+    let store = CountingStore::new();
+    let calls = store.calls.clone();
+    let mut browser = Client::new(app(store.clone()));
+    browser.post("/banners").await;
+    assert_eq!(browser.get("/banners").await.body, "info|warning");
+    assert_eq!(
+        calls.taken.lock().unwrap().last().unwrap(),
+        &["info", "warning"]
+    );
+    assert_eq!(browser.get("/banners").await.body, "|", "each shown once");
+}
+
+#[tokio::test]
 async fn a_request_that_only_mutates_other_fields_still_removes_the_flash() {
     let mut browser = Client::new(app(MemoryStore::new()));
     browser.post("/save").await;
@@ -153,9 +209,14 @@ async fn a_request_that_only_mutates_other_fields_still_removes_the_flash() {
 #[tokio::test]
 async fn the_same_message_set_again_is_shown_again() {
     // Received "saved", left "saved" again: not mistaken for no change.
-    let mut browser = Client::new(app(MemoryStore::new()));
+    let store = CountingStore::new();
+    let calls = store.calls.clone();
+    let mut browser = Client::new(app(store));
     browser.post("/save").await;
     assert_eq!(browser.get("/again").await.body, "saved");
+    // Written as a change; the store is not also asked to remove it.
+    assert_eq!(calls.changed.lock().unwrap().last().unwrap(), &["notice"]);
+    assert!(calls.taken.lock().unwrap().last().unwrap().is_empty());
     assert_eq!(browser.get("/again").await.body, "saved");
     assert_eq!(browser.get("/").await.body, "saved");
     assert_eq!(browser.get("/").await.body, "");
@@ -299,5 +360,36 @@ async fn every_view_of_the_request_that_sees_a_flash_sees_it() {
     assert_eq!(
         (again.header("x-first-view"), again.body.as_str()),
         (Some(""), "")
+    );
+}
+
+/// A middleware's view is shown the flash and leaves a new message; the
+/// handler's view, later in the same request, sees that new message (and so
+/// takes it), not the one the middleware was shown.
+#[tokio::test]
+async fn a_later_view_sees_the_message_an_earlier_view_of_the_request_left() {
+    use axum::extract::{FromRequestParts, Request};
+    use axum::middleware::{Next, from_fn};
+    use axum::response::Response;
+    async fn reply_first(request: Request, next: Next) -> Response {
+        let (mut parts, body) = request.into_parts();
+        let mut first = Session::<Notices>::from_request_parts(&mut parts, &())
+            .await
+            .unwrap();
+        let seen = first.notice.get().cloned().unwrap_or_default();
+        first.notice.set(format!("after {seen}"));
+        drop(first);
+        next.run(Request::from_parts(parts, body)).await
+    }
+    let router = routes()
+        .route("/relay", get(show).layer(from_fn(reply_first)))
+        .layer(SessionLayer::new(MemoryStore::new(), "flash secret"));
+    let mut browser = Client::new(router);
+    browser.post("/save").await;
+    assert_eq!(browser.get("/relay").await.body, "after saved");
+    assert_eq!(
+        browser.get("/").await.body,
+        "",
+        "the handler's view took it"
     );
 }
