@@ -85,6 +85,15 @@ async fn logout(session: Session<Auth>) -> &'static str {
     "bye"
 }
 
+/// `cycle_id` from a handler that knows only the cart, answering its error.
+async fn cart_cycle_checked(mut cart: Session<Cart>) -> Result<String, (StatusCode, String)> {
+    cart.cycle_id()
+        .await
+        .map_err(|error| (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?;
+    cart.items += 1;
+    Ok(cart.id().to_string())
+}
+
 /// A handler that knows only the cart, and gives the session a new id.
 async fn cart_cycle(mut cart: Session<Cart>) -> String {
     cart.cycle_id().await.unwrap();
@@ -125,6 +134,7 @@ fn routes() -> Router {
         .route("/logout-others", post(logout_others))
         .route("/logout", post(logout))
         .route("/cart-cycle", post(cart_cycle))
+        .route("/cart-cycle-checked", post(cart_cycle_checked))
 }
 
 fn app(layer: SessionLayer) -> Router {
@@ -280,6 +290,12 @@ async fn a_schema_with_an_index_on_a_store_without_indexes_is_refused_loudly() {
     assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(
         refused.body.contains("keeps no indexes"),
+        "{}",
+        refused.body
+    );
+    // It names the store, so that the fix is plain from the message alone.
+    assert!(
+        refused.body.contains("store::CountingStore`"),
         "{}",
         refused.body
     );
@@ -485,13 +501,14 @@ async fn log_out_everywhere_ends_a_session_whose_request_gave_it_a_new_id_meanwh
 }
 
 /// A memory store whose `destroy` fails for the first session it is asked
-/// to end, or whose `index_members` panics or stalls.
+/// to end, whose `index_members` panics or stalls, or whose `index_keys` fails.
 #[derive(Clone, Default)]
 struct Faulty {
     inner: MemoryStore,
     fail_first_destroy: Arc<std::sync::atomic::AtomicBool>,
     panic_members: bool,
     stall_members: bool,
+    fail_index_keys: bool,
     /// How long each create takes.
     create_delay: Option<Duration>,
     /// Index entries written.
@@ -567,6 +584,11 @@ impl SessionStore for Faulty {
         self.inner.index_members(entry).await
     }
     async fn index_keys(&self) -> Result<Vec<String>, session_runtime::StoreError> {
+        if self.fail_index_keys {
+            return Err(session_runtime::StoreError::new(
+                "injected index_keys failure",
+            ));
+        }
         self.inner.index_keys().await
     }
 }
@@ -665,8 +687,48 @@ async fn a_slow_write_writes_its_index_entry_again() {
         assert_eq!(browser.get("/").await.body, "alice");
         inserts.load(std::sync::atomic::Ordering::SeqCst)
     };
+    let grace = session_runtime::store::INDEX_GRACE;
     assert_eq!(inserts_for(Duration::from_secs(1)).await, 1);
-    assert_eq!(inserts_for(session_runtime::store::INDEX_GRACE).await, 2);
+    assert_eq!(inserts_for(grace / 2 - Duration::from_millis(1)).await, 1);
+    // Half the grace or more (the clock is paused: exactly half).
+    assert_eq!(inserts_for(grace / 2).await, 2);
+    assert_eq!(inserts_for(grace).await, 2);
+}
+
+/// `cycle_id` keeping a session's data first asks the store which keys it
+/// indexes. When the store cannot say, a layer that indexes fields refuses
+/// the new id (the session would lose its index entries) and leaves the
+/// session where it was; a layer that indexes nothing goes on, with a warning.
+#[tokio::test]
+async fn cycle_id_without_the_stores_index_keys_fails_only_where_fields_are_indexed() {
+    let logs = LogCapture::install();
+    let store = Faulty {
+        fail_index_keys: true,
+        ..Faulty::default()
+    };
+    // This layer has served `Auth`, which has an indexed field.
+    let mut browser = Client::new(app(layer(store.clone())));
+    browser.post("/login/alice").await;
+    let refused = browser.post("/cart-cycle-checked").await;
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        refused.body.contains("injected index_keys failure"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(browser.get("/").await.body, "alice", "still where it was");
+    // A layer that has served only the cart (no indexed field).
+    let mut shopper = Client::new(app(layer(store)));
+    let first = shopper.post("/cart-cycle").await.body;
+    let second = shopper.post("/cart-cycle-checked").await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_ne!(second.body, first, "a new id");
+    assert!(
+        logs.contents()
+            .contains("could not read the store's indexed keys"),
+        "{}",
+        logs.contents()
+    );
 }
 
 /// The same on the Redis store, single node and cluster: the kit checks the
