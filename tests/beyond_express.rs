@@ -65,6 +65,21 @@ async fn save_then_change(mut session: Session<Auth>) -> Result<&'static str, St
     Ok("ok")
 }
 
+/// Counts five visits, then gives the session a new id: `cycle_id` keeps
+/// the data, `regenerate` starts over.
+async fn visits_then_new_id(
+    axum::extract::Path(how): axum::extract::Path<String>,
+    mut session: Session<Auth>,
+) -> Result<String, String> {
+    session.visits += 5;
+    match how.as_str() {
+        "cycle" => session.cycle_id().await,
+        _ => session.regenerate().await,
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(format!("{:?} {}", session.user, session.visits))
+}
+
 fn app(store: &CountingStore, layer: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
     Router::new()
         .route("/visit", get(visit))
@@ -74,6 +89,7 @@ fn app(store: &CountingStore, layer: impl FnOnce(SessionLayer) -> SessionLayer) 
         .route("/cookie", get(cookie_settings))
         .route("/remember", get(remember_me))
         .route("/save", get(save_then_change))
+        .route("/visits-then/{how}", get(visits_then_new_id))
         .layer(layer(SessionLayer::new(store.clone(), "keyboard cat")))
 }
 
@@ -93,6 +109,22 @@ async fn cycle_id_keeps_the_data_under_a_new_id() {
         "Some(\"bob\") 1",
         "data kept, login added"
     );
+}
+
+/// On a session that is new in this request (not stored yet), `cycle_id`
+/// keeps what the handler set and `regenerate` drops it, as on a stored one.
+#[tokio::test]
+async fn a_new_sessions_data_is_kept_by_cycle_id_and_dropped_by_regenerate() {
+    let store = CountingStore::new();
+    let mut cycled = Client::new(app(&store, |l| l));
+    assert_eq!(cycled.get("/visits-then/cycle").await.body, "None 5");
+    assert_eq!(cycled.get("/show").await.body, "None 5", "stored as kept");
+    let mut regenerated = Client::new(app(&store, |l| l));
+    assert_eq!(
+        regenerated.get("/visits-then/regenerate").await.body,
+        "None 0"
+    );
+    assert_eq!(regenerated.get("/show").await.body, "None 0");
 }
 
 /// `cycle_id` keeps the cookie settings (a remembered max age survives a

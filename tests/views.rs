@@ -61,6 +61,30 @@ async fn one_after_the_other(parts: axum::http::request::Parts) -> String {
     second.items.join(",")
 }
 
+/// A new session: the cart's view adds an item and is dropped, then the
+/// auth view gives the session a new id (`cycle` or `regenerate`) and logs in.
+async fn cart_then_new_id(
+    axum::extract::Path(how): axum::extract::Path<String>,
+    parts: axum::http::request::Parts,
+) -> Result<&'static str, String> {
+    let mut parts = parts;
+    let mut cart = <Session<Cart> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
+        .await
+        .unwrap();
+    cart.items.push("socks".to_owned());
+    drop(cart);
+    let mut auth = <Session<Auth> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
+        .await
+        .unwrap();
+    match how.as_str() {
+        "cycle" => auth.cycle_id().await,
+        _ => auth.regenerate().await,
+    }
+    .map_err(|e| e.to_string())?;
+    auth.user = Some("bob".to_owned());
+    Ok("logged in")
+}
+
 async fn show(cart: Session<Cart>, auth: Session<Auth>) -> String {
     format!("{:?} {:?}", cart.items, auth.user)
 }
@@ -112,6 +136,7 @@ fn app(store: &CountingStore) -> Router {
         .route("/show", get(show))
         .route("/drop-one-of-two", get(drop_one_of_two))
         .route("/after-destroy", get(after_destroy))
+        .route("/cart-then/{how}", get(cart_then_new_id))
         .layer(SessionLayer::new(store.clone(), "views secret"))
 }
 
@@ -138,6 +163,22 @@ async fn disjoint_views_both_save() {
     let mut client = Client::new(app(&store));
     assert_eq!(client.get("/disjoint").await.body, "both");
     assert_eq!(client.get("/show").await.body, r#"["socks"] Some("bob")"#);
+}
+
+/// What another view put in a session that is new in this request stays
+/// through `cycle_id` and goes with `regenerate`, as in a stored session.
+#[tokio::test]
+async fn a_new_id_for_a_new_session_keeps_or_drops_what_every_view_put_in_it() {
+    let store = CountingStore::new();
+    let mut cycled = Client::new(app(&store));
+    assert_eq!(cycled.get("/cart-then/cycle").await.body, "logged in");
+    assert_eq!(cycled.get("/show").await.body, r#"["socks"] Some("bob")"#);
+    let mut regenerated = Client::new(app(&store));
+    assert_eq!(
+        regenerated.get("/cart-then/regenerate").await.body,
+        "logged in"
+    );
+    assert_eq!(regenerated.get("/show").await.body, r#"[] Some("bob")"#);
 }
 
 #[tokio::test]
