@@ -34,6 +34,16 @@ async fn login(Path(name): Path<String>, mut session: Session<Auth>) -> String {
     session.id().to_string()
 }
 
+/// Logs in with a `save()` in the handler, and nothing to save after it.
+async fn login_and_save(
+    Path(name): Path<String>,
+    mut session: Session<Auth>,
+) -> Result<String, String> {
+    session.user = Some(name);
+    session.save().await.map_err(|e| e.to_string())?;
+    Ok(session.id().to_string())
+}
+
 /// Changes the user without a new id (a bad practice the index must survive).
 async fn become_user(Path(name): Path<String>, mut session: Session<Auth>) -> &'static str {
     session.user = Some(name);
@@ -135,6 +145,7 @@ fn routes() -> Router {
         .route("/logout", post(logout))
         .route("/cart-cycle", post(cart_cycle))
         .route("/cart-cycle-checked", post(cart_cycle_checked))
+        .route("/login-and-save/{name}", post(login_and_save))
 }
 
 fn app(layer: SessionLayer) -> Router {
@@ -816,4 +827,24 @@ async fn ending_sessions_removes_their_entries() {
         1
     );
     assert!(store.index_members(entry).await.unwrap().is_empty());
+}
+
+/// A session stored with an indexed field has its creation time, for
+/// `SessionInfo::created`, also when its only write is a `save()` in the
+/// handler.
+#[tokio::test]
+async fn a_session_first_stored_by_save_in_the_handler_has_its_creation_time() {
+    let store = MemoryStore::new();
+    let mut browser = Client::new(app(layer(store.clone())));
+    let id = browser.post("/login-and-save/alice").await.body;
+    let id = session_runtime::SessionId::parse(&id).unwrap();
+    let stored = store.load(&id).await.unwrap().expect("stored");
+    assert!(stored.created.is_some(), "{stored:?}");
+    let listed = layer(store)
+        .sessions()
+        .list(Auth::user_index(), &Some("alice".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].created.is_some());
 }
