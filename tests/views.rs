@@ -45,18 +45,24 @@ async fn disjoint(mut cart: Session<Cart>, mut auth: Session<Auth>) -> &'static 
     "both"
 }
 
+/// A view extracted by hand, as a middleware or a second extraction does.
+async fn view<T>(parts: &mut axum::http::request::Parts) -> Session<T>
+where
+    T: session_runtime::SessionSchema,
+    Session<T>: FromRequestParts<()>,
+    <Session<T> as FromRequestParts<()>>::Rejection: std::fmt::Debug,
+{
+    Session::<T>::from_request_parts(parts, &()).await.unwrap()
+}
+
 /// One view dropped before the next is extracted: no conflict, and the
 /// second sees the first's change.
 async fn one_after_the_other(parts: axum::http::request::Parts) -> String {
     let mut parts = parts;
-    let mut first = <Session<Cart> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
-        .await
-        .unwrap();
+    let mut first = view::<Cart>(&mut parts).await;
     first.items.push("socks".to_owned());
     drop(first);
-    let mut second = <Session<Cart> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
-        .await
-        .unwrap();
+    let mut second = view::<Cart>(&mut parts).await;
     second.items.push("shoes".to_owned());
     second.items.join(",")
 }
@@ -68,14 +74,10 @@ async fn cart_then_new_id(
     parts: axum::http::request::Parts,
 ) -> Result<&'static str, String> {
     let mut parts = parts;
-    let mut cart = <Session<Cart> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
-        .await
-        .unwrap();
+    let mut cart = view::<Cart>(&mut parts).await;
     cart.items.push("socks".to_owned());
     drop(cart);
-    let mut auth = <Session<Auth> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
-        .await
-        .unwrap();
+    let mut auth = view::<Auth>(&mut parts).await;
     match how.as_str() {
         "cycle" => auth.cycle_id().await,
         _ => auth.regenerate().await,
@@ -100,12 +102,8 @@ async fn maybe(cart: Option<Session<Cart>>) -> String {
 /// still alive writes: refused, as long as that one lives.
 async fn drop_one_of_two(parts: axum::http::request::Parts) -> String {
     let mut parts = parts;
-    let cart = <Session<Cart> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
-        .await
-        .unwrap();
-    let auth = <Session<Auth> as FromRequestParts<()>>::from_request_parts(&mut parts, &())
-        .await
-        .unwrap();
+    let cart = view::<Cart>(&mut parts).await;
+    let auth = view::<Auth>(&mut parts).await;
     drop(auth);
     let wish =
         <Session<Wishlist> as FromRequestParts<()>>::from_request_parts(&mut parts, &()).await;
