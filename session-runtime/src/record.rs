@@ -536,30 +536,45 @@ fn read_ms(value: &RawValue, key: &'static str) -> Result<u64, DecodeError> {
         .ok_or(DecodeError::Timestamp(key))
 }
 
-/// A JSON object with its values left raw and its key order kept.
-struct RawObject(Vec<(Cow<'static, str>, Box<RawValue>)>);
+/// A JSON object with its values left raw and its key order kept, a
+/// duplicate key's last value in its first place, as `JSON.parse` keeps them.
+struct Object<K, V>(Vec<(K, V)>);
 
-impl<'de> serde::Deserialize<'de> for RawObject {
+/// An object whose keys and values are its own: a stored record's.
+type RawObject = Object<Cow<'static, str>, Box<RawValue>>;
+
+/// An object borrowed from its text: keys (owned only when they have
+/// escapes) and raw values.
+type BorrowedObject<'a> = Object<Key<'a>, &'a RawValue>;
+
+impl<'de, K, V> serde::Deserialize<'de> for Object<K, V>
+where
+    K: serde::Deserialize<'de> + PartialEq,
+    V: serde::Deserialize<'de>,
+{
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = RawObject;
+        struct ObjectVisitor<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K, V> Visitor<'de> for ObjectVisitor<K, V>
+        where
+            K: serde::Deserialize<'de> + PartialEq,
+            V: serde::Deserialize<'de>,
+        {
+            type Value = Object<K, V>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
-                let mut entries: Vec<(Cow<'static, str>, Box<RawValue>)> = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, Box<RawValue>>()? {
-                    // JSON.parse keeps the last of duplicate keys.
-                    match entries.iter_mut().find(|(k, _)| **k == *key) {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object<K, V>, A::Error> {
+                let mut entries: Vec<(K, V)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<K, V>()? {
+                    match entries.iter_mut().find(|(k, _)| *k == key) {
                         Some(entry) => entry.1 = value,
-                        None => entries.push((Cow::Owned(key), value)),
+                        None => entries.push((key, value)),
                     }
                 }
-                Ok(RawObject(entries))
+                Ok(Object(entries))
             }
         }
-        deserializer.deserialize_map(ObjectVisitor)
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
     }
 }
 
@@ -571,31 +586,31 @@ impl<'de> serde::Deserialize<'de> for RawObject {
 /// and the new text, whatever the session holds. `None` when `stored` is not
 /// a JSON object.
 pub(crate) fn merge_fields_json(stored: &str, update: &crate::store::Update<'_>) -> Option<String> {
-    let BorrowedObject(mut entries) = serde_json::from_str(stored).ok()?;
+    let Object(mut entries): BorrowedObject<'_> = serde_json::from_str(stored).ok()?;
     for (key, seen) in update.taken {
         if let Some(index) = entries
             .iter()
-            .position(|(k, v)| k == key && v.get() == seen.get())
+            .position(|(Key(k), v)| k == key && v.get() == seen.get())
         {
             entries.remove(index);
         }
     }
     for &key in update.changed {
-        let position = entries.iter().position(|(k, _)| k == key);
+        let position = entries.iter().position(|(Key(k), _)| k == key);
         match (update.record.fields.get(key), position) {
             (Some(value), Some(index)) => {
                 if let Some(entry) = entries.get_mut(index) {
                     entry.1 = value;
                 }
             }
-            (Some(value), None) => entries.push((Cow::Borrowed(key), value)),
+            (Some(value), None) => entries.push((Key(Cow::Borrowed(key)), value)),
             (None, Some(index)) => {
                 entries.remove(index);
             }
             (None, None) => {}
         }
     }
-    Some(fields_object(entries.iter().map(|(k, v)| (&**k, *v))))
+    Some(fields_object(entries.iter().map(|(Key(k), v)| (&**k, *v))))
 }
 
 /// About how many bytes `fields` take in an object: each key and value, with
@@ -628,12 +643,8 @@ fn fields_object<'a>(fields: impl Iterator<Item = (&'a str, &'a RawValue)> + Clo
     out
 }
 
-/// A JSON object borrowed from its text: keys (owned only when they have
-/// escapes) and raw values in order, a duplicate key's last value in its first
-/// place, as [`RawObject`] and `JSON.parse` keep them.
-struct BorrowedObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
 /// A key borrowed from the text unless it has escapes.
+#[derive(PartialEq)]
 struct Key<'a>(Cow<'a, str>);
 
 impl<'de> serde::Deserialize<'de> for Key<'de> {
@@ -652,32 +663,6 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
             }
         }
         deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for BorrowedObject<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = BorrowedObject<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<BorrowedObject<'de>, A::Error> {
-                let mut entries: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
-                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    match entries.iter_mut().find(|(k, _)| *k == key) {
-                        Some(entry) => entry.1 = value,
-                        None => entries.push((key, value)),
-                    }
-                }
-                Ok(BorrowedObject(entries))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
     }
 }
 
